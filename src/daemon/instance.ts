@@ -1,0 +1,20 @@
+// The read-only view of plugin instances that the HTTP side (discovery, proxy, status)
+// needs from the registry. Prometheus → HTTP → registry → proxy: the HTTP side never
+// touches a supervisor or a process, only this view.
+import type { Address } from "../shared/address.js";
+import type { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+
+export interface InstanceView {
+  readonly name: string;
+  readonly state: PluginState;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The private endpoint the daemon scrapes; undefined until the process is spawned. */
+  readonly metricsEndpoint: Address | undefined;
+}
+
+export interface InstanceDirectory {
+  /** Exact lookup by (already validated) instance name. */
+  get(name: string): InstanceView | undefined;
+  /** All known instances, sorted by name. */
+  list(): InstanceView[];
+}
