@@ -1,0 +1,26 @@
+// Everything `plugprom daemon` can be told, already parsed from flags and environment by
+// the CLI. main.ts wires the daemon from exactly this.
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "text" | "json";
+
+export interface DaemonOptions {
+  /** Control API listen address: "host:port" or "unix:/abs/path". */
+  grpcAddr: string;
+  /** HTTP (SD, proxy, /metrics) listen address: "host:port". */
+  httpAddr: string;
+  /** host:port Prometheus uses to reach the HTTP server; undefined → derived from httpAddr. */
+  advertiseAddr?: string;
+  /** Absolute state directory (daemon.json, sockets, logs). */
+  stateDir: string;
+  /** Optional plugin catalog (JSON file). */
+  configFile?: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** Default scrape timeout when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds. */
+  scrapeTimeoutMs: number;
+  /** Default grace period for stopping plugins (Shutdown → SIGTERM → SIGKILL). */
+  stopGraceMs: number;
+  /** Default time a plugin has for its handshake and first SERVING health check. */
+  startTimeoutMs: number;
+}
