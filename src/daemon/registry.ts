@@ -1,0 +1,224 @@
+// The set of plugin instances the daemon knows, by name: the control API's only way to
+// reach a supervisor, and the HTTP side's directory of instances.
+import { fileURLToPath } from "node:url";
+import { isAbsolute } from "node:path";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import type { PluginInfo, StartRequest } from "../shared/gen/plugprom/v1/control_pb.js";
+import { MetricsTransport, PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../shared/errors.js";
+import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../shared/names.js";
+import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../goplugin/handshake.js";
+import type { Catalog } from "./catalog.js";
+import type { InstanceDirectory } from "./instance.js";
+import type { Logger } from "./log.js";
+import { Supervisor, type InstanceSpec, type SupervisorDeps } from "./supervisor.js";
+import { placeholdersIn } from "./template.js";
+
+/** The bundled example plugin, run with this very Node.js so no PATH lookup is involved. */
+const BUNDLED_GREETER = fileURLToPath(new URL("../plugin/examples/greeter.js", import.meta.url));
+
+export interface RegistryDeps {
+  log: Logger;
+  catalog: Catalog;
+  supervisor: Omit<SupervisorDeps, "onStateChange" | "log">;
+  defaults: { stopGraceMs: number; startTimeoutMs: number };
+  /** Counts starts and stops in the daemon's metrics. */
+  events: { pluginStarted(name: string): void; pluginStopped(name: string): void };
+}
+
+export class Registry implements InstanceDirectory {
+  private readonly instances = new Map<string, Supervisor>();
+  private readonly listeners = new Set<() => void>();
+  /** Names with a stop, kill or restart in flight: a second one is refused, not interleaved. */
+  private readonly busy = new Map<string, string>();
+
+  constructor(private readonly deps: RegistryDeps) {}
+
+  get(name: string): Supervisor | undefined {
+    return this.instances.get(name);
+  }
+
+  list(): Supervisor[] {
+    return [...this.instances.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Called on every state change of any instance (SD document, file SD, metrics). */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  async start(req: StartRequest): Promise<PluginInfo> {
+    const spec = this.resolveSpec(req);
+    if (this.instances.has(spec.name)) {
+      const existing = this.instances.get(spec.name)!;
+      throw alreadyExists(
+        `plugin "${spec.name}" already exists (${PluginState[existing.state]}); stop it first, or use "plugprom restart ${spec.name}"`,
+      );
+    }
+    const sup = new Supervisor(spec, { ...this.deps.supervisor, log: this.deps.log, onStateChange: () => this.changed() });
+    this.instances.set(spec.name, sup);
+    this.changed();
+    try {
+      await sup.start();
+    } catch (err) {
+      // A start that failed leaves nothing behind: the process is reaped and the name is free.
+      if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
+      this.changed();
+      throw err;
+    }
+    this.deps.events.pluginStarted(spec.name);
+    return sup.info();
+  }
+
+  async stop(name: string, graceMs?: number): Promise<PluginInfo> {
+    const sup = this.require(name);
+    return this.exclusive(name, "stopping", async () => {
+      await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
+      return this.forget(sup);
+    });
+  }
+
+  async kill(name: string): Promise<PluginInfo> {
+    const sup = this.require(name);
+    return this.exclusive(name, "being killed", async () => {
+      await sup.kill();
+      return this.forget(sup);
+    });
+  }
+
+  async restart(name: string, graceMs?: number): Promise<PluginInfo> {
+    const sup = this.require(name);
+    return this.exclusive(name, "restarting", async () => {
+      if (sup.state === PluginState.STARTING) throw failedPrecondition(`plugin "${name}" is still starting`);
+      await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
+      sup.restarts++;
+      await sup.start();
+      this.deps.events.pluginStarted(name);
+      return sup.info();
+    });
+  }
+
+  require(name: string): Supervisor {
+    const problem = checkInstanceName(name);
+    if (problem) throw invalidArgument(problem);
+    const sup = this.instances.get(name);
+    if (!sup) throw notFound(`plugin "${name}" not found`);
+    return sup;
+  }
+
+  /** Stops every instance in parallel (daemon shutdown). */
+  async stopAll(graceMs: number): Promise<void> {
+    await Promise.allSettled(this.list().map((sup) => sup.stop(graceMs).then(() => this.forget(sup))));
+  }
+
+  private forget(sup: Supervisor): PluginInfo {
+    if (this.instances.get(sup.name) === sup) this.instances.delete(sup.name);
+    this.deps.events.pluginStopped(sup.name);
+    this.changed();
+    return sup.info();
+  }
+
+  private async exclusive<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
+    const current = this.busy.get(name);
+    if (current) throw failedPrecondition(`plugin "${name}" is ${current}; try again when it is done`);
+    this.busy.set(name, what);
+    try {
+      return await work();
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  /** Turns a Start request into a complete spec: catalog entry, bundled greeter or command. */
+  resolveSpec(req: StartRequest): InstanceSpec {
+    const problem =
+      checkInstanceName(req.name) ??
+      checkLabels(req.labels) ??
+      checkEnv(req.env) ??
+      checkArgs(req.command) ??
+      (req.labels.plugin !== undefined ? 'label "plugin" is set by plugprom to the instance name; choose another label name' : undefined) ??
+      (req.workingDir !== "" && !isAbsolute(req.workingDir) ? "working_dir must be an absolute path" : undefined) ??
+      (req.protocolVersions.some((v) => v === 0) ? "protocol versions must be positive" : undefined) ??
+      (req.magicCookieKey !== "" && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(req.magicCookieKey)
+        ? `magic cookie key ${JSON.stringify(req.magicCookieKey)} is not an environment variable name`
+        : undefined);
+    if (problem) throw invalidArgument(problem);
+
+    let base: Omit<InstanceSpec, "name" | "startTimeoutMs">;
+    if (req.plugin !== "" && !req.plugin.includes("/")) {
+      const entry = this.deps.catalog.get(req.plugin);
+      if (!entry) {
+        const known = [...this.deps.catalog.keys()];
+        throw notFound(
+          `no plugin "${req.plugin}" in the catalog${known.length ? ` (known: ${known.join(", ")})` : " (the daemon was started without --config)"}`,
+        );
+      }
+      base = {
+        source: entry.name,
+        command: entry.command,
+        args: [...entry.args, ...req.command],
+        env: { ...entry.env, ...req.env },
+        labels: { ...entry.labels, ...req.labels },
+        magicCookieKey: entry.magicCookieKey ?? DEFAULT_MAGIC_COOKIE_KEY,
+        magicCookieValue: entry.magicCookieValue ?? DEFAULT_MAGIC_COOKIE_VALUE,
+        protocolVersions: entry.protocolVersions ?? [...DEFAULT_PROTOCOL_VERSIONS],
+        metricsTransport: entry.metricsTransport ?? "unix",
+        workingDir: entry.workingDir,
+        autoMtls: entry.autoMtls ?? true,
+        greetAfterStart: false,
+      };
+    } else if (req.plugin !== "") {
+      if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
+      base = this.commandSpec(req.plugin, req.plugin, req.command, req);
+    } else if (req.command.length > 0) {
+      base = this.commandSpec(req.command[0], req.command[0], req.command.slice(1), req);
+    } else {
+      base = { ...this.commandSpec("", process.execPath, [BUNDLED_GREETER], req), greetAfterStart: true };
+    }
+
+    if (req.magicCookieKey !== "") {
+      base.magicCookieKey = req.magicCookieKey;
+      base.magicCookieValue = req.magicCookieValue;
+    }
+    if (req.protocolVersions.length > 0) base.protocolVersions = [...req.protocolVersions];
+    if (req.autoMtls !== undefined) base.autoMtls = req.autoMtls;
+    if (req.workingDir !== "") base.workingDir = req.workingDir;
+
+    let used;
+    try {
+      used = placeholdersIn(base.args);
+    } catch (err) {
+      throw invalidArgument((err as Error).message);
+    }
+    if (req.metricsTransport === MetricsTransport.TCP) base.metricsTransport = "tcp";
+    else if (req.metricsTransport === MetricsTransport.UNIX) base.metricsTransport = "unix";
+    else if (used.has("metrics_port")) base.metricsTransport = "tcp"; // a plugin that takes a port gets one
+
+    const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : this.deps.defaults.startTimeoutMs;
+    if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalidArgument("start timeout must be between 0 and 10m");
+    return { ...base, name: req.name, startTimeoutMs };
+  }
+
+  private commandSpec(source: string, command: string, args: string[], req: StartRequest): Omit<InstanceSpec, "name" | "startTimeoutMs"> {
+    if (command === "") throw invalidArgument("empty plugin command");
+    return {
+      source,
+      command,
+      args,
+      env: { ...req.env },
+      labels: { ...req.labels },
+      magicCookieKey: DEFAULT_MAGIC_COOKIE_KEY,
+      magicCookieValue: DEFAULT_MAGIC_COOKIE_VALUE,
+      protocolVersions: [...DEFAULT_PROTOCOL_VERSIONS],
+      metricsTransport: "unix",
+      workingDir: process.cwd(),
+      autoMtls: true,
+      greetAfterStart: false,
+    };
+  }
+}

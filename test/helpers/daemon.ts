@@ -1,0 +1,202 @@
+// Test harness: a real `bin/plugprom daemon` process on ephemeral ports with a temp state
+// dir, the real CLI binary, and plain HTTP helpers. Everything started here is reaped by
+// the returned handle's close(), which tests register with t.after.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import { repoRoot } from "./paths.js";
+import { killProcessesStartedBy } from "./procs.js";
+
+export const PLUGPROM = join(repoRoot, "bin", "plugprom");
+export const GREETER = join(repoRoot, "bin", "plugprom-greeter");
+
+export interface DaemonHandle {
+  proc: ChildProcess;
+  stateDir: string;
+  grpcAddr: string;
+  httpAddr: string;
+  advertiseAddr: string;
+  httpBase: string;
+  /** Everything the daemon logged so far. */
+  log(): string;
+  /** Resolves when the daemon's log contains `text` (or matches the pattern). */
+  waitForLog(pattern: string | RegExp, timeoutMs?: number): Promise<void>;
+  cli(args: string[], opts?: CliOptions): Promise<CliResult>;
+  /** SIGTERM and wait; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** Reaps the daemon (SIGKILL if still running) and removes the state dir. */
+  close(): Promise<void>;
+}
+
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  input?: string;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface StartDaemonOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  stateDir?: string;
+  /** Keep the state dir on close (tests that restart a daemon on it). */
+  keepStateDir?: boolean;
+}
+
+/** The environment tests give plugprom processes: no colour, short plugin tick for tests. */
+export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
+  for (const k of Object.keys(env)) if (k.startsWith("PLUGPROM_")) delete env[k];
+  return { ...env, ...extra };
+}
+
+export async function startDaemon(opts: StartDaemonOptions = {}): Promise<DaemonHandle> {
+  // Short: Unix socket paths inside it must stay under 107 bytes.
+  const stateDir = opts.stateDir ?? (await mkdtemp(join(tmpdir(), "pp-")));
+  const args = [
+    "daemon",
+    "--grpc-addr",
+    "127.0.0.1:0",
+    "--http-addr",
+    "127.0.0.1:0",
+    "--state-dir",
+    stateDir,
+    "--log-level",
+    "debug",
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(PLUGPROM, args, { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString("utf8");
+    for (const w of waiters) w();
+  };
+  proc.stdout!.on("data", onData);
+  proc.stderr!.on("data", onData);
+  const exited = once(proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+
+  const waitForLog = (pattern: string | RegExp, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const matches = () => (typeof pattern === "string" ? output.includes(pattern) : pattern.test(output));
+      if (matches()) return resolve();
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`daemon log never matched ${pattern} within ${timeoutMs} ms. Log:\n${output}`));
+      }, timeoutMs);
+      const check = () => {
+        if (matches()) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        }
+      };
+      waiters.add(check);
+      void exited.then(([code]) => {
+        if (waiters.has(check)) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          reject(new Error(`daemon exited (${code}) before its log matched ${pattern}. Log:\n${output}`));
+        }
+      });
+    });
+
+  const close = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill("SIGKILL");
+      await exited;
+    }
+    killProcessesStartedBy(stateDir);
+    if (!opts.keepStateDir) await rm(stateDir, { recursive: true, force: true });
+  };
+
+  try {
+    await waitForLog("plugprom daemon ready");
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const state = JSON.parse(await readFile(join(stateDir, "daemon.json"), "utf8")) as {
+    grpcAddr: string;
+    httpAddr: string;
+    advertiseAddr: string;
+  };
+  return {
+    proc,
+    stateDir,
+    grpcAddr: state.grpcAddr,
+    httpAddr: state.httpAddr,
+    advertiseAddr: state.advertiseAddr,
+    httpBase: `http://${state.httpAddr}`,
+    log: () => output,
+    waitForLog,
+    cli: (cliArgs, cliOpts) => runCli(["--addr", state.grpcAddr, ...cliArgs], cliOpts),
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill("SIGTERM");
+      const [code] = await exited;
+      return code;
+    },
+    close,
+  };
+}
+
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(PLUGPROM, args, { env: testEnv(opts.env), cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+    proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    proc.on("error", reject);
+    proc.on("close", (code) => resolve({ code, stdout, stderr }));
+    proc.stdin!.end(opts.input ?? "");
+  });
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export function httpGet(url: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` until it returns true (a condition, not a fixed sleep). */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
