@@ -1,0 +1,75 @@
+// The product's promise, checked by Prometheus itself: one http_sd_configs job discovers
+// every plugin through the daemon and scrapes it through the proxy.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startDaemon, waitFor } from "../helpers/daemon.js";
+import { startPrometheus } from "../helpers/prometheus.js";
+
+interface ActiveTarget {
+  discoveredLabels: Record<string, string>;
+  labels: Record<string, string>;
+  scrapeUrl: string;
+  health: "up" | "down" | "unknown";
+  lastError: string;
+}
+
+interface VectorSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+test("Prometheus discovers and scrapes every plugin through the daemon, and follows stops and crashes", async (t) => {
+  const d = await startDaemon({ env: {} });
+  t.after(() => d.close());
+  const tick = ["--env", "PLUGPROM_GREETER_TICK_MS=200"];
+  assert.equal((await d.cli(["start", "one", ...tick])).code, 0);
+  assert.equal((await d.cli(["start", "two", "--label", "team=core", ...tick])).code, 0);
+
+  const prom = await startPrometheus(`
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: plugprom
+    http_sd_configs:
+      - url: http://${d.httpAddr}/sd_config
+        refresh_interval: 1s
+`);
+  t.after(() => prom.close());
+
+  const targets = async () => (await prom.api<{ activeTargets: ActiveTarget[] }>("/api/v1/targets?state=active")).activeTargets;
+  const byPlugin = (ts: ActiveTarget[]) => new Map(ts.map((x) => [x.discoveredLabels.__meta_plugprom_plugin ?? "(daemon)", x]));
+
+  await waitFor("three targets up in Prometheus", async () => {
+    const ts = await targets();
+    return ts.length === 3 && ts.every((x) => x.health === "up");
+  }, 30_000);
+  const up = byPlugin(await targets());
+  assert.deepEqual([...up.keys()].sort(), ["(daemon)", "one", "two"]);
+  assert.equal(up.get("(daemon)")!.discoveredLabels.__meta_plugprom_role, "daemon");
+  assert.equal(up.get("two")!.labels.team, "core", "user labels reach the target");
+  assert.equal(up.get("two")!.labels.plugin, "two");
+  assert.equal(up.get("one")!.scrapeUrl, `http://${d.advertiseAddr}/plugins/one/metrics`);
+
+  for (const metric of ["plugin_greet_count", "plugin_ticker_count"]) {
+    await waitFor(`${metric} for both plugins`, async () => {
+      const r = await prom.api<{ result: VectorSample[] }>(`/api/v1/query?query=${metric}`);
+      return r.result.map((s) => s.metric.plugin).sort().join(",") === "one,two";
+    }, 20_000);
+  }
+  const greets = await prom.api<{ result: VectorSample[] }>("/api/v1/query?query=plugin_greet_count");
+  assert.ok(greets.result.every((s) => Number(s.value[1]) >= 1), "each plugin was greeted once by the daemon");
+
+  // A stopped plugin's target disappears on the next SD refresh.
+  assert.equal((await d.cli(["stop", "one"])).code, 0);
+  await waitFor("target one to disappear", async () => !byPlugin(await targets()).has("one"), 20_000);
+
+  // A plugin whose process is killed stays listed (CRASHED) and shows as down.
+  const two = JSON.parse((await d.cli(["get", "two", "--json"])).stdout) as { pid: number };
+  process.kill(two.pid, "SIGKILL");
+  await waitFor("target two to be down", async () => byPlugin(await targets()).get("two")?.health === "down", 20_000);
+  await waitFor("up{plugin=\"two\"} == 0", async () => {
+    const r = await prom.api<{ result: VectorSample[] }>('/api/v1/query?query=up{plugin="two"}');
+    return r.result.length === 1 && r.result[0].value[1] === "0";
+  }, 20_000);
+});
