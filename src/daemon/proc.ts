@@ -1,0 +1,58 @@
+// Reads /proc/<pid>/stat: a process's start time (to tell a live plugin from a recycled pid
+// after a daemon restart) and its resource usage (for process metrics).
+import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+
+export interface ProcStat {
+  pid: number;
+  /** One-letter state: R, S, D, Z, T… */
+  state: string;
+  /** Start time in clock ticks since boot: with the pid, a unique process identity. */
+  startTicks: string;
+  utimeTicks: number;
+  stimeTicks: number;
+  threads: number;
+  vsizeBytes: number;
+  rssPages: number;
+}
+
+/** Parses the content of /proc/<pid>/stat (the command name may contain spaces and parens). */
+export function parseProcStat(text: string): ProcStat {
+  const close = text.lastIndexOf(")");
+  const pid = Number(text.slice(0, text.indexOf(" ")));
+  // Fields after the command name, numbered from 3 (state) as in proc(5).
+  const f = text.slice(close + 2).trim().split(/\s+/);
+  const field = (n: number) => f[n - 3];
+  return {
+    pid,
+    state: field(3),
+    utimeTicks: Number(field(14)),
+    stimeTicks: Number(field(15)),
+    threads: Number(field(20)),
+    startTicks: field(22),
+    vsizeBytes: Number(field(23)),
+    rssPages: Number(field(24)),
+  };
+}
+
+export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
+  try {
+    return parseProcStat(await readFile(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+export function readProcStatSync(pid: number): ProcStat | undefined {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while `pid` is the same live (non-zombie) process that started at `startTicks`. */
+export function isSameProcess(pid: number, startTicks: string): boolean {
+  const st = readProcStatSync(pid);
+  return st !== undefined && st.startTicks === startTicks && st.state !== "Z";
+}

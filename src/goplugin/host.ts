@@ -1,0 +1,93 @@
+// The host side of a go-plugin gRPC connection: what the daemon calls on a plugin after its
+// handshake (health, Shutdown, stdio, the greeter's Greet), over unix or tcp, with AutoMTLS
+// pinned to the certificate the plugin sent.
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import { EmptySchema as WktEmptySchema } from "@bufbuild/protobuf/wkt";
+import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../shared/gen/grpc/health/v1/health_pb.js";
+import { EmptySchema, GRPCController } from "../shared/gen/plugin/grpc_controller_pb.js";
+import { GRPCStdio, StdioData_Channel } from "../shared/gen/plugin/grpc_stdio_pb.js";
+import { GreeterService, GreetRequestSchema } from "../shared/gen/greeter/v1/greeter_pb.js";
+import type { Handshake } from "./handshake.js";
+import { callServerStream, callUnary } from "./grpc-service.js";
+import { derToPem } from "./mtls.js";
+
+export interface HostTls {
+  clientCertPem: string;
+  clientKeyPem: string;
+  serverCertDer: Buffer;
+}
+
+export type HealthStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN";
+
+export interface StdioChunk {
+  channel: "stdout" | "stderr";
+  data: Uint8Array;
+}
+
+export interface PluginClient {
+  /** grpc.health.v1.Health/Check for service "plugin", as go-plugin's Ping does. */
+  checkHealth(timeoutMs: number): Promise<HealthStatus>;
+  /** plugin.GRPCController/Shutdown: asks the plugin to exit gracefully. */
+  shutdown(timeoutMs: number): Promise<void>;
+  /** greeter.v1.GreeterService/Greet (the bundled greeter). */
+  greet(name: string, timeoutMs: number): Promise<string>;
+  /** plugin.GRPCStdio/StreamStdio; older plugins answer UNIMPLEMENTED (see isUnimplemented). */
+  streamStdio(): AsyncIterable<StdioChunk> & { cancel(): void };
+  close(): void;
+}
+
+/** The gRPC target string grpc-js understands for a handshake address. */
+export function grpcTarget(h: Pick<Handshake, "network" | "address">): string {
+  return h.network === "unix" ? `unix:${h.address}` : h.address;
+}
+
+export function connectPlugin(handshake: Handshake, tls?: HostTls): PluginClient {
+  const options: grpc.ChannelOptions = {
+    // A plugin is one local process: no retries across addresses, small messages.
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    "grpc.enable_retries": 0,
+  };
+  let credentials = grpc.credentials.createInsecure();
+  if (tls) {
+    const serverPem = derToPem(tls.serverCertDer);
+    credentials = grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(tls.clientKeyPem), Buffer.from(tls.clientCertPem), {
+      // Pinning: the only certificate accepted is the one from this plugin's handshake.
+      checkServerIdentity: (_host, cert) =>
+        cert.raw.equals(tls.serverCertDer) ? undefined : new Error("plugin presented a certificate other than the one in its handshake"),
+    });
+    options["grpc.ssl_target_name_override"] = "localhost";
+    options["grpc.default_authority"] = "localhost";
+  }
+  const client = new grpc.Client(grpcTarget(handshake), credentials, options);
+  return {
+    async checkHealth(timeoutMs) {
+      const res = await callUnary(client, Health.method.check, create(HealthCheckRequestSchema, { service: "plugin" }), timeoutMs);
+      return (HealthCheckResponse_ServingStatus[res.status] ?? "UNKNOWN") as HealthStatus;
+    },
+    async shutdown(timeoutMs) {
+      await callUnary(client, GRPCController.method.shutdown, create(EmptySchema), timeoutMs);
+    },
+    async greet(name, timeoutMs) {
+      return (await callUnary(client, GreeterService.method.greet, create(GreetRequestSchema, { name }), timeoutMs)).message;
+    },
+    streamStdio() {
+      const call = callServerStream(client, GRPCStdio.method.streamStdio, create(WktEmptySchema));
+      return {
+        cancel: () => call.cancel(),
+        async *[Symbol.asyncIterator]() {
+          for await (const msg of call) {
+            yield { channel: msg.channel === StdioData_Channel.STDOUT ? "stdout" : "stderr", data: msg.data } as StdioChunk;
+          }
+        },
+      };
+    },
+    close() {
+      client.close();
+    },
+  };
+}
+
+export function isUnimplemented(err: unknown): boolean {
+  return (err as { code?: number } | undefined)?.code === grpc.status.UNIMPLEMENTED;
+}
