@@ -1,0 +1,63 @@
+// `plugprom daemon`: validates flags and environment into DaemonOptions, then runs the
+// daemon (loaded lazily: client commands never load daemon code).
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseAddress } from "../../shared/address.js";
+import type { DaemonOptions, LogFormat, LogLevel } from "../../daemon/options.js";
+import { usageError } from "../errors.js";
+import { duration } from "./start.js";
+
+export interface DaemonFlags {
+  grpcAddr: string;
+  httpAddr: string;
+  advertiseAddr?: string;
+  stateDir?: string;
+  config?: string;
+  logLevel: string;
+  logFormat: string;
+  scrapeTimeout: string;
+  stopGrace: string;
+  startTimeout: string;
+}
+
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "plugprom");
+}
+
+export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonOptions {
+  for (const [flag, value] of [["--grpc-addr", f.grpcAddr], ["--http-addr", f.httpAddr]] as const) {
+    try {
+      parseAddress(value);
+    } catch (err) {
+      throw usageError(`${flag}: ${(err as Error).message}`);
+    }
+  }
+  if (f.advertiseAddr !== undefined && !/^[^\s/]+:\d{1,5}$/.test(f.advertiseAddr)) {
+    throw usageError(`--advertise-addr ${JSON.stringify(f.advertiseAddr)}: expected host:port`);
+  }
+  if (!["debug", "info", "warn", "error"].includes(f.logLevel)) throw usageError(`--log-level ${JSON.stringify(f.logLevel)}: expected debug, info, warn or error`);
+  if (!["text", "json"].includes(f.logFormat)) throw usageError(`--log-format ${JSON.stringify(f.logFormat)}: expected text or json`);
+  const positive = (flag: string, text: string) => {
+    const ms = duration(flag, text);
+    if (ms <= 0) throw usageError(`${flag}: must be greater than 0`);
+    return ms;
+  };
+  return {
+    grpcAddr: f.grpcAddr,
+    httpAddr: f.httpAddr,
+    advertiseAddr: f.advertiseAddr,
+    stateDir: resolve(cwd, f.stateDir || defaultStateDir()),
+    configFile: f.config !== undefined ? resolve(cwd, f.config) : undefined,
+    logLevel: f.logLevel as LogLevel,
+    logFormat: f.logFormat as LogFormat,
+    scrapeTimeoutMs: positive("--scrape-timeout", f.scrapeTimeout),
+    stopGraceMs: positive("--stop-grace", f.stopGrace),
+    startTimeoutMs: positive("--start-timeout", f.startTimeout),
+  };
+}
+
+export async function runDaemonCommand(f: DaemonFlags): Promise<void> {
+  const opts = buildDaemonOptions(f);
+  const { runDaemon } = await import("../../daemon/main.js");
+  await runDaemon(opts);
+}

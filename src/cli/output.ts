@@ -1,0 +1,219 @@
+// Every output decision of the CLI in one place: tables or JSON, colour or not, and the
+// stable JSON shapes scripts rely on.
+import { Chalk, type ChalkInstance } from "chalk";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { PluginState, type PluginInfo, type StatusResponse } from "../shared/gen/plugprom/v1/control_pb.js";
+import { formatDuration } from "../shared/duration.js";
+
+/** Where a command writes; tests pass a capturing fake. */
+export interface IO {
+  /** Writes to stdout, resolving when the data is flushed enough to write more (backpressure). */
+  out(data: string | Uint8Array): Promise<void>;
+  err(line: string): void;
+  /** Colour decision already taken (TTY, NO_COLOR, --no-color). */
+  color: boolean;
+  now(): Date;
+}
+
+export function processIO(opts: { noColor: boolean }): IO {
+  const color = !opts.noColor && process.stdout.isTTY === true && !("NO_COLOR" in process.env && process.env.NO_COLOR !== "");
+  return {
+    out: (data) =>
+      new Promise((resolve, reject) => {
+        process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
+      }),
+    err: (line) => void process.stderr.write(line.endsWith("\n") ? line : `${line}\n`),
+    color,
+    now: () => new Date(),
+  };
+}
+
+/**
+ * The JSON shape of one plugin instance (`list --json`, `get --json`, `start --json`, …).
+ * Stable: fields are only ever added.
+ */
+export interface PluginJson {
+  /** Instance name. */
+  name: string;
+  /** STARTING, RUNNING, STOPPING, STOPPED, CRASHED or FAILED. */
+  state: string;
+  /** Process id while a process runs, else null. */
+  pid: number | null;
+  restarts: number;
+  labels: Record<string, string>;
+  /** unix:/abs/path or 127.0.0.1:PORT. */
+  metricsEndpoint: string;
+  command: string;
+  args: string[];
+  /** RFC 3339, or null. */
+  startedAt: string | null;
+  stoppedAt: string | null;
+  lastError: string | null;
+  lastExitCode: number | null;
+  lastExitSignal: string | null;
+  protocolVersion: number | null;
+  rpcAddress: string;
+  rpcProtocol: string;
+  healthy: boolean;
+  /** Catalog entry or path it was started from; "" for the bundled greeter. */
+  plugin: string;
+  workingDir: string;
+}
+
+export function stateName(state: PluginState): string {
+  return PluginState[state] ?? "UNSPECIFIED";
+}
+
+export function pluginJson(p: PluginInfo): PluginJson {
+  return {
+    name: p.name,
+    state: stateName(p.state),
+    pid: p.pid || null,
+    restarts: p.restarts,
+    labels: { ...p.labels },
+    metricsEndpoint: p.metricsEndpoint,
+    command: p.command,
+    args: [...p.args],
+    startedAt: iso(p.startedAt),
+    stoppedAt: iso(p.stoppedAt),
+    lastError: p.lastError || null,
+    lastExitCode: p.lastExitCode ?? null,
+    lastExitSignal: p.lastExitSignal || null,
+    protocolVersion: p.protocolVersion || null,
+    rpcAddress: p.rpcAddress,
+    rpcProtocol: p.rpcProtocol,
+    healthy: p.healthy,
+    plugin: p.plugin,
+    workingDir: p.workingDir,
+  };
+}
+
+export interface StatusJson {
+  version: string;
+  pid: number;
+  grpcAddr: string;
+  httpAddr: string;
+  advertiseAddr: string;
+  stateDir: string;
+  startedAt: string | null;
+  plugins: Record<string, number>;
+}
+
+export function statusJson(s: StatusResponse): StatusJson {
+  return {
+    version: s.version,
+    pid: s.pid,
+    grpcAddr: s.grpcAddr,
+    httpAddr: s.httpAddr,
+    advertiseAddr: s.advertiseAddr,
+    stateDir: s.stateDir,
+    startedAt: iso(s.startedAt),
+    plugins: { ...s.plugins },
+  };
+}
+
+export function toJson(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+function chalkFor(io: IO): ChalkInstance {
+  return new Chalk({ level: io.color ? 1 : 0 });
+}
+
+export function colorState(state: PluginState, io: IO): string {
+  const c = chalkFor(io);
+  const name = stateName(state);
+  switch (state) {
+    case PluginState.RUNNING:
+      return c.green(name);
+    case PluginState.STARTING:
+    case PluginState.STOPPING:
+      return c.yellow(name);
+    case PluginState.CRASHED:
+    case PluginState.FAILED:
+      return c.red(name);
+    default:
+      return c.dim(name);
+  }
+}
+
+export function renderPluginTable(plugins: readonly PluginInfo[], io: IO): string {
+  if (plugins.length === 0) return "no plugins\n";
+  const rows = plugins.map((p) => [
+    p.name,
+    colorState(p.state, io),
+    p.pid ? String(p.pid) : "-",
+    String(p.restarts),
+    uptime(p, io.now()),
+    Object.entries(p.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",") || "-",
+  ]);
+  return table(["NAME", "STATE", "PID", "RESTARTS", "UPTIME", "LABELS"], rows);
+}
+
+export function renderPluginDetails(p: PluginInfo, io: IO): string {
+  const j = pluginJson(p);
+  const lines: Array<[string, string]> = [
+    ["name", j.name],
+    ["state", colorState(p.state, io)],
+    ["pid", j.pid === null ? "-" : String(j.pid)],
+    ["uptime", uptime(p, io.now())],
+    ["restarts", String(j.restarts)],
+    ["healthy", j.healthy ? "yes" : "no"],
+    ["labels", Object.entries(j.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "-"],
+    ["command", [j.command, ...j.args].map(shellQuote).join(" ")],
+    ["working dir", j.workingDir || "-"],
+    ["metrics endpoint", j.metricsEndpoint || "-"],
+    ["rpc", j.rpcAddress ? `${j.rpcProtocol} ${j.rpcAddress} (protocol version ${j.protocolVersion})` : "-"],
+    ["started at", j.startedAt ?? "-"],
+  ];
+  if (j.lastExitCode !== null || j.lastExitSignal) lines.push(["last exit", j.lastExitSignal ? `signal ${j.lastExitSignal}` : `code ${j.lastExitCode}`]);
+  if (j.lastError) lines.push(["last error", j.lastError]);
+  return keyValues(lines);
+}
+
+export function renderStatus(s: StatusResponse): string {
+  const j = statusJson(s);
+  const counts = Object.entries(j.plugins).map(([k, v]) => `${v} ${k.toLowerCase()}`).join(", ") || "none";
+  return keyValues([
+    ["version", j.version],
+    ["pid", String(j.pid)],
+    ["control (grpc)", j.grpcAddr],
+    ["http", j.httpAddr],
+    ["advertised", j.advertiseAddr],
+    ["state dir", j.stateDir],
+    ["started at", j.startedAt ?? "-"],
+    ["plugins", counts],
+  ]);
+}
+
+function keyValues(lines: Array<[string, string]>): string {
+  const width = Math.max(...lines.map(([k]) => k.length)) + 1;
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}${v}\n`).join("");
+}
+
+/** Aligned columns; ANSI colour codes do not count towards a cell's width. */
+export function table(header: string[], rows: string[][]): string {
+  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length;
+  const widths = header.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i]))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c + " ".repeat(widths[i] - visible(c))))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].map((l) => `${l}\n`).join("");
+}
+
+function uptime(p: PluginInfo, now: Date): string {
+  if (p.state !== PluginState.RUNNING || !p.startedAt) return "-";
+  return formatDuration(now.getTime() - timestampDate(p.startedAt).getTime());
+}
+
+function iso(t: Timestamp | undefined): string | null {
+  return t ? timestampDate(t).toISOString() : null;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}

@@ -1,0 +1,179 @@
+// Commander wiring: every command parses its flags into an options object and hands it,
+// with the control client and the output seam, to the function in commands/ that does the
+// work. Nothing else happens here.
+import { Command, Option } from "commander";
+import { VERSION } from "../shared/version.js";
+import type { ControlClient } from "./client.js";
+import { runDaemonCommand } from "./commands/daemon.js";
+import { runGet, runList, runStatus, runTargets } from "./commands/inspect.js";
+import { runKill, runRestart, runStop } from "./commands/lifecycle.js";
+import { runLogs } from "./commands/logs.js";
+import { runScrape } from "./commands/scrape.js";
+import { duration, runStart } from "./commands/start.js";
+import type { IO } from "./output.js";
+
+export interface GlobalOptions {
+  addr: string;
+  json: boolean;
+  timeout: string;
+  debug: boolean;
+  color: boolean;
+}
+
+export interface ProgramDeps {
+  client(addr: string): ControlClient;
+  io(globals: GlobalOptions): IO;
+  cwd(): string;
+  /** Lets tests replace the daemon; the real one runs until SIGTERM. */
+  runDaemon?: typeof runDaemonCommand;
+}
+
+export const DEFAULT_ADDR = "127.0.0.1:50051";
+
+export function buildProgram(deps: ProgramDeps): Command {
+  const program = new Command("plugprom")
+    .description("Supervise go-plugin plugins and make each one observable by Prometheus through one daemon.")
+    .version(VERSION, "-V, --version", "print the CLI version")
+    .addOption(new Option("--addr <addr>", "daemon control address: host:port or unix:/path").env("PLUGPROM_ADDR").default(DEFAULT_ADDR))
+    .option("--json", "machine-readable JSON output", false)
+    .option("--timeout <duration>", "deadline for each call to the daemon", "60s")
+    .option("--debug", "print stack traces on errors", false)
+    .option("--no-color", "no colours (also off when NO_COLOR is set or stdout is not a terminal)")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({
+      outputError: (str, write) => write(`plugprom: ${str.replace(/^error: /, "").trimEnd()}\n`),
+    });
+
+  /** Runs a client command with the shared seams built from the global flags. */
+  const client =
+    <O>(run: (o: O, client: ControlClient, io: IO, call: { timeoutMs: number }) => Promise<void>, options: (cmd: Command, ...args: string[]) => O) =>
+    async (...actionArgs: unknown[]) => {
+      const cmd = actionArgs[actionArgs.length - 1] as Command;
+      const globals = cmd.optsWithGlobals() as GlobalOptions;
+      const positional = actionArgs.slice(0, -2) as string[];
+      const timeoutMs = duration("--timeout", globals.timeout);
+      await run(options(cmd, ...positional), deps.client(globals.addr), deps.io(globals), { timeoutMs });
+    };
+  const globalsOf = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
+  const collect = (value: string, previous: string[]) => [...previous, value];
+
+  program
+    .command("daemon")
+    .description("run the daemon in the foreground: control API, HTTP SD, metrics proxy")
+    .addOption(new Option("--grpc-addr <addr>", "control API address (host:port or unix:/path)").env("PLUGPROM_GRPC_ADDR").default("127.0.0.1:50051"))
+    .addOption(new Option("--http-addr <addr>", "HTTP address for SD, proxy and /metrics").env("PLUGPROM_HTTP_ADDR").default("0.0.0.0:2112"))
+    .addOption(new Option("--advertise-addr <host:port>", "address Prometheus uses to reach the HTTP server").env("PLUGPROM_ADVERTISE_ADDR"))
+    .addOption(new Option("--state-dir <dir>", "state directory (default: $XDG_STATE_HOME/plugprom)").env("PLUGPROM_STATE_DIR"))
+    .option("--config <file.json>", "plugin catalog")
+    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--log-format <format>", "text or json", "text")
+    .option("--scrape-timeout <duration>", "proxy timeout without X-Prometheus-Scrape-Timeout-Seconds", "10s")
+    .option("--stop-grace <duration>", "default grace between Shutdown, SIGTERM and SIGKILL", "5s")
+    .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const o = cmd.opts();
+      await (deps.runDaemon ?? runDaemonCommand)({
+        grpcAddr: o.grpcAddr,
+        httpAddr: o.httpAddr,
+        advertiseAddr: o.advertiseAddr,
+        stateDir: o.stateDir,
+        config: o.config,
+        logLevel: o.logLevel,
+        logFormat: o.logFormat,
+        scrapeTimeout: o.scrapeTimeout,
+        stopGrace: o.stopGrace,
+        startTimeout: o.startTimeout,
+      });
+    });
+
+  program
+    .command("start")
+    .description("launch a plugin instance; returns once it is RUNNING")
+    .argument("<name>", "instance name")
+    .argument("[command...]", "command and arguments, after --")
+    .option("--plugin <entry|path>", "catalog entry or executable path")
+    .option("--label <k=v>", "target label (repeatable)", collect, [])
+    .option("--env <K=V>", "environment variable for the plugin (repeatable)", collect, [])
+    .option("--magic-cookie <K=V>", "go-plugin magic cookie (default PLUGPROM_PLUGIN=plugprom)")
+    .option("--protocol-version <n>", "app protocol version offered (repeatable, default 1)", collect, [])
+    .option("--metrics-transport <unix|tcp>", "where the plugin serves its metrics (default unix)")
+    .option("--start-timeout <duration>", "handshake and health deadline (default: the daemon's)")
+    .option("--no-auto-mtls", "no go-plugin AutoMTLS for this instance")
+    .action(
+      client(runStart, (cmd, name, ...rest) => {
+        const o = globalsOf(cmd);
+        const command = (cmd.args.length > 1 ? cmd.args.slice(1) : rest.flat()) as string[];
+        return {
+          name,
+          command,
+          plugin: o.plugin as string | undefined,
+          label: o.label as string[],
+          env: o.env as string[],
+          magicCookie: o.magicCookie as string | undefined,
+          protocolVersion: o.protocolVersion as string[],
+          metricsTransport: o.metricsTransport as string | undefined,
+          startTimeout: cmd.opts().startTimeout as string | undefined,
+          autoMtls: o.autoMtls as boolean,
+          cwd: deps.cwd(),
+          json: o.json,
+        };
+      }),
+    );
+
+  const lifecycle = (name: string, description: string, run: typeof runStop, withGrace: boolean) => {
+    const c = program.command(name).description(description).argument("<name>", "instance name");
+    if (withGrace) c.option("--grace <duration>", "time between Shutdown, SIGTERM and SIGKILL (default: the daemon's)");
+    c.action(client(run, (cmd, n) => ({ name: n, grace: cmd.opts().grace as string | undefined, json: globalsOf(cmd).json })));
+  };
+  lifecycle("stop", "stop an instance gracefully and forget it", runStop, true);
+  lifecycle("kill", "SIGKILL an instance's process group now and forget it", runKill, false);
+  lifecycle("restart", "stop an instance gracefully and start it again", runRestart, true);
+
+  program
+    .command("list")
+    .alias("ls")
+    .description("list plugin instances")
+    .action(client(runList, (cmd) => ({ json: globalsOf(cmd).json })));
+  program
+    .command("get")
+    .description("show one plugin instance")
+    .argument("<name>", "instance name")
+    .action(client(runGet, (cmd, name) => ({ name, json: globalsOf(cmd).json })));
+  program
+    .command("targets")
+    .description("print the Prometheus HTTP SD document exactly as the daemon serves it")
+    .action(client(runTargets, () => ({})));
+  program
+    .command("scrape")
+    .description("print an instance's metrics as the proxy returns them")
+    .argument("<name>", "instance name")
+    .option("--accept <media-type>", "Accept header sent to the plugin")
+    .option("--openmetrics", "ask for OpenMetrics 1.0.0", false)
+    .action(client(runScrape, (cmd, name) => ({ name, accept: cmd.opts().accept as string | undefined, openmetrics: cmd.opts().openmetrics as boolean })));
+  program
+    .command("status")
+    .description("show the daemon's version, addresses and instance counts")
+    .action(client(runStatus, (cmd) => ({ json: globalsOf(cmd).json })));
+  program
+    .command("logs")
+    .description("print an instance's recent output lines")
+    .argument("<name>", "instance name")
+    .option("-n, --lines <n>", "how many lines (default 50)")
+    .option("-f, --follow", "keep printing new lines", false)
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const globals = globalsOf(cmd);
+      const o = cmd.opts();
+      const follow = o.follow as boolean;
+      const call = follow ? {} : { timeoutMs: duration("--timeout", globals.timeout) };
+      await runLogs({ name, lines: o.lines as string | undefined, follow, json: globals.json }, deps.client(globals.addr), deps.io(globals), call);
+    });
+  program
+    .command("version")
+    .description("print the CLI version")
+    .action(async (_o: unknown, cmd: Command) => {
+      const globals = globalsOf(cmd);
+      await deps.io(globals).out(globals.json ? `${JSON.stringify({ version: VERSION })}\n` : `plugprom ${VERSION}\n`);
+    });
+  return program;
+}

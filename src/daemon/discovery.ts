@@ -1,0 +1,45 @@
+// The Prometheus HTTP SD document: one target group for the daemon and one per advertised
+// plugin instance, all pointing at the daemon's advertised address. Pure functions.
+import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+import type { InstanceView } from "./instance.js";
+
+export interface TargetGroup {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+/**
+ * RUNNING and CRASHED instances are advertised: a crashed one stays so that Prometheus
+ * records up == 0 rather than the series silently vanishing. Instances that were never up
+ * (STARTING, FAILED) or are going away (STOPPING, STOPPED) are not.
+ */
+const ADVERTISED: ReadonlySet<PluginState> = new Set([PluginState.RUNNING, PluginState.CRASHED]);
+
+export function buildTargetGroups(instances: readonly InstanceView[], advertiseAddr: string): TargetGroup[] {
+  const groups: TargetGroup[] = [
+    { targets: [advertiseAddr], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } },
+  ];
+  const advertised = instances.filter((i) => ADVERTISED.has(i.state)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const inst of advertised) {
+    groups.push({
+      targets: [advertiseAddr],
+      labels: {
+        // User labels first: the reserved ones below always win.
+        ...inst.labels,
+        __metrics_path__: `/plugins/${inst.name}/metrics`,
+        __meta_plugprom_plugin: inst.name,
+        __meta_plugprom_role: "plugin",
+        __meta_plugprom_state: PluginState[inst.state].toLowerCase(),
+        // Every plugin shares the daemon's address (and so `instance`); this keeps their
+        // series apart in Prometheus.
+        plugin: inst.name,
+      },
+    });
+  }
+  return groups;
+}
+
+/** The exact bytes served on /sd_config and returned by the Targets RPC. */
+export function renderSdDocument(groups: readonly TargetGroup[]): string {
+  return `${JSON.stringify(groups)}\n`;
+}

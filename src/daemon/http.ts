@@ -1,0 +1,75 @@
+// The daemon's HTTP/1.1 server: routes for service discovery, the scrape proxy, the
+// daemon's own metrics and health. Paths are matched on the raw URL, never decoded, so an
+// encoded name cannot become another resource.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { checkInstanceName } from "../shared/names.js";
+import { buildTargetGroups, renderSdDocument } from "./discovery.js";
+import type { InstanceDirectory } from "./instance.js";
+import type { Logger } from "./log.js";
+import type { DaemonMetrics } from "./metrics.js";
+import { createScrapeProxy, plain } from "./proxy.js";
+
+export interface HttpServerDeps {
+  directory: InstanceDirectory;
+  metrics: DaemonMetrics;
+  advertiseAddr: () => string;
+  defaultScrapeTimeoutMs: number;
+  log: Logger;
+}
+
+const PLUGIN_METRICS_PATH = /^\/plugins\/([^/]*)\/metrics$/;
+
+export function createHttpServer(deps: HttpServerDeps): Server {
+  const proxyScrape = createScrapeProxy(deps);
+
+  type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+  const routes = new Map<string, Route>([
+    ["/sd_config", serveDiscovery],
+    ["/discovery", serveDiscovery],
+    [
+      "/metrics",
+      async (req, res) => {
+        const body = await deps.metrics.registry.metrics();
+        res.writeHead(200, { "content-type": deps.metrics.registry.contentType, "content-length": Buffer.byteLength(body) });
+        res.end(req.method === "HEAD" ? undefined : body);
+      },
+    ],
+    ["/healthz", (_req, res) => plain(res, 200, "ok\n")],
+  ]);
+
+  function serveDiscovery(req: IncomingMessage, res: ServerResponse): void {
+    const refresh = req.headers["x-prometheus-refresh-interval-seconds"];
+    if (refresh !== undefined) deps.log.debug("service discovery request", { refreshIntervalSeconds: String(refresh) });
+    const body = renderSdDocument(buildTargetGroups(deps.directory.list(), deps.advertiseAddr()));
+    res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+    res.end(req.method === "HEAD" ? undefined : body);
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const rawUrl = req.url ?? "/";
+    const path = rawUrl.split("?", 1)[0];
+    const route = routes.get(path);
+    const pluginMatch = route ? undefined : PLUGIN_METRICS_PATH.exec(path);
+    if (!route && !pluginMatch) return plain(res, 404, "not found\n");
+    if (req.method !== "GET" && req.method !== "HEAD") return plain(res, 405, "method not allowed\n", { allow: "GET, HEAD" });
+    if (route) return route(req, res);
+    const name = pluginMatch![1];
+    if (checkInstanceName(name)) return plain(res, 400, "invalid plugin name\n");
+    proxyScrape(req, res, name);
+  };
+
+  const server = createServer((req, res) => {
+    Promise.resolve(handle(req, res)).catch((err: unknown) => {
+      deps.log.error("HTTP handler failed", { path: req.url, error: err instanceof Error ? err.message : String(err) });
+      if (!res.headersSent) plain(res, 500, "internal error\n");
+      else res.destroy();
+    });
+  });
+  // Bounded against slow or idle clients (slowloris) and oversized requests.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 65_000;
+  server.maxHeadersCount = 64;
+  server.maxConnections = 1024;
+  return server;
+}

@@ -1,0 +1,74 @@
+// The daemon's own metrics (/metrics): process and Node.js defaults plus what it knows
+// about plugins and the proxy. Per-plugin series are labelled only with names of known
+// instances, never with request data, so a scanner cannot grow the series count.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+import type { InstanceDirectory } from "./instance.js";
+
+const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  private readonly starts: Counter<"plugin">;
+  private readonly stops: Counter<"plugin">;
+  private readonly proxyRequests: Counter<"plugin" | "code">;
+  private readonly proxyDuration: Histogram<"plugin">;
+
+  constructor(directory: InstanceDirectory) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.starts = new Counter({ name: "plugprom_plugin_starts_total", help: "Plugin instance starts (including restarts).", labelNames: ["plugin"], registers });
+    this.stops = new Counter({ name: "plugprom_plugin_stops_total", help: "Plugin instances stopped or killed on request.", labelNames: ["plugin"], registers });
+    new Gauge({
+      name: "plugprom_plugin_up",
+      help: "1 when the plugin instance is RUNNING, else 0.",
+      labelNames: ["plugin"],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of directory.list()) this.set({ plugin: i.name }, i.state === PluginState.RUNNING ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "plugprom_plugins",
+      help: "Plugin instances by state.",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        const counts = new Map(STATE_NAMES.map((s) => [s, 0]));
+        for (const i of directory.list()) {
+          const s = PluginState[i.state];
+          counts.set(s, (counts.get(s) ?? 0) + 1);
+        }
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    this.proxyRequests = new Counter({
+      name: "plugprom_proxy_requests_total",
+      help: "Scrapes proxied to plugins, by HTTP status code returned.",
+      labelNames: ["plugin", "code"],
+      registers,
+    });
+    this.proxyDuration = new Histogram({
+      name: "plugprom_proxy_request_duration_seconds",
+      help: "Time to proxy a scrape, until the last byte was sent.",
+      labelNames: ["plugin"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+  }
+
+  pluginStarted(name: string): void {
+    this.starts.inc({ plugin: name });
+  }
+
+  pluginStopped(name: string): void {
+    this.stops.inc({ plugin: name });
+  }
+
+  /** `plugin` must be a known instance's name; the caller checked it against the directory. */
+  proxyRequest(plugin: string, code: number, seconds: number): void {
+    this.proxyRequests.inc({ plugin, code: String(code) });
+    this.proxyDuration.observe({ plugin }, seconds);
+  }
+}

@@ -1,0 +1,59 @@
+// How the daemon reaches a plugin's private metrics endpoint: one keep-alive agent for all
+// plugins (connections are pooled per socket path or port), and a streaming GET used by the
+// control API's Scrape. The upstream path is always /metrics; no request data reaches it.
+import { Agent, request, type IncomingMessage, type RequestOptions } from "node:http";
+import type { Address } from "../shared/address.js";
+import { deadlineExceeded, unavailable } from "../shared/errors.js";
+
+export const UPSTREAM_PATH = "/metrics";
+
+/** Keep-alive, bounded: a few parallel scrapes per plugin, one idle connection kept. */
+export const upstreamAgent = new Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 1, scheduling: "lifo" });
+
+/** Connection options for an endpoint, shared by the proxy and openScrape. */
+export function upstreamTarget(endpoint: Address): { socketPath?: string; host: string; port?: number; protocol: "http:" } {
+  return endpoint.kind === "unix"
+    ? { socketPath: endpoint.path, host: "localhost", protocol: "http:" }
+    : { host: endpoint.host, port: endpoint.port, protocol: "http:" };
+}
+
+export interface ScrapeOptions {
+  accept?: string;
+  acceptEncoding?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Opens GET /metrics on the endpoint and resolves with the response, still streaming.
+ * Refused or broken connections reject with UNAVAILABLE, no answer in time with
+ * DEADLINE_EXCEEDED; a non-200 answer is UNAVAILABLE with its status.
+ */
+export function openScrape(endpoint: Address, opts: ScrapeOptions): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (opts.accept) headers.accept = opts.accept;
+    if (opts.acceptEncoding) headers["accept-encoding"] = opts.acceptEncoding;
+    const options: RequestOptions = { ...upstreamTarget(endpoint), path: UPSTREAM_PATH, method: "GET", headers, agent: upstreamAgent, signal: opts.signal };
+    let timedOut = false;
+    const req = request(options, (res) => {
+      clearTimeout(timer);
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(unavailable(`plugin metrics endpoint answered HTTP ${res.statusCode}`));
+        return;
+      }
+      resolve(res);
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy();
+    }, opts.timeoutMs);
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (timedOut) reject(deadlineExceeded(`plugin metrics endpoint did not answer within ${opts.timeoutMs} ms`));
+      else reject(unavailable(`plugin metrics endpoint unreachable: ${err.code ?? err.message}`));
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,65 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { buildTargetGroups, renderSdDocument } from "../../src/daemon/discovery.js";
+import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
+import type { InstanceView } from "../../src/daemon/instance.js";
+
+const inst = (name: string, state: PluginState, labels: Record<string, string> = {}): InstanceView => ({
+  name,
+  state,
+  labels,
+  metricsEndpoint: { kind: "unix", path: `/s/${name}.sock` },
+});
+const daemonGroup = { targets: ["host:2112"], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } };
+
+test("with no plugins the document holds only the daemon's own target", () => {
+  assert.deepEqual(buildTargetGroups([], "host:2112"), [daemonGroup]);
+  assert.equal(renderSdDocument(buildTargetGroups([], "host:2112")), `${JSON.stringify([daemonGroup])}\n`);
+});
+
+test("one group per running plugin, sorted by name, with its labels", () => {
+  const groups = buildTargetGroups([inst("zeta", PluginState.RUNNING), inst("abc", PluginState.RUNNING, { team: "core" })], "host:2112");
+  assert.deepEqual(groups.slice(1), [
+    {
+      targets: ["host:2112"],
+      labels: {
+        team: "core",
+        __metrics_path__: "/plugins/abc/metrics",
+        __meta_plugprom_plugin: "abc",
+        __meta_plugprom_role: "plugin",
+        __meta_plugprom_state: "running",
+        plugin: "abc",
+      },
+    },
+    {
+      targets: ["host:2112"],
+      labels: {
+        __metrics_path__: "/plugins/zeta/metrics",
+        __meta_plugprom_plugin: "zeta",
+        __meta_plugprom_role: "plugin",
+        __meta_plugprom_state: "running",
+        plugin: "zeta",
+      },
+    },
+  ]);
+});
+
+const states: Array<[PluginState, boolean]> = [
+  [PluginState.STARTING, false],
+  [PluginState.RUNNING, true],
+  [PluginState.STOPPING, false],
+  [PluginState.STOPPED, false],
+  [PluginState.CRASHED, true],
+  [PluginState.FAILED, false],
+];
+for (const [state, advertised] of states) {
+  test(`a ${PluginState[state]} plugin is ${advertised ? "" : "not "}advertised`, () => {
+    assert.equal(buildTargetGroups([inst("p", state)], "h:1").length, advertised ? 2 : 1);
+  });
+}
+
+test("user labels cannot override the reserved ones", () => {
+  const [, g] = buildTargetGroups([inst("p", PluginState.RUNNING, { __metrics_path__: "/evil", plugin: "other" })], "h:1");
+  assert.equal(g.labels.__metrics_path__, "/plugins/p/metrics");
+  assert.equal(g.labels.plugin, "p");
+});
