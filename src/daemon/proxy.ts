@@ -25,6 +25,7 @@ export interface ProxyDeps {
 }
 
 interface ScrapeState {
+  plugin: string;
   timedOut: boolean;
   timer?: NodeJS.Timeout;
 }
@@ -43,8 +44,17 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     }, timeoutFor(req, deps.defaultScrapeTimeoutMs));
     state.timer.unref();
   });
-  proxy.on("proxyRes", (proxyRes) => {
+  proxy.on("proxyRes", (proxyRes, req, res) => {
     for (const h of HOP_BY_HOP) delete proxyRes.headers[h];
+    // http-proxy pipes the body but does not notice an upstream that dies mid-body: end the
+    // client's response abnormally so Prometheus fails the scrape instead of ingesting a
+    // truncated exposition.
+    proxyRes.once("close", () => {
+      if (proxyRes.complete) return;
+      const state = states.get(req);
+      deps.log.warn("scrape cut mid-stream", { plugin: state?.plugin, timedOut: state?.timedOut ?? false });
+      res.destroy();
+    });
   });
 
   return (req, res, name) => {
@@ -60,7 +70,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       record();
       return;
     }
-    const state: ScrapeState = { timedOut: false };
+    const state: ScrapeState = { plugin: name, timedOut: false };
     states.set(req, state);
     res.once("close", () => {
       clearTimeout(state.timer);
@@ -74,10 +84,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     proxy.web(req, res, { target: { ...upstreamTarget(inst.metricsEndpoint), path: UPSTREAM_PATH } as never }, (err: NodeJS.ErrnoException) => {
       clearTimeout(state.timer);
       if (res.headersSent) {
-        // The body was cut mid-stream: end the response abnormally so Prometheus fails this
-        // scrape instead of ingesting a truncated exposition.
-        deps.log.warn("scrape cut mid-stream", { plugin: name, error: err.code ?? err.message });
-        res.destroy();
+        res.destroy(); // cut mid-stream: see the proxyRes handler
         return;
       }
       if (state.timedOut) {

@@ -1,0 +1,247 @@
+// The HTTP side against real sockets: the daemon's HTTP server with an in-memory directory,
+// and real HTTP servers on a Unix socket and on TCP standing in for plugins.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { createHttpServer } from "../../src/daemon/http.js";
+import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
+import { silentLogger } from "../../src/daemon/log.js";
+import { DaemonMetrics } from "../../src/daemon/metrics.js";
+import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
+import type { Address } from "../../src/shared/address.js";
+
+class FakeDirectory implements InstanceDirectory {
+  readonly instances = new Map<string, InstanceView>();
+  add(name: string, metricsEndpoint: Address | undefined, state = PluginState.RUNNING, labels: Record<string, string> = {}) {
+    this.instances.set(name, { name, state, labels, metricsEndpoint });
+  }
+  get(name: string) {
+    return this.instances.get(name);
+  }
+  list() {
+    return [...this.instances.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
+
+async function listen(server: Server, where: string | number): Promise<void> {
+  if (typeof where === "string") server.listen(where);
+  else server.listen(where, "127.0.0.1");
+  await once(server, "listening");
+}
+
+async function setup(t: TestContext) {
+  const dir = await mkdtemp(join(tmpdir(), "pp-http-"));
+  const directory = new FakeDirectory();
+  const daemon = createHttpServer({
+    directory,
+    metrics: new DaemonMetrics(directory),
+    advertiseAddr: () => "daemon.example:2112",
+    defaultScrapeTimeoutMs: 5_000,
+    log: silentLogger,
+  });
+  await listen(daemon, 0);
+  const servers: Server[] = [daemon];
+  t.after(async () => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+  const base = `http://127.0.0.1:${(daemon.address() as AddressInfo).port}`;
+  /** A plugin stand-in on a Unix socket; `handler` answers its /metrics. */
+  const upstream = async (name: string, handler: Parameters<typeof createServer>[1], transport: "unix" | "tcp" = "unix") => {
+    const server = createServer(handler!);
+    servers.push(server);
+    if (transport === "unix") {
+      const path = join(dir, `${name}.sock`);
+      await listen(server, path);
+      directory.add(name, { kind: "unix", path });
+    } else {
+      await listen(server, 0);
+      directory.add(name, { kind: "tcp", host: "127.0.0.1", port: (server.address() as AddressInfo).port });
+    }
+    return server;
+  };
+  return { dir, directory, base, upstream, daemon };
+}
+
+function get(url: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    request(url, { headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      res.on("error", reject);
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+/** Sends a raw request line, for paths a URL parser would normalise away. */
+function rawStatus(base: string, path: string): Promise<number> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), "127.0.0.1");
+    let data = "";
+    socket.on("data", (c) => (data += c.toString("latin1")));
+    socket.on("end", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)));
+    socket.on("error", reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+test("the SD document lists the daemon and every running plugin at the advertised address", async (t) => {
+  const { base, directory } = await setup(t);
+  directory.add("abc", { kind: "unix", path: "/nowhere" }, PluginState.RUNNING, { team: "core" });
+  directory.add("gone", undefined, PluginState.STOPPED);
+  for (const path of ["/sd_config", "/discovery"]) {
+    const r = await get(`${base}${path}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["content-type"], "application/json; charset=utf-8");
+    const groups = JSON.parse(r.body) as Array<{ targets: string[]; labels: Record<string, string> }>;
+    assert.deepEqual(groups.map((g) => g.labels.__meta_plugprom_plugin ?? "daemon"), ["daemon", "abc"]);
+    assert.ok(groups.every((g) => g.targets.length === 1 && g.targets[0] === "daemon.example:2112"));
+  }
+});
+
+test("a large body is streamed: the first bytes arrive while the plugin is still writing", async (t) => {
+  const { base, upstream } = await setup(t);
+  let finishUpstream!: () => void;
+  const upstreamMayFinish = new Promise<void>((r) => (finishUpstream = r));
+  await upstream("big", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+    res.write(`# first chunk\n${"x".repeat(64 * 1024)}\n`);
+    void upstreamMayFinish.then(() => res.end(`${"y".repeat(2 * 1024 * 1024)}\n# last\n`));
+  });
+  const res = await new Promise<import("node:http").IncomingMessage>((resolve) => request(`${base}/plugins/big/metrics`, resolve).end());
+  assert.equal(res.statusCode, 200);
+  const chunks = res[Symbol.asyncIterator]();
+  const first = (await chunks.next()).value as Buffer;
+  assert.match(first.toString(), /^# first chunk/, "received before the plugin finished: not buffered");
+  finishUpstream();
+  let total = first.length;
+  for (let c = await chunks.next(); !c.done; c = await chunks.next()) total += (c.value as Buffer).length;
+  assert.equal(total, "# first chunk\n".length + 64 * 1024 + 1 + 2 * 1024 * 1024 + 1 + "# last\n".length);
+});
+
+test("Accept and Accept-Encoding reach the plugin, Content-Type and Content-Encoding come back, nothing else goes up", async (t) => {
+  const { base, upstream } = await setup(t);
+  let seen: IncomingHttpHeaders = {};
+  let seenUrl = "";
+  await upstream(
+    "neg",
+    (req, res) => {
+      seen = req.headers;
+      seenUrl = req.url!;
+      res.writeHead(200, { "content-type": "application/openmetrics-text; version=1.0.0", "content-encoding": "identity", "set-cookie": "a=b", connection: "close" });
+      res.end("# EOF\n");
+    },
+    "tcp",
+  );
+  const r = await get(`${base}/plugins/neg/metrics?target=http://evil/&x=1`, {
+    accept: "application/openmetrics-text; version=1.0.0",
+    "accept-encoding": "gzip",
+    "user-agent": "Prometheus/2.42.0",
+    "x-prometheus-scrape-timeout-seconds": "3",
+    cookie: "session=secret",
+    authorization: "Bearer secret",
+    "x-forwarded-for": "1.2.3.4",
+  });
+  assert.equal(r.status, 200);
+  assert.equal(seenUrl, "/metrics", "the upstream path is fixed; the query never reaches it");
+  assert.equal(seen.accept, "application/openmetrics-text; version=1.0.0");
+  assert.equal(seen["accept-encoding"], "gzip");
+  assert.equal(seen["user-agent"], "Prometheus/2.42.0");
+  assert.equal(seen["x-prometheus-scrape-timeout-seconds"], "3");
+  for (const h of ["cookie", "authorization", "x-forwarded-for", "x-forwarded-host"]) assert.equal(seen[h], undefined, `${h} must not reach the plugin`);
+  assert.equal(r.headers["content-type"], "application/openmetrics-text; version=1.0.0");
+  assert.equal(r.headers["content-encoding"], "identity");
+  assert.equal(r.headers["set-cookie"], undefined);
+  assert.equal(r.body, "# EOF\n");
+});
+
+test("an unknown plugin is 404 with its name escaped; one that is not running is 503", async (t) => {
+  const { base, directory } = await setup(t);
+  const r = await get(`${base}/plugins/nope/metrics`);
+  assert.equal(r.status, 404);
+  assert.equal(r.body, 'plugin "nope" not found\n');
+  assert.equal(r.headers["x-content-type-options"], "nosniff");
+  directory.add("down", { kind: "unix", path: "/nowhere" }, PluginState.CRASHED);
+  const d = await get(`${base}/plugins/down/metrics`);
+  assert.equal(d.status, 503);
+  assert.match(d.body, /CRASHED/);
+});
+
+test("a plugin endpoint that refuses is 502; one that never answers is 504 within Prometheus' timeout", async (t) => {
+  const { base, directory, dir, upstream } = await setup(t);
+  directory.add("refused", { kind: "unix", path: join(dir, "no-listener.sock") });
+  assert.equal((await get(`${base}/plugins/refused/metrics`)).status, 502);
+
+  await upstream("stuck", () => undefined); // never answers
+  const started = Date.now();
+  const r = await get(`${base}/plugins/stuck/metrics`, { "x-prometheus-scrape-timeout-seconds": "0.3" });
+  assert.equal(r.status, 504);
+  assert.ok(Date.now() - started < 4_000, "the header's timeout, not the 5 s default, applies");
+});
+
+test("a body cut mid-stream ends the response abnormally instead of looking complete", async (t) => {
+  const { base, upstream } = await setup(t);
+  await upstream("cut", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write("partial_metric 1\n");
+    setImmediate(() => res.socket!.destroy());
+  });
+  await assert.rejects(get(`${base}/plugins/cut/metrics`), /aborted|socket hang up|ECONNRESET/);
+});
+
+const odd = [
+  "/plugins/%2e%2e/metrics",
+  "/plugins/../metrics",
+  "/plugins//metrics",
+  "/plugins/ABC/metrics",
+  "/plugins/a%2fb/metrics",
+  "/plugins/a%00b/metrics",
+  `/plugins/${"a".repeat(300)}/metrics`,
+  "/plugins/abc/metrics/../../sd_config",
+  "/plugins/abc",
+  "//plugins/abc/metrics",
+];
+test("odd and encoded plugin paths are 400 or 404, never 5xx and never another resource", async (t) => {
+  const { base, upstream } = await setup(t);
+  let hits = 0;
+  await upstream("abc", (_req, res) => {
+    hits++;
+    res.end("x 1\n");
+  });
+  for (const path of odd) {
+    const status = await rawStatus(base, path);
+    assert.ok(status === 400 || status === 404, `${path} → ${status}`);
+  }
+  assert.equal(hits, 0, "no odd path reached the plugin");
+});
+
+test("the daemon's /metrics has its plugprom_* families, /healthz answers, other methods are 405", async (t) => {
+  const { base, upstream } = await setup(t);
+  await upstream("abc", (_req, res) => res.end("x 1\n"));
+  assert.equal((await get(`${base}/plugins/abc/metrics`)).status, 200);
+  const m = await get(`${base}/metrics`);
+  assert.equal(m.status, 200);
+  for (const family of ["plugprom_plugin_up", "plugprom_plugins", "plugprom_proxy_requests_total", "plugprom_proxy_request_duration_seconds", "process_cpu_seconds_total"]) {
+    assert.match(m.body, new RegExp(`^# TYPE ${family} `, "m"));
+  }
+  assert.match(m.body, /^plugprom_proxy_requests_total\{plugin="abc",code="200"\} 1$/m);
+  assert.match(m.body, /^plugprom_plugins\{state="RUNNING"\} 1$/m);
+  assert.equal((await get(`${base}/healthz`)).status, 200);
+  const post = await new Promise<number>((resolve) => request(`${base}/sd_config`, { method: "POST" }, (res) => resolve(res.statusCode!)).end());
+  assert.equal(post, 405);
+  assert.equal((await get(`${base}/nothing-here`)).status, 404);
+});
