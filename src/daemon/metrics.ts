@@ -1,7 +1,8 @@
 // The daemon's own metrics (/metrics): process and Node.js defaults plus what it knows
 // about plugins and the proxy. Per-plugin series are labelled only with names of known
 // instances, never with request data, so a scanner cannot grow the series count.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
 
@@ -16,7 +17,7 @@ export class DaemonMetrics {
 
   constructor(directory: InstanceDirectory) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    collectCleanDefaultMetrics(this.registry);
     this.starts = new Counter({ name: "plugprom_plugin_starts_total", help: "Plugin instance starts (including restarts).", labelNames: ["plugin"], registers });
     this.stops = new Counter({ name: "plugprom_plugin_stops_total", help: "Plugin instances stopped or killed on request.", labelNames: ["plugin"], registers });
     new Gauge({

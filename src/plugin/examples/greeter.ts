@@ -2,7 +2,8 @@
 // service and a few metrics, what `plugprom start <name>` runs when given no command.
 import type * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { Registry } from "prom-client";
+import { collectCleanDefaultMetrics } from "../../shared/default-metrics.js";
 import { GreeterService, GreetResponseSchema, type GreetRequest } from "../../shared/gen/greeter/v1/greeter_pb.js";
 import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE } from "../../goplugin/handshake.js";
 import { servePlugin } from "../../goplugin/serve.js";
@@ -41,7 +42,7 @@ class UntypedCount {
 
 export async function main(): Promise<void> {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectCleanDefaultMetrics(registry);
   const greets = new UntypedCount("plugin_greet_count", "Greetings served: one per Greet call (the daemon greets once after start).", registry);
   const ticks = new UntypedCount("plugin_ticker_count", "Ticks of the greeter's timer (every 10 s, or PLUGPROM_GREETER_TICK_MS).", registry);
 
