@@ -203,3 +203,29 @@ function connectJson(addr: string, method: string, body: unknown): Promise<{ sta
     req.end(JSON.stringify(body));
   });
 }
+
+test("--metrics-transport tcp gives a loopback port, and {{metrics_port}} in the arguments selects it", async (t) => {
+  const d = await daemon(t);
+  const greeter = join(repoRoot, "dist", "src", "plugin", "examples", "greeter.js");
+  assert.equal((await d.cli(["start", "viaport", "--", process.execPath, greeter, "-port", "{{metrics_port}}"])).code, 0);
+  const info = (await getJson(d, "viaport")) as PluginJson & { args: string[] };
+  const m = /^127\.0\.0\.1:(\d+)$/.exec(info.metricsEndpoint);
+  assert.ok(m, info.metricsEndpoint);
+  assert.deepEqual(info.args, [greeter, "-port", m[1]], "the placeholder became the port");
+  assert.match((await httpGet(`${d.httpBase}/plugins/viaport/metrics`)).body, /^plugin_greet_count/m);
+
+  assert.equal((await d.cli(["start", "explicit", "--metrics-transport", "tcp"])).code, 0);
+  assert.match((await getJson(d, "explicit")).metricsEndpoint, /^127\.0\.0\.1:\d+$/);
+  assert.equal((await httpGet(`${d.httpBase}/plugins/explicit/metrics`)).status, 200);
+});
+
+test("a wildcard --http-addr is advertised under the machine's hostname, never localhost", async (t) => {
+  const { hostname } = await import("node:os");
+  const d = await startDaemon({ args: ["--http-addr", "0.0.0.0:0"] });
+  t.after(() => d.close());
+  assert.equal(d.advertiseAddr, `${hostname()}:${d.httpAddr.split(":")[1]}`);
+  const explicit = await startDaemon({ args: ["--advertise-addr", "prom-visible.example:9999"] });
+  t.after(() => explicit.close());
+  const groups = JSON.parse((await explicit.cli(["targets"])).stdout) as Array<{ targets: string[] }>;
+  assert.deepEqual(groups[0].targets, ["prom-visible.example:9999"]);
+});
