@@ -119,6 +119,7 @@ function hclogLevel(level: string): LogLevel {
 
 /** The last lines of stderr, formatted for an error message. */
 export function stderrTail(ring: OutputRing, n = 5): string {
-  const lines = ring.tail(n, "stderr").map((l) => l.text);
+  // hclog lines are shown by their message: the JSON around it only hides the reason.
+  const lines = ring.tail(n, "stderr").map((l) => parseHclogLine(l.text)?.message ?? l.text);
   return lines.length === 0 ? "(no stderr output)" : lines.join(" | ");
 }

@@ -216,9 +216,13 @@ export class Supervisor implements InstanceView {
 
     const deadline = Date.now() + spec.startTimeoutMs;
     const exitedEarly = this.exited.then(() => {
+      const tail = stderrTail(this.output);
+      // go-plugin plugins refuse a wrong cookie with their own text and exit 1.
+      const cookieHint = /not meant to be executed directly|magic cookie/i.test(tail)
+        ? ` The plugin rejected the magic cookie ${spec.magicCookieKey}=${spec.magicCookieValue}: start it with --magic-cookie KEY=VALUE matching its HandshakeConfig.`
+        : "";
       throw aborted(
-        `plugin exited before its handshake (${describeExit(this.lastExitCode, this.lastExitSignal)}). ` +
-          `Last stderr: ${stderrTail(this.output)}`,
+        `plugin exited before its handshake (${describeExit(this.lastExitCode, this.lastExitSignal)}).${cookieHint} Last stderr: ${tail}`,
       );
     });
     // Raced below; once the plugin runs, a later exit is handled by onExit instead.
