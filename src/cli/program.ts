@@ -71,6 +71,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--scrape-timeout <duration>", "proxy timeout without X-Prometheus-Scrape-Timeout-Seconds", "10s")
     .option("--stop-grace <duration>", "default grace between Shutdown, SIGTERM and SIGKILL", "5s")
     .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
+    .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
       await (deps.runDaemon ?? runDaemonCommand)({
@@ -84,6 +85,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         scrapeTimeout: o.scrapeTimeout,
         stopGrace: o.stopGrace,
         startTimeout: o.startTimeout,
+        pluginPortRange: o.pluginPortRange,
       });
     });
 
@@ -100,6 +102,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--metrics-transport <unix|tcp>", "where the plugin serves its metrics (default unix)")
     .option("--start-timeout <duration>", "handshake and health deadline (default: the daemon's)")
     .option("--no-auto-mtls", "no go-plugin AutoMTLS for this instance")
+    .option("--sha256 <hex>", "refuse to run the executable unless its SHA-256 matches")
     .action(
       client(runStart, (cmd, name, ...rest) => {
         const o = globalsOf(cmd);
@@ -115,6 +118,7 @@ export function buildProgram(deps: ProgramDeps): Command {
           metricsTransport: o.metricsTransport as string | undefined,
           startTimeout: cmd.opts().startTimeout as string | undefined,
           autoMtls: o.autoMtls as boolean,
+          sha256: o.sha256 as string | undefined,
           cwd: deps.cwd(),
           json: o.json,
         };

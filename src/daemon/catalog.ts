@@ -17,6 +17,8 @@ export interface CatalogEntry {
   protocolVersions?: number[];
   metricsTransport?: "unix" | "tcp";
   autoMtls?: boolean;
+  /** Hex SHA-256 the executable must have. */
+  sha256?: string;
   /** Directory the plugin runs in; defaults to the catalog file's directory. */
   workingDir: string;
 }
@@ -60,7 +62,7 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
     if (!INSTANCE_NAME_PATTERN.test(name)) fail(at, "entry names use a-z, 0-9, '_', '.', '-' (at most 63 characters)");
     if (!isRecord(raw)) fail(at, "must be an object");
     const e = raw as Record<string, unknown>;
-    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "workingDir"];
+    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "sha256", "workingDir"];
     for (const key of Object.keys(e)) if (!known.includes(key)) fail(`${at}.${key}`, `unknown field (known: ${known.join(", ")})`);
 
     if (typeof e.command !== "string" || e.command === "") fail(`${at}.command`, "must be a non-empty string");
@@ -112,6 +114,10 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
     if (e.autoMtls !== undefined) {
       if (typeof e.autoMtls !== "boolean") fail(`${at}.autoMtls`, "must be true or false");
       entry.autoMtls = e.autoMtls as boolean;
+    }
+    if (e.sha256 !== undefined) {
+      if (typeof e.sha256 !== "string" || !/^[0-9a-fA-F]{64}$/.test(e.sha256)) fail(`${at}.sha256`, "must be 64 hex characters");
+      entry.sha256 = (e.sha256 as string).toLowerCase();
     }
     catalog.set(name, entry);
   }

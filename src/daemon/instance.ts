@@ -10,6 +10,8 @@ export interface InstanceView {
   readonly labels: Readonly<Record<string, string>>;
   /** The private endpoint the daemon scrapes; undefined until the process is spawned. */
   readonly metricsEndpoint: Address | undefined;
+  /** The last health check (gRPC Health "plugin", or a connect for net/rpc) succeeded. */
+  readonly healthy: boolean;
 }
 
 export interface InstanceDirectory {

@@ -22,8 +22,6 @@ import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state-file.js";
 /** Limits on what one control request may carry; Start requests are small. */
 const CONTROL_READ_MAX_BYTES = 1024 * 1024;
 const HEALTH_INTERVAL_MS = 10_000;
-/** go-plugin's defaults for plugins that listen on TCP. */
-const PLUGIN_PORT_RANGE = { min: 10_000, max: 25_000 };
 
 /** Runs the daemon until SIGINT/SIGTERM, then stops every plugin and resolves. */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -53,7 +51,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const registry = new Registry({
     log,
     catalog,
-    supervisor: { socketDir, daemonEnv: process.env, portRange: PLUGIN_PORT_RANGE, healthIntervalMs: HEALTH_INTERVAL_MS },
+    supervisor: { socketDir, daemonEnv: process.env, portRange: opts.pluginPortRange, healthIntervalMs: HEALTH_INTERVAL_MS },
     defaults: { stopGraceMs: opts.stopGraceMs, startTimeoutMs: opts.startTimeoutMs },
     events: {
       pluginStarted: (name) => metrics?.pluginStarted(name),

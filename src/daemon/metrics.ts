@@ -31,6 +31,16 @@ export class DaemonMetrics {
       },
     });
     new Gauge({
+      name: "plugprom_plugin_healthy",
+      help: "1 when the plugin's last health check passed (gRPC Health \"plugin\", or a connect for net/rpc), else 0.",
+      labelNames: ["plugin"],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of directory.list()) this.set({ plugin: i.name }, i.state === PluginState.RUNNING && i.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: "plugprom_plugins",
       help: "Plugin instances by state.",
       labelNames: ["state"],

@@ -23,4 +23,6 @@ export interface DaemonOptions {
   stopGraceMs: number;
   /** Default time a plugin has for its handshake and first SERVING health check. */
   startTimeoutMs: number;
+  /** PLUGIN_MIN_PORT..PLUGIN_MAX_PORT for plugins that listen on TCP. */
+  pluginPortRange: { min: number; max: number };
 }

@@ -171,6 +171,7 @@ export class Registry implements InstanceDirectory {
         workingDir: entry.workingDir,
         autoMtls: entry.autoMtls ?? true,
         greetAfterStart: false,
+        sha256: entry.sha256 ?? "",
       };
     } else if (req.plugin !== "") {
       if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
@@ -188,6 +189,10 @@ export class Registry implements InstanceDirectory {
     if (req.protocolVersions.length > 0) base.protocolVersions = [...req.protocolVersions];
     if (req.autoMtls !== undefined) base.autoMtls = req.autoMtls;
     if (req.workingDir !== "") base.workingDir = req.workingDir;
+    if (req.sha256 !== "") {
+      if (!/^[0-9a-f]{64}$/.test(req.sha256)) throw invalidArgument("sha256 must be 64 lower-case hex characters");
+      base.sha256 = req.sha256;
+    }
 
     let used;
     try {
@@ -219,6 +224,7 @@ export class Registry implements InstanceDirectory {
       workingDir: process.cwd(),
       autoMtls: true,
       greetAfterStart: false,
+      sha256: "",
     };
   }
 }

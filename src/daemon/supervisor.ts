@@ -1,6 +1,8 @@
 // One plugin process's whole life, from spawn to reap: the only code that sends signals to
 // a plugin. States: STARTING → RUNNING → (STOPPING → STOPPED | CRASHED), or STARTING → FAILED.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { access, constants as fsConstants, stat, unlink } from "node:fs/promises";
 import { connect as netConnect, createServer } from "node:net";
 import { delimiter, isAbsolute, join } from "node:path";
@@ -13,11 +15,11 @@ import { formatAddress } from "../shared/address.js";
 import { aborted, deadlineExceeded, errorMessage, invalidArgument } from "../shared/errors.js";
 import { PluginInfoSchema, PluginState, type PluginInfo } from "../shared/gen/plugprom/v1/control_pb.js";
 import { HandshakeError, parseHandshake, type Handshake } from "../goplugin/handshake.js";
-import { connectPlugin, type PluginClient } from "../goplugin/host.js";
+import { connectPlugin, isUnimplemented, type PluginClient } from "../goplugin/host.js";
 import { generateCertificate } from "../goplugin/mtls.js";
 import type { InstanceView } from "./instance.js";
 import type { Logger } from "./log.js";
-import { forEachLine, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
+import { forEachLine, MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
 import { pluginEnvironment } from "./plugin-env.js";
 import { substituteArgs } from "./template.js";
 
@@ -41,6 +43,8 @@ export interface InstanceSpec {
   autoMtls: boolean;
   /** Greet the plugin once it runs (the bundled greeter counts it in plugin_greet_count). */
   greetAfterStart: boolean;
+  /** Lower-case hex SHA-256 the executable must have; "" for no check. */
+  sha256: string;
 }
 
 export interface SupervisorDeps {
@@ -76,6 +80,7 @@ export class Supervisor implements InstanceView {
   private client: PluginClient | undefined;
   private resolvedArgs: string[] = [];
   private healthTimer: NodeJS.Timeout | undefined;
+  private stdio: { cancel(): void } | undefined;
   private exited: Promise<void> = Promise.resolve();
   private stopRequested = false;
   private stopping: Promise<void> | undefined;
@@ -118,6 +123,7 @@ export class Supervisor implements InstanceView {
       const handshake = this.handshake as Handshake | undefined;
       this.log.info("plugin running", { pid: this.pid, protocol: handshake?.protocol, version: handshake?.appVersion });
       this.scheduleHealthChecks();
+      if (this.client) void this.consumeStdio(this.client);
       if (this.spec.greetAfterStart && this.client) {
         this.client.greet("plugprom", HEALTH_CALL_TIMEOUT_MS).catch((err: unknown) => this.log.debug("greeting failed", { error: errorMessage(err) }));
       }
@@ -172,6 +178,12 @@ export class Supervisor implements InstanceView {
   private async launch(): Promise<void> {
     const { spec, deps } = this;
     const command = await resolveExecutable(spec.command, spec.workingDir, spec.env.PATH ?? deps.daemonEnv.PATH);
+    if (spec.sha256) {
+      const actual = await sha256File(command);
+      if (actual !== spec.sha256) {
+        throw aborted(`refusing to run ${command}: its SHA-256 is ${actual}, expected ${spec.sha256} (the binary changed, or the checksum is wrong)`);
+      }
+    }
     this.metricsEndpoint = await this.allocateMetricsEndpoint();
     try {
       this.resolvedArgs = substituteArgs(spec.args, this.metricsEndpoint);
@@ -264,12 +276,7 @@ export class Supervisor implements InstanceView {
   private readOutput(child: ChildProcess): Promise<string> {
     let handshakeSeen = false;
     return new Promise((resolve) => {
-      const record = (stream: OutputStream, text: string) => {
-        this.output.push({ time: new Date(), stream, text });
-        const entry = parseHclogLine(text);
-        if (entry) this.log[entry.level](entry.message, { ...entry.fields, stream });
-        else this.log.info(text, { stream });
-      };
+      const record = (stream: OutputStream, text: string) => this.recordLine(stream, text);
       forEachLine(child.stdout!, (text) => {
         if (!handshakeSeen && text.trim() !== "") {
           handshakeSeen = true;
@@ -280,6 +287,13 @@ export class Supervisor implements InstanceView {
       });
       forEachLine(child.stderr!, (text) => record("stderr", text));
     });
+  }
+
+  private recordLine(stream: OutputStream, text: string): void {
+    this.output.push({ time: new Date(), stream, text });
+    const entry = parseHclogLine(text);
+    if (entry) this.log[entry.level](entry.message, { ...entry.fields, stream });
+    else this.log.info(text, { stream });
   }
 
   private async waitServing(deadline: number): Promise<void> {
@@ -296,6 +310,28 @@ export class Supervisor implements InstanceView {
     }
     if (this.stopRequested) throw aborted("stopped while starting");
     throw deadlineExceeded(`plugin did not report SERVING for health service "plugin" (last: ${last})`);
+  }
+
+  /**
+   * go-plugin >= 1.4 plugins send what they write to stdout/stderr over GRPCStdio; older
+   * ones (and ours) answer UNIMPLEMENTED or send nothing, and their pipes are read instead.
+   */
+  private async consumeStdio(client: PluginClient): Promise<void> {
+    const stream = client.streamStdio();
+    this.stdio = stream;
+    const partial = { stdout: "", stderr: "" };
+    try {
+      for await (const chunk of stream) {
+        const text = partial[chunk.channel] + Buffer.from(chunk.data).toString("utf8");
+        const lines = text.split("\n");
+        partial[chunk.channel] = (lines.pop() ?? "").slice(0, MAX_LINE_CHARS);
+        for (const line of lines) this.recordLine(chunk.channel, line.slice(0, MAX_LINE_CHARS));
+      }
+    } catch (err) {
+      if (isUnimplemented(err)) this.log.debug("plugin does not serve GRPCStdio; reading its pipes only");
+    } finally {
+      if (this.stdio === stream) this.stdio = undefined;
+    }
   }
 
   private scheduleHealthChecks(): void {
@@ -412,6 +448,8 @@ export class Supervisor implements InstanceView {
   private clearTimers(): void {
     if (this.healthTimer) clearTimeout(this.healthTimer);
     this.healthTimer = undefined;
+    this.stdio?.cancel();
+    this.stdio = undefined;
     this.client?.close();
     this.client = undefined;
   }
@@ -462,6 +500,12 @@ async function resolveExecutable(command: string, cwd: string, pathVar: string |
     throw invalidArgument(exists ? `plugin command ${candidates[0]} is not an executable file` : `plugin command ${candidates[0]} does not exist`);
   }
   throw invalidArgument(`plugin command ${JSON.stringify(command)} not found in PATH`);
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 function kernelAssignedPort(): Promise<number> {

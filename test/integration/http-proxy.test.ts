@@ -19,7 +19,7 @@ import type { Address } from "../../src/shared/address.js";
 class FakeDirectory implements InstanceDirectory {
   readonly instances = new Map<string, InstanceView>();
   add(name: string, metricsEndpoint: Address | undefined, state = PluginState.RUNNING, labels: Record<string, string> = {}) {
-    this.instances.set(name, { name, state, labels, metricsEndpoint });
+    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: state === PluginState.RUNNING });
   }
   get(name: string) {
     return this.instances.get(name);

@@ -9,6 +9,7 @@ const inst = (name: string, state: PluginState, labels: Record<string, string> =
   state,
   labels,
   metricsEndpoint: { kind: "unix", path: `/s/${name}.sock` },
+  healthy: true,
 });
 const daemonGroup = { targets: ["host:2112"], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } };
 

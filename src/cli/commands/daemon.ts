@@ -18,6 +18,7 @@ export interface DaemonFlags {
   scrapeTimeout: string;
   stopGrace: string;
   startTimeout: string;
+  pluginPortRange: string;
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -42,7 +43,14 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     if (ms <= 0) throw usageError(`${flag}: must be greater than 0`);
     return ms;
   };
+  const range = /^(\d{1,5})-(\d{1,5})$/.exec(f.pluginPortRange);
+  const min = Number(range?.[1]);
+  const max = Number(range?.[2]);
+  if (!range || min < 1 || max > 65_535 || min > max) {
+    throw usageError(`--plugin-port-range ${JSON.stringify(f.pluginPortRange)}: expected MIN-MAX within 1-65535, e.g. 10000-25000`);
+  }
   return {
+    pluginPortRange: { min, max },
     grpcAddr: f.grpcAddr,
     httpAddr: f.httpAddr,
     advertiseAddr: f.advertiseAddr,

@@ -20,6 +20,7 @@ export interface StartOptions {
   metricsTransport?: string;
   startTimeout?: string;
   autoMtls: boolean;
+  sha256?: string;
   cwd: string;
   json: boolean;
 }
@@ -49,6 +50,7 @@ export function buildStartRequest(o: StartOptions): StartRequest {
     else if (o.metricsTransport === "tcp") metricsTransport = MetricsTransport.TCP;
     else throw usageError(`--metrics-transport ${JSON.stringify(o.metricsTransport)}: expected unix or tcp`);
   }
+  if (o.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(o.sha256)) throw usageError("--sha256: expected 64 hex characters");
   let plugin = o.plugin ?? "";
   // A path is resolved here: the daemon runs in another directory than the user.
   if (plugin.includes("/") && !isAbsolute(plugin)) plugin = resolve(o.cwd, plugin);
@@ -70,6 +72,7 @@ export function buildStartRequest(o: StartOptions): StartRequest {
     workingDir: o.cwd,
     startTimeout: o.startTimeout !== undefined ? durationFromMs(duration("--start-timeout", o.startTimeout)) : undefined,
     autoMtls: o.autoMtls ? undefined : false,
+    sha256: o.sha256?.toLowerCase() ?? "",
   });
 }
 
