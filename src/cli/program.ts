@@ -72,6 +72,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--stop-grace <duration>", "default grace between Shutdown, SIGTERM and SIGKILL", "5s")
     .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
     .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
+    .option("--health-interval <duration>", "how often running plugins are health-checked", "10s")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
       await (deps.runDaemon ?? runDaemonCommand)({
@@ -86,6 +87,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         stopGrace: o.stopGrace,
         startTimeout: o.startTimeout,
         pluginPortRange: o.pluginPortRange,
+        healthInterval: o.healthInterval,
       });
     });
 

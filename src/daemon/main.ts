@@ -21,7 +21,6 @@ import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state-file.js";
 
 /** Limits on what one control request may carry; Start requests are small. */
 const CONTROL_READ_MAX_BYTES = 1024 * 1024;
-const HEALTH_INTERVAL_MS = 10_000;
 
 /** Runs the daemon until SIGINT/SIGTERM, then stops every plugin and resolves. */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
@@ -51,7 +50,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const registry = new Registry({
     log,
     catalog,
-    supervisor: { socketDir, daemonEnv: process.env, portRange: opts.pluginPortRange, healthIntervalMs: HEALTH_INTERVAL_MS },
+    supervisor: { socketDir, daemonEnv: process.env, portRange: opts.pluginPortRange, healthIntervalMs: opts.healthIntervalMs },
     defaults: { stopGraceMs: opts.stopGraceMs, startTimeoutMs: opts.startTimeoutMs },
     events: {
       pluginStarted: (name) => metrics?.pluginStarted(name),

@@ -25,4 +25,6 @@ export interface DaemonOptions {
   startTimeoutMs: number;
   /** PLUGIN_MIN_PORT..PLUGIN_MAX_PORT for plugins that listen on TCP. */
   pluginPortRange: { min: number; max: number };
+  /** How often RUNNING plugins are health-checked. */
+  healthIntervalMs: number;
 }

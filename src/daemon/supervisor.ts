@@ -338,9 +338,11 @@ export class Supervisor implements InstanceView {
     const tick = async () => {
       if (this.state !== PluginState.RUNNING) return;
       let ok: boolean;
+      // A check never outlives the interval: a hung plugin is reported, not waited for.
+      const timeoutMs = Math.min(HEALTH_CALL_TIMEOUT_MS, Math.max(100, this.deps.healthIntervalMs));
       try {
         ok = this.client
-          ? (await this.client.checkHealth(HEALTH_CALL_TIMEOUT_MS)) === "SERVING"
+          ? (await this.client.checkHealth(timeoutMs)) === "SERVING"
           : (await probeConnect(this.handshake!), true);
       } catch {
         ok = false;

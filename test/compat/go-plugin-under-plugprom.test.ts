@@ -97,3 +97,22 @@ test("a plugin that ignores SIGTERM (and has no Shutdown RPC) is SIGKILLed after
   assert.match(d.log(), /ignored Shutdown and SIGTERM; killing it/);
   assert.deepEqual(processesStartedBy(d.stateDir), []);
 });
+
+test("a plugin that stops answering its health checks is marked unhealthy, and healthy again when it recovers", async (t) => {
+  const d = await startDaemon({ args: ["--health-interval", "200ms"] });
+  t.after(() => d.close());
+  const r = await d.cli(["start", "frozen", "--json", "--", greeter]);
+  assert.equal(r.code, 0, r.stderr);
+  const { pid } = JSON.parse(r.stdout) as Info;
+  const healthy = async () => (JSON.parse((await d.cli(["get", "frozen", "--json"])).stdout) as Info).healthy;
+  const { waitFor } = await import("../helpers/daemon.js");
+  process.kill(pid!, "SIGSTOP");
+  try {
+    await waitFor("unhealthy", async () => !(await healthy()));
+    assert.match((await httpGet(`${d.httpBase}/metrics`)).body, /^plugprom_plugin_healthy\{plugin="frozen"\} 0$/m);
+    assert.match(d.log(), /plugin failed its health check plugin=frozen/);
+  } finally {
+    process.kill(pid!, "SIGCONT");
+  }
+  await waitFor("healthy again", healthy);
+});

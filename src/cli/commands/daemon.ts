@@ -19,6 +19,7 @@ export interface DaemonFlags {
   stopGrace: string;
   startTimeout: string;
   pluginPortRange: string;
+  healthInterval: string;
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -61,6 +62,7 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     scrapeTimeoutMs: positive("--scrape-timeout", f.scrapeTimeout),
     stopGraceMs: positive("--stop-grace", f.stopGrace),
     startTimeoutMs: positive("--start-timeout", f.startTimeout),
+    healthIntervalMs: positive("--health-interval", f.healthInterval),
   };
 }
 
