@@ -73,6 +73,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
     .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
     .option("--health-interval <duration>", "how often running plugins are health-checked", "10s")
+    .option("--no-gzip", "never compress scrapes in the proxy (plugins' own compression still passes through)")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
       await (deps.runDaemon ?? runDaemonCommand)({
@@ -88,6 +89,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         startTimeout: o.startTimeout,
         pluginPortRange: o.pluginPortRange,
         healthInterval: o.healthInterval,
+        gzip: o.gzip as boolean,
       });
     });
 

@@ -15,6 +15,8 @@ export interface HttpServerDeps {
   advertiseAddr: () => string;
   defaultScrapeTimeoutMs: number;
   log: Logger;
+  /** See ProxyDeps.gzip. */
+  gzip: boolean;
 }
 
 const PLUGIN_METRICS_PATH = /^\/plugins\/([^/]*)\/metrics$/;

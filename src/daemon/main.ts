@@ -66,6 +66,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     advertiseAddr: () => advertiseAddr,
     defaultScrapeTimeoutMs: opts.scrapeTimeoutMs,
     log,
+    gzip: opts.gzip,
   });
   const boundHttp = await listen(httpServer, httpAddr, "--http-addr");
   if (!advertiseAddr) {

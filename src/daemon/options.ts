@@ -25,6 +25,8 @@ export interface DaemonOptions {
   startTimeoutMs: number;
   /** PLUGIN_MIN_PORT..PLUGIN_MAX_PORT for plugins that listen on TCP. */
   pluginPortRange: { min: number; max: number };
+  /** Compress scrapes for clients that accept gzip when the plugin did not. */
+  gzip: boolean;
   /** How often RUNNING plugins are health-checked. */
   healthIntervalMs: number;
 }

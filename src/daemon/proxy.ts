@@ -1,7 +1,9 @@
 // The scrape proxy: streams GET /plugins/<name>/metrics to the instance's private endpoint
 // with http-proxy, never buffering the body. The upstream is chosen by an exact lookup of a
-// validated name; the path is fixed; only an allowlist of request headers goes upstream.
+// validated name; the path is fixed; only an allowlist of headers crosses in either direction.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline, type Readable, type Transform } from "node:stream";
+import { constants as zlibConstants, createGzip } from "node:zlib";
 import httpProxy from "http-proxy";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
@@ -9,10 +11,10 @@ import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
 import { UPSTREAM_PATH, upstreamAgent, upstreamTarget } from "./upstream.js";
 
-/** What a scrape may tell the plugin; everything else (cookies, auth, hop-by-hop) stays here. */
+/** What a scrape may tell the plugin; everything else (cookies, auth, forwarding) stays here. */
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-encoding", "user-agent", "x-prometheus-scrape-timeout-seconds"];
-/** RFC 9110 hop-by-hop headers, plus set-cookie which has no business in a scrape. */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade", "set-cookie"];
+/** What a plugin's answer may tell Prometheus: the format, its encoding and its length. */
+const RETURNED_RESPONSE_HEADERS = ["content-type", "content-encoding", "content-length", "vary", "date"];
 
 const MIN_TIMEOUT_MS = 100;
 const MAX_TIMEOUT_MS = 300_000;
@@ -22,6 +24,8 @@ export interface ProxyDeps {
   metrics: DaemonMetrics;
   defaultScrapeTimeoutMs: number;
   log: Logger;
+  /** Compress (gzip, streaming) when the scraper accepts it and the plugin did not compress. */
+  gzip: boolean;
 }
 
 interface ScrapeState {
@@ -31,7 +35,9 @@ interface ScrapeState {
 }
 
 export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse, name: string) => void {
-  const proxy = httpProxy.createProxyServer({ agent: upstreamAgent, ignorePath: true, xfwd: false, changeOrigin: false });
+  // selfHandleResponse: the response is written here, so that headers are filtered, the body
+  // can be compressed on the fly, and a body cut short ends the client's response abnormally.
+  const proxy = httpProxy.createProxyServer({ agent: upstreamAgent, ignorePath: true, xfwd: false, changeOrigin: false, selfHandleResponse: true });
   const states = new WeakMap<IncomingMessage, ScrapeState>();
 
   proxy.on("proxyReq", (proxyReq, req) => {
@@ -44,15 +50,29 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     }, timeoutFor(req, deps.defaultScrapeTimeoutMs));
     state.timer.unref();
   });
+
   proxy.on("proxyRes", (proxyRes, req, res) => {
-    for (const h of HOP_BY_HOP) delete proxyRes.headers[h];
-    // http-proxy pipes the body but does not notice an upstream that dies mid-body: end the
-    // client's response abnormally so Prometheus fails the scrape instead of ingesting a
-    // truncated exposition.
-    proxyRes.once("close", () => {
-      if (proxyRes.complete) return;
-      const state = states.get(req);
-      deps.log.warn("scrape cut mid-stream", { plugin: state?.plugin, timedOut: state?.timedOut ?? false });
+    const state = states.get(req);
+    const headers: Record<string, string | string[]> = {};
+    for (const h of RETURNED_RESPONSE_HEADERS) {
+      const v = proxyRes.headers[h];
+      if (v !== undefined) headers[h] = v;
+    }
+    const stages: Array<Readable | Transform> = [proxyRes];
+    if (deps.gzip && proxyRes.statusCode === 200 && !proxyRes.headers["content-encoding"] && acceptsGzip(req.headers["accept-encoding"]) && req.method !== "HEAD") {
+      delete headers["content-length"];
+      headers["content-encoding"] = "gzip";
+      headers.vary = "Accept-Encoding";
+      // Level 1: most of the size win for text expositions at a fraction of the CPU; flushes
+      // follow the upstream's chunks so the stream never waits on a full window.
+      stages.push(createGzip({ level: 1, flush: zlibConstants.Z_SYNC_FLUSH }));
+    }
+    res.writeHead(proxyRes.statusCode ?? 502, headers);
+    pipeline([...stages, res], (err) => {
+      if (!err && proxyRes.complete) return;
+      // The plugin died or the deadline passed mid-body: make Prometheus fail this scrape
+      // instead of ingesting a truncated exposition.
+      deps.log.warn("scrape cut mid-stream", { plugin: state?.plugin, timedOut: state?.timedOut ?? false, error: err?.message });
       res.destroy();
     });
   });
@@ -84,7 +104,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     proxy.web(req, res, { target: { ...upstreamTarget(inst.metricsEndpoint), path: UPSTREAM_PATH } as never }, (err: NodeJS.ErrnoException) => {
       clearTimeout(state.timer);
       if (res.headersSent) {
-        res.destroy(); // cut mid-stream: see the proxyRes handler
+        res.destroy();
         return;
       }
       if (state.timedOut) {
@@ -95,6 +115,18 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       }
     });
   };
+}
+
+/** True when the Accept-Encoding header allows gzip (q > 0). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const text = Array.isArray(header) ? header.join(",") : (header ?? "");
+  for (const part of text.split(",")) {
+    const [coding, ...params] = part.trim().split(";").map((p) => p.trim().toLowerCase());
+    if (coding !== "gzip" && coding !== "*") continue;
+    const q = params.find((p) => p.startsWith("q="));
+    return q === undefined || Number(q.slice(2)) > 0;
+  }
+  return false;
 }
 
 /** Prometheus' header when present and sane (clamped), else the daemon's default. */

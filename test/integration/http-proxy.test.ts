@@ -9,7 +9,9 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { createHttpServer } from "../../src/daemon/http.js";
+import { acceptsGzip } from "../../src/daemon/proxy.js";
 import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
 import { silentLogger } from "../../src/daemon/log.js";
 import { DaemonMetrics } from "../../src/daemon/metrics.js";
@@ -35,7 +37,7 @@ async function listen(server: Server, where: string | number): Promise<void> {
   await once(server, "listening");
 }
 
-async function setup(t: TestContext) {
+async function setup(t: TestContext, opts: { gzip?: boolean } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pp-http-"));
   const directory = new FakeDirectory();
   const daemon = createHttpServer({
@@ -44,6 +46,7 @@ async function setup(t: TestContext) {
     advertiseAddr: () => "daemon.example:2112",
     defaultScrapeTimeoutMs: 5_000,
     log: silentLogger,
+    gzip: opts.gzip ?? true,
   });
   await listen(daemon, 0);
   const servers: Server[] = [daemon];
@@ -244,4 +247,67 @@ test("the daemon's /metrics has its plugprom_* families, /healthz answers, other
   const post = await new Promise<number>((resolve) => request(`${base}/sd_config`, { method: "POST" }, (res) => resolve(res.statusCode!)).end());
   assert.equal(post, 405);
   assert.equal((await get(`${base}/nothing-here`)).status, 404);
+});
+
+function getRaw(url: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    request(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+const exposition = `# TYPE x untyped\n${Array.from({ length: 2000 }, (_, i) => `x{i="${i}"} ${i}`).join("\n")}\n`;
+
+test("the proxy gzips, streaming, for a scraper that accepts it when the plugin does not compress", async (t) => {
+  const { base, upstream } = await setup(t);
+  await upstream("plain", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4", "content-length": Buffer.byteLength(exposition) });
+    res.end(exposition);
+  });
+  const r = await getRaw(`${base}/plugins/plain/metrics`, { "accept-encoding": "gzip" });
+  assert.equal(r.headers["content-encoding"], "gzip");
+  assert.equal(r.headers["content-length"], undefined, "the compressed length is not known up front");
+  assert.equal(r.headers.vary, "Accept-Encoding");
+  assert.equal(gunzipSync(r.body).toString(), exposition);
+  assert.ok(r.body.length < exposition.length / 2);
+
+  const identity = await getRaw(`${base}/plugins/plain/metrics`, { "accept-encoding": "identity" });
+  assert.equal(identity.headers["content-encoding"], undefined);
+  assert.equal(identity.body.toString(), exposition);
+});
+
+test("a plugin's own gzip passes through untouched, and --no-gzip never compresses", async (t) => {
+  const { base, upstream } = await setup(t, { gzip: false });
+  const gz = gzipSync(exposition);
+  await upstream("zipped", (req, res) => {
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4", "content-encoding": "gzip" });
+    res.end(gz);
+  });
+  await upstream("plain", (_req, res) => res.end(exposition));
+  const r = await getRaw(`${base}/plugins/zipped/metrics`, { "accept-encoding": "gzip" });
+  assert.equal(r.headers["content-encoding"], "gzip");
+  assert.deepEqual(r.body, gz, "byte for byte what the plugin sent");
+  const p = await getRaw(`${base}/plugins/plain/metrics`, { "accept-encoding": "gzip" });
+  assert.equal(p.headers["content-encoding"], undefined);
+  assert.equal(p.body.toString(), exposition);
+});
+
+test("Accept-Encoding is read the way HTTP defines it", () => {
+  const cases: Array<[string | undefined, boolean]> = [
+    ["gzip", true],
+    ["deflate, gzip;q=1.0, *;q=0.5", true],
+    ["GZIP", true],
+    ["gzip;q=0", false],
+    ["identity", false],
+    ["*", true],
+    [undefined, false],
+    ["br", false],
+  ];
+  for (const [header, want] of cases) assert.equal(acceptsGzip(header), want, String(header));
 });

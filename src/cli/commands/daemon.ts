@@ -20,6 +20,7 @@ export interface DaemonFlags {
   startTimeout: string;
   pluginPortRange: string;
   healthInterval: string;
+  gzip: boolean;
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -63,6 +64,7 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     stopGraceMs: positive("--stop-grace", f.stopGrace),
     startTimeoutMs: positive("--start-timeout", f.startTimeout),
     healthIntervalMs: positive("--health-interval", f.healthInterval),
+    gzip: f.gzip,
   };
 }
 
