@@ -116,3 +116,34 @@ test("a plugin that stops answering its health checks is marked unhealthy, and h
   }
   await waitFor("healthy again", healthy);
 });
+
+test("format negotiation passes through to a client_golang plugin: protobuf delimited, OpenMetrics, and its own gzip", async (t) => {
+  const d = await daemon(t);
+  assert.equal((await d.cli(["start", "formats", "--", greeter])).code, 0);
+  const { request } = await import("node:http");
+  const fetchRaw = (headers: Record<string, string>) =>
+    new Promise<{ headers: import("node:http").IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      request(`${d.httpBase}/plugins/formats/metrics`, { headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      })
+        .on("error", reject)
+        .end();
+    });
+  const proto = await fetchRaw({ accept: "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited" });
+  assert.match(String(proto.headers["content-type"]), /^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=delimited/);
+  assert.ok(proto.body.includes(Buffer.from("plugin_ticker_count")), "a protobuf body, not text");
+
+  // What Prometheus 2.42 sends; Debian's client_golang 1.14 speaks OpenMetrics 0.0.1.
+  const om = await fetchRaw({
+    accept: "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+  });
+  assert.match(String(om.headers["content-type"]), /^application\/openmetrics-text; version=/);
+  assert.match(om.body.toString(), /# EOF\n$/);
+
+  const gz = await fetchRaw({ "accept-encoding": "gzip" });
+  assert.equal(gz.headers["content-encoding"], "gzip", "client_golang compresses itself; the proxy passes it on");
+  const { gunzipSync } = await import("node:zlib");
+  assert.match(gunzipSync(gz.body).toString(), /^plugin_ticker_count \d+$/m);
+});
