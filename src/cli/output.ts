@@ -58,6 +58,9 @@ export interface PluginJson {
   /** Catalog entry or path it was started from; "" for the bundled greeter. */
   plugin: string;
   workingDir: string;
+  /** Per-target scrape settings in Prometheus duration syntax, or null for the job's. */
+  scrapeInterval: string | null;
+  scrapeTimeout: string | null;
 }
 
 export function stateName(state: PluginState): string {
@@ -85,6 +88,8 @@ export function pluginJson(p: PluginInfo): PluginJson {
     healthy: p.healthy,
     plugin: p.plugin,
     workingDir: p.workingDir,
+    scrapeInterval: p.scrapeInterval || null,
+    scrapeTimeout: p.scrapeTimeout || null,
   };
 }
 

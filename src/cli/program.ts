@@ -107,6 +107,8 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--start-timeout <duration>", "handshake and health deadline (default: the daemon's)")
     .option("--no-auto-mtls", "no go-plugin AutoMTLS for this instance")
     .option("--sha256 <hex>", "refuse to run the executable unless its SHA-256 matches")
+    .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
+    .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
     .action(
       client(runStart, (cmd, name, ...rest) => {
         const o = globalsOf(cmd);
@@ -123,6 +125,8 @@ export function buildProgram(deps: ProgramDeps): Command {
           startTimeout: cmd.opts().startTimeout as string | undefined,
           autoMtls: o.autoMtls as boolean,
           sha256: o.sha256 as string | undefined,
+          scrapeInterval: cmd.opts().scrapeInterval as string | undefined,
+          scrapeTimeout: cmd.opts().scrapeTimeout as string | undefined,
           cwd: deps.cwd(),
           json: o.json,
         };

@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { checkArgs, checkEnv, checkLabels, INSTANCE_NAME_PATTERN } from "../shared/names.js";
+import { parseDuration } from "../shared/duration.js";
 
 export interface CatalogEntry {
   name: string;
@@ -19,6 +20,8 @@ export interface CatalogEntry {
   autoMtls?: boolean;
   /** Hex SHA-256 the executable must have. */
   sha256?: string;
+  scrapeIntervalMs?: number;
+  scrapeTimeoutMs?: number;
   /** Directory the plugin runs in; defaults to the catalog file's directory. */
   workingDir: string;
 }
@@ -62,7 +65,7 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
     if (!INSTANCE_NAME_PATTERN.test(name)) fail(at, "entry names use a-z, 0-9, '_', '.', '-' (at most 63 characters)");
     if (!isRecord(raw)) fail(at, "must be an object");
     const e = raw as Record<string, unknown>;
-    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "sha256", "workingDir"];
+    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "sha256", "scrapeInterval", "scrapeTimeout", "workingDir"];
     for (const key of Object.keys(e)) if (!known.includes(key)) fail(`${at}.${key}`, `unknown field (known: ${known.join(", ")})`);
 
     if (typeof e.command !== "string" || e.command === "") fail(`${at}.command`, "must be a non-empty string");
@@ -118,6 +121,15 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
     if (e.sha256 !== undefined) {
       if (typeof e.sha256 !== "string" || !/^[0-9a-fA-F]{64}$/.test(e.sha256)) fail(`${at}.sha256`, "must be 64 hex characters");
       entry.sha256 = (e.sha256 as string).toLowerCase();
+    }
+    for (const [field, key] of [["scrapeInterval", "scrapeIntervalMs"], ["scrapeTimeout", "scrapeTimeoutMs"]] as const) {
+      if (e[field] === undefined) continue;
+      try {
+        if (typeof e[field] !== "string") throw new Error("must be a duration string such as \"15s\"");
+        entry[key] = parseDuration(e[field] as string);
+      } catch (err) {
+        fail(`${at}.${field}`, (err as Error).message);
+      }
     }
     catalog.set(name, entry);
   }

@@ -40,8 +40,10 @@ export function createHttpServer(deps: HttpServerDeps): Server {
   ]);
 
   function serveDiscovery(req: IncomingMessage, res: ServerResponse): void {
-    const refresh = req.headers["x-prometheus-refresh-interval-seconds"];
-    if (refresh !== undefined) deps.log.debug("service discovery request", { refreshIntervalSeconds: String(refresh) });
+    const refresh = Number(req.headers["x-prometheus-refresh-interval-seconds"]);
+    const refreshSeconds = Number.isFinite(refresh) && refresh > 0 && refresh < 1e6 ? refresh : undefined;
+    deps.log.debug("service discovery request", { refreshIntervalSeconds: refreshSeconds });
+    deps.metrics.sdRequest(refreshSeconds);
     const body = renderSdDocument(buildTargetGroups(deps.directory.list(), deps.advertiseAddr()));
     res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
     res.end(req.method === "HEAD" ? undefined : body);

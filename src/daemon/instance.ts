@@ -12,6 +12,9 @@ export interface InstanceView {
   readonly metricsEndpoint: Address | undefined;
   /** The last health check (gRPC Health "plugin", or a connect for net/rpc) succeeded. */
   readonly healthy: boolean;
+  /** Per-target scrape settings for SD, in milliseconds; undefined = the job's. */
+  readonly scrapeIntervalMs?: number;
+  readonly scrapeTimeoutMs?: number;
 }
 
 export interface InstanceDirectory {

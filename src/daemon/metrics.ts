@@ -14,6 +14,8 @@ export class DaemonMetrics {
   private readonly stops: Counter<"plugin">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
+  private readonly sdRequests: Counter;
+  private readonly sdRefreshInterval: Gauge;
 
   constructor(directory: InstanceDirectory) {
     const registers = [this.registry];
@@ -54,6 +56,12 @@ export class DaemonMetrics {
         for (const [state, n] of counts) this.set({ state }, n);
       },
     });
+    this.sdRequests = new Counter({ name: "plugprom_sd_requests_total", help: "HTTP service discovery requests served.", registers });
+    this.sdRefreshInterval = new Gauge({
+      name: "plugprom_sd_refresh_interval_seconds",
+      help: "The last X-Prometheus-Refresh-Interval-Seconds a service discovery client sent.",
+      registers,
+    });
     this.proxyRequests = new Counter({
       name: "plugprom_proxy_requests_total",
       help: "Scrapes proxied to plugins, by HTTP status code returned.",
@@ -67,6 +75,12 @@ export class DaemonMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+  }
+
+  /** Records a service discovery request and Prometheus' refresh interval, when it sent one. */
+  sdRequest(refreshIntervalSeconds: number | undefined): void {
+    this.sdRequests.inc();
+    if (refreshIntervalSeconds !== undefined) this.sdRefreshInterval.set(refreshIntervalSeconds);
   }
 
   pluginStarted(name: string): void {

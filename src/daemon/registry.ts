@@ -14,6 +14,17 @@ import type { Logger } from "./log.js";
 import { Supervisor, type InstanceSpec, type SupervisorDeps } from "./supervisor.js";
 import { placeholdersIn } from "./template.js";
 
+/** Prometheus drops a target whose timeout exceeds its interval; refuse it up front. */
+export function checkScrapeSettings(intervalMs: number | undefined, timeoutMs: number | undefined): string | undefined {
+  for (const [what, ms] of [["scrape interval", intervalMs], ["scrape timeout", timeoutMs]] as const) {
+    if (ms !== undefined && !(ms >= 1 && ms <= 24 * 3_600_000)) return `${what} must be between 1ms and 24h`;
+  }
+  if (intervalMs !== undefined && timeoutMs !== undefined && timeoutMs > intervalMs) {
+    return "scrape timeout must not exceed the scrape interval (Prometheus would drop the target)";
+  }
+  return undefined;
+}
+
 /** The bundled example plugin, run with this very Node.js so no PATH lookup is involved. */
 const BUNDLED_GREETER = fileURLToPath(new URL("../plugin/examples/greeter.js", import.meta.url));
 
@@ -172,6 +183,8 @@ export class Registry implements InstanceDirectory {
         autoMtls: entry.autoMtls ?? true,
         greetAfterStart: false,
         sha256: entry.sha256 ?? "",
+        scrapeIntervalMs: entry.scrapeIntervalMs,
+        scrapeTimeoutMs: entry.scrapeTimeoutMs,
       };
     } else if (req.plugin !== "") {
       if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
@@ -203,6 +216,11 @@ export class Registry implements InstanceDirectory {
     if (req.metricsTransport === MetricsTransport.TCP) base.metricsTransport = "tcp";
     else if (req.metricsTransport === MetricsTransport.UNIX) base.metricsTransport = "unix";
     else if (used.has("metrics_port")) base.metricsTransport = "tcp"; // a plugin that takes a port gets one
+
+    if (req.scrapeInterval) base.scrapeIntervalMs = durationMs(req.scrapeInterval);
+    if (req.scrapeTimeout) base.scrapeTimeoutMs = durationMs(req.scrapeTimeout);
+    const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
+    if (scrapeProblem) throw invalidArgument(scrapeProblem);
 
     const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : this.deps.defaults.startTimeoutMs;
     if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalidArgument("start timeout must be between 0 and 10m");

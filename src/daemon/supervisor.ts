@@ -13,6 +13,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Address } from "../shared/address.js";
 import { formatAddress } from "../shared/address.js";
 import { aborted, deadlineExceeded, errorMessage, invalidArgument } from "../shared/errors.js";
+import { formatPromDuration } from "../shared/duration.js";
 import { PluginInfoSchema, PluginState, type PluginInfo } from "../shared/gen/plugprom/v1/control_pb.js";
 import { HandshakeError, parseHandshake, type Handshake } from "../goplugin/handshake.js";
 import { connectPlugin, isUnimplemented, type PluginClient } from "../goplugin/host.js";
@@ -45,6 +46,9 @@ export interface InstanceSpec {
   greetAfterStart: boolean;
   /** Lower-case hex SHA-256 the executable must have; "" for no check. */
   sha256: string;
+  /** Per-target scrape settings advertised in SD (ms); undefined = the job's. */
+  scrapeIntervalMs?: number;
+  scrapeTimeoutMs?: number;
 }
 
 export interface SupervisorDeps {
@@ -99,6 +103,14 @@ export class Supervisor implements InstanceView {
 
   get labels(): Readonly<Record<string, string>> {
     return this.spec.labels;
+  }
+
+  get scrapeIntervalMs(): number | undefined {
+    return this.spec.scrapeIntervalMs;
+  }
+
+  get scrapeTimeoutMs(): number | undefined {
+    return this.spec.scrapeTimeoutMs;
   }
 
   get pid(): number | undefined {
@@ -172,6 +184,8 @@ export class Supervisor implements InstanceView {
       plugin: this.spec.source,
       healthy: this.healthy,
       workingDir: this.spec.workingDir,
+      scrapeInterval: this.spec.scrapeIntervalMs ? formatPromDuration(this.spec.scrapeIntervalMs) : "",
+      scrapeTimeout: this.spec.scrapeTimeoutMs ? formatPromDuration(this.spec.scrapeTimeoutMs) : "",
     });
   }
 

@@ -21,6 +21,19 @@ export function parseDuration(text: string): number {
   return Math.round(total);
 }
 
+/** Prometheus' duration syntax (model.Duration), exact to the millisecond: "1m30s", "500ms". */
+export function formatPromDuration(ms: number): string {
+  if (ms <= 0) return "0s";
+  let rest = Math.round(ms);
+  let out = "";
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1_000], ["ms", 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return out;
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)}ms`;
   let s = Math.floor(ms / 1_000);

@@ -6,6 +6,8 @@ import { startDaemon, waitFor } from "../helpers/daemon.js";
 import { startPrometheus } from "../helpers/prometheus.js";
 
 interface ActiveTarget {
+  scrapeInterval: string;
+  scrapeTimeout: string;
   discoveredLabels: Record<string, string>;
   labels: Record<string, string>;
   scrapeUrl: string;
@@ -23,7 +25,7 @@ test("Prometheus discovers and scrapes every plugin through the daemon, and foll
   t.after(() => d.close());
   const tick = ["--env", "PLUGPROM_GREETER_TICK_MS=200"];
   assert.equal((await d.cli(["start", "one", ...tick])).code, 0);
-  assert.equal((await d.cli(["start", "two", "--label", "team=core", ...tick])).code, 0);
+  assert.equal((await d.cli(["start", "two", "--label", "team=core", "--scrape-interval", "2s", "--scrape-timeout", "1500ms", ...tick])).code, 0);
 
   const prom = await startPrometheus(`
 global:
@@ -50,6 +52,11 @@ scrape_configs:
   assert.equal(up.get("two")!.labels.team, "core", "user labels reach the target");
   assert.equal(up.get("two")!.labels.plugin, "two");
   assert.equal(up.get("one")!.scrapeUrl, `http://${d.advertiseAddr}/plugins/one/metrics`);
+  assert.equal(up.get("one")!.scrapeInterval, "1s", "the job's interval");
+  assert.equal(up.get("two")!.scrapeInterval, "2s", "__scrape_interval__ from --scrape-interval");
+  assert.equal(up.get("two")!.scrapeTimeout, "1s500ms");
+  const own = await fetch(`http://${d.httpAddr}/metrics`).then((r) => r.text());
+  assert.match(own, /^plugprom_sd_refresh_interval_seconds 1$/m, "Prometheus' refresh interval header is recorded");
 
   for (const metric of ["plugin_greet_count", "plugin_ticker_count"]) {
     await waitFor(`${metric} for both plugins`, async () => {

@@ -48,3 +48,10 @@ for (const [what, doc, message] of invalid) {
     assert.throws(() => parseCatalog(doc, "/etc"), (e: unknown) => e instanceof CatalogError && message.test(e.message));
   });
 }
+
+test("catalog scrape settings are durations", () => {
+  const c = parseCatalog({ plugins: { a: { command: "x", scrapeInterval: "30s", scrapeTimeout: "10s" } } }, "/etc");
+  assert.equal(c.get("a")!.scrapeIntervalMs, 30_000);
+  assert.equal(c.get("a")!.scrapeTimeoutMs, 10_000);
+  assert.throws(() => parseCatalog({ plugins: { a: { command: "x", scrapeInterval: 30 } } }, "/etc"), /plugins\.a\.scrapeInterval: must be a duration string/);
+});

@@ -59,6 +59,20 @@ for (const [state, advertised] of states) {
   });
 }
 
+test("per-plugin scrape settings become __scrape_interval__ and __scrape_timeout__ in Prometheus syntax", () => {
+  const [, g] = buildTargetGroups([{ ...inst("p", PluginState.RUNNING), scrapeIntervalMs: 90_000, scrapeTimeoutMs: 2_500 }], "h:1");
+  assert.equal(g.labels.__scrape_interval__, "1m30s");
+  assert.equal(g.labels.__scrape_timeout__, "2s500ms");
+  const [, plain] = buildTargetGroups([inst("p", PluginState.RUNNING)], "h:1");
+  assert.equal(plain.labels.__scrape_interval__, undefined, "without settings the job's apply");
+});
+
+test("served over TLS, every target carries __scheme__: https", () => {
+  const groups = buildTargetGroups([inst("p", PluginState.RUNNING)], "h:1", { scheme: "https" });
+  assert.deepEqual(groups.map((g) => g.labels.__scheme__), ["https", "https"]);
+  assert.equal(buildTargetGroups([], "h:1")[0].labels.__scheme__, undefined);
+});
+
 test("user labels cannot override the reserved ones", () => {
   const [, g] = buildTargetGroups([inst("p", PluginState.RUNNING, { __metrics_path__: "/evil", plugin: "other" })], "h:1");
   assert.equal(g.labels.__metrics_path__, "/plugins/p/metrics");

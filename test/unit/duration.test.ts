@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, parseDuration } from "../../src/shared/duration.js";
+import { formatDuration, formatPromDuration, parseDuration } from "../../src/shared/duration.js";
+
 
 const valid: Array<[string, number]> = [
   ["500ms", 500],
@@ -18,6 +19,13 @@ for (const text of ["", "5", "5x", "s", "-1s", "5s junk", "1m 30s"]) {
     assert.throws(() => parseDuration(text), /duration/);
   });
 }
+
+test("Prometheus durations are exact and in its syntax", () => {
+  assert.equal(formatPromDuration(15_000), "15s");
+  assert.equal(formatPromDuration(90_500), "1m30s500ms");
+  assert.equal(formatPromDuration(3_600_000), "1h");
+  assert.equal(formatPromDuration(250), "250ms");
+});
 
 test("durations are shown the way people read uptimes", () => {
   assert.equal(formatDuration(250), "250ms");

@@ -31,3 +31,11 @@ test("an unknown placeholder is an error naming the argument", () => {
 test("placeholdersIn reports what is used, so the daemon can pick the transport", () => {
   assert.deepEqual([...placeholdersIn(["-p", "{{metrics_port}}", "{{metrics_addr}}"])].sort(), ["metrics_addr", "metrics_port"]);
 });
+
+test("a scrape timeout longer than the interval is refused: Prometheus would drop the target", async () => {
+  const { checkScrapeSettings } = await import("../../src/daemon/registry.js");
+  assert.match(checkScrapeSettings(1_000, 2_000) ?? "", /must not exceed the scrape interval/);
+  assert.equal(checkScrapeSettings(2_000, 1_000), undefined);
+  assert.equal(checkScrapeSettings(undefined, 5_000), undefined);
+  assert.match(checkScrapeSettings(0, undefined) ?? "", /between 1ms and 24h/);
+});

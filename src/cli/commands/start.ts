@@ -21,6 +21,8 @@ export interface StartOptions {
   startTimeout?: string;
   autoMtls: boolean;
   sha256?: string;
+  scrapeInterval?: string;
+  scrapeTimeout?: string;
   cwd: string;
   json: boolean;
 }
@@ -73,6 +75,8 @@ export function buildStartRequest(o: StartOptions): StartRequest {
     startTimeout: o.startTimeout !== undefined ? durationFromMs(duration("--start-timeout", o.startTimeout)) : undefined,
     autoMtls: o.autoMtls ? undefined : false,
     sha256: o.sha256?.toLowerCase() ?? "",
+    scrapeInterval: o.scrapeInterval !== undefined ? durationFromMs(duration("--scrape-interval", o.scrapeInterval)) : undefined,
+    scrapeTimeout: o.scrapeTimeout !== undefined ? durationFromMs(duration("--scrape-timeout", o.scrapeTimeout)) : undefined,
   });
 }
 
