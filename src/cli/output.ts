@@ -61,6 +61,10 @@ export interface PluginJson {
   /** Per-target scrape settings in Prometheus duration syntax, or null for the job's. */
   scrapeInterval: string | null;
   scrapeTimeout: string | null;
+  /** always, on-failure or never. */
+  restartPolicy: string;
+  /** RFC 3339: when the next automatic restart is due (BACKOFF, CRASHLOOP), else null. */
+  nextRestartAt: string | null;
 }
 
 export function stateName(state: PluginState): string {
@@ -90,6 +94,8 @@ export function pluginJson(p: PluginInfo): PluginJson {
     workingDir: p.workingDir,
     scrapeInterval: p.scrapeInterval || null,
     scrapeTimeout: p.scrapeTimeout || null,
+    restartPolicy: p.restartPolicy,
+    nextRestartAt: iso(p.nextRestartAt),
   };
 }
 
@@ -134,7 +140,10 @@ export function colorState(state: PluginState, io: IO): string {
     case PluginState.STARTING:
     case PluginState.STOPPING:
       return c.yellow(name);
+    case PluginState.BACKOFF:
+      return c.yellow(name);
     case PluginState.CRASHED:
+    case PluginState.CRASHLOOP:
     case PluginState.FAILED:
       return c.red(name);
     default:
@@ -164,7 +173,7 @@ export function renderPluginDetails(p: PluginInfo, io: IO): string {
     ["state", colorState(p.state, io)],
     ["pid", j.pid === null ? "-" : String(j.pid)],
     ["uptime", uptime(p, io.now())],
-    ["restarts", String(j.restarts)],
+    ["restarts", `${j.restarts} (policy ${j.restartPolicy || "on-failure"})${j.nextRestartAt ? `, next at ${j.nextRestartAt}` : ""}`],
     ["healthy", j.healthy ? "yes" : "no"],
     ["labels", Object.entries(j.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "-"],
     ["command", [j.command, ...j.args].map(shellQuote).join(" ")],

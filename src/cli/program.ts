@@ -6,7 +6,7 @@ import { VERSION } from "../shared/version.js";
 import type { ControlClient } from "./client.js";
 import { runDaemonCommand } from "./commands/daemon.js";
 import { runGet, runList, runStatus, runTargets } from "./commands/inspect.js";
-import { runKill, runRestart, runStop } from "./commands/lifecycle.js";
+import { runKill, runRestart, runShutdown, runStop } from "./commands/lifecycle.js";
 import { runLogs } from "./commands/logs.js";
 import { runScrape } from "./commands/scrape.js";
 import { duration, runStart } from "./commands/start.js";
@@ -74,6 +74,9 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
     .option("--health-interval <duration>", "how often running plugins are health-checked", "10s")
     .option("--no-gzip", "never compress scrapes in the proxy (plugins' own compression still passes through)")
+    .option("--keep-plugins", "leave plugins running on SIGTERM/SIGINT, for a later daemon to reattach", false)
+    .option("--backoff-initial <duration>", "first restart backoff; doubles per failure", "200ms")
+    .option("--backoff-max <duration>", "restart backoff cap", "30s")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
       await (deps.runDaemon ?? runDaemonCommand)({
@@ -90,6 +93,9 @@ export function buildProgram(deps: ProgramDeps): Command {
         pluginPortRange: o.pluginPortRange,
         healthInterval: o.healthInterval,
         gzip: o.gzip as boolean,
+        keepPlugins: o.keepPlugins as boolean,
+        backoffInitial: o.backoffInitial as string,
+        backoffMax: o.backoffMax as string,
       });
     });
 
@@ -107,6 +113,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--start-timeout <duration>", "handshake and health deadline (default: the daemon's)")
     .option("--no-auto-mtls", "no go-plugin AutoMTLS for this instance")
     .option("--sha256 <hex>", "refuse to run the executable unless its SHA-256 matches")
+    .option("--restart <policy>", "always, on-failure (default) or never")
     .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
     .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
     .action(
@@ -125,6 +132,7 @@ export function buildProgram(deps: ProgramDeps): Command {
           startTimeout: cmd.opts().startTimeout as string | undefined,
           autoMtls: o.autoMtls as boolean,
           sha256: o.sha256 as string | undefined,
+          restart: cmd.opts().restart as string | undefined,
           scrapeInterval: cmd.opts().scrapeInterval as string | undefined,
           scrapeTimeout: cmd.opts().scrapeTimeout as string | undefined,
           cwd: deps.cwd(),
@@ -180,6 +188,11 @@ export function buildProgram(deps: ProgramDeps): Command {
       const call = follow ? {} : { timeoutMs: duration("--timeout", globals.timeout) };
       await runLogs({ name, lines: o.lines as string | undefined, follow, json: globals.json }, deps.client(globals.addr), deps.io(globals), call);
     });
+  program
+    .command("shutdown")
+    .description("stop the daemon (and its plugins, unless --keep-plugins)")
+    .option("--keep-plugins", "leave plugins running for the next daemon to reattach", false)
+    .action(client(runShutdown, (cmd) => ({ keepPlugins: cmd.opts().keepPlugins as boolean, json: globalsOf(cmd).json })));
   program
     .command("version")
     .description("print the CLI version")

@@ -22,6 +22,7 @@ export interface CatalogEntry {
   sha256?: string;
   scrapeIntervalMs?: number;
   scrapeTimeoutMs?: number;
+  restartPolicy?: "always" | "on-failure" | "never";
   /** Directory the plugin runs in; defaults to the catalog file's directory. */
   workingDir: string;
 }
@@ -65,7 +66,7 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
     if (!INSTANCE_NAME_PATTERN.test(name)) fail(at, "entry names use a-z, 0-9, '_', '.', '-' (at most 63 characters)");
     if (!isRecord(raw)) fail(at, "must be an object");
     const e = raw as Record<string, unknown>;
-    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "sha256", "scrapeInterval", "scrapeTimeout", "workingDir"];
+    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "sha256", "scrapeInterval", "scrapeTimeout", "restart", "workingDir"];
     for (const key of Object.keys(e)) if (!known.includes(key)) fail(`${at}.${key}`, `unknown field (known: ${known.join(", ")})`);
 
     if (typeof e.command !== "string" || e.command === "") fail(`${at}.command`, "must be a non-empty string");
@@ -130,6 +131,10 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
       } catch (err) {
         fail(`${at}.${field}`, (err as Error).message);
       }
+    }
+    if (e.restart !== undefined) {
+      if (e.restart !== "always" && e.restart !== "on-failure" && e.restart !== "never") fail(`${at}.restart`, 'must be "always", "on-failure" or "never"');
+      entry.restartPolicy = e.restart as CatalogEntry["restartPolicy"];
     }
     catalog.set(name, entry);
   }

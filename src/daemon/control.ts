@@ -17,6 +17,8 @@ export interface ControlDeps {
   stateDir: string;
   startedAt: Date;
   scrapeTimeoutMs: number;
+  /** Asks the daemon to exit (after answering). */
+  shutdown(keepPlugins: boolean): void;
 }
 
 /** Bounds a `logs -f` subscriber: a client that stops reading loses lines, not daemon memory. */
@@ -90,6 +92,11 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
         startedAt: timestampFromDate(deps.startedAt),
         plugins,
       };
+    },
+    shutdown(req) {
+      // Answer first: the caller learns the daemon accepted before it goes away.
+      setImmediate(() => deps.shutdown(req.keepPlugins));
+      return {};
     },
     async *logs(req, ctx) {
       const sup = registry.require(req.name);

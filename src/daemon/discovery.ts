@@ -9,12 +9,6 @@ export interface TargetGroup {
   labels: Record<string, string>;
 }
 
-/**
- * RUNNING and CRASHED instances are advertised: a crashed one stays so that Prometheus
- * records up == 0 rather than the series silently vanishing. Instances that were never up
- * (STARTING, FAILED) or are going away (STOPPING, STOPPED) are not.
- */
-const ADVERTISED: ReadonlySet<PluginState> = new Set([PluginState.RUNNING, PluginState.CRASHED]);
 
 export function buildTargetGroups(instances: readonly InstanceView[], advertiseAddr: string, opts: { scheme?: "https" } = {}): TargetGroup[] {
   // Served over TLS, every target (the daemon's own HTTP server) is scraped over https.
@@ -22,7 +16,7 @@ export function buildTargetGroups(instances: readonly InstanceView[], advertiseA
   const groups: TargetGroup[] = [
     { targets: [advertiseAddr], labels: { __metrics_path__: "/metrics", ...scheme, __meta_plugprom_role: "daemon" } },
   ];
-  const advertised = instances.filter((i) => ADVERTISED.has(i.state)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const advertised = instances.filter((i) => i.advertised).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const inst of advertised) {
     const scrape: Record<string, string> = {};
     if (inst.scrapeIntervalMs) scrape.__scrape_interval__ = formatPromDuration(inst.scrapeIntervalMs);

@@ -12,6 +12,12 @@ export interface InstanceView {
   readonly metricsEndpoint: Address | undefined;
   /** The last health check (gRPC Health "plugin", or a connect for net/rpc) succeeded. */
   readonly healthy: boolean;
+  /**
+   * Listed in service discovery: RUNNING, or down but meant to run (CRASHED, BACKOFF,
+   * CRASHLOOP, restarting), so Prometheus records up == 0 rather than losing the series.
+   * Never for instances that never came up, or that are stopped or being stopped.
+   */
+  readonly advertised: boolean;
   /** Per-target scrape settings for SD, in milliseconds; undefined = the job's. */
   readonly scrapeIntervalMs?: number;
   readonly scrapeTimeoutMs?: number;

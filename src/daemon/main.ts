@@ -1,9 +1,9 @@
-// `plugprom daemon`: wires the registry, the control API and the HTTP server together, and
-// owns the daemon's startup and shutdown. No behaviour of its own beyond that wiring.
-import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
+// `plugprom daemon`: wires the state dir, the registry, the control API and the HTTP server
+// together, and owns the daemon's startup and shutdown. No behaviour of its own beyond that.
+import { chmod, mkdir, rm } from "node:fs/promises";
 import http2 from "node:http2";
 import type { Server as HttpServer } from "node:http";
-import type { AddressInfo, Server as NetServer } from "node:net";
+import { connect as netConnect, type AddressInfo, type Server as NetServer } from "node:net";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -12,8 +12,10 @@ import { errorMessage, invalidArgument } from "../shared/errors.js";
 import { VERSION } from "../shared/version.js";
 import { CatalogError, loadCatalog, type Catalog } from "./catalog.js";
 import { controlRoutes } from "./control.js";
+import { DesiredStateWriter, loadDesiredState, StateFileError, writeAtomic } from "./desired-state.js";
 import { createHttpServer } from "./http.js";
-import { createLogger, type Logger } from "./log.js";
+import { acquireStateDirLock } from "./lock.js";
+import { createLogger } from "./log.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
 import { Registry } from "./registry.js";
@@ -22,7 +24,7 @@ import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state-file.js";
 /** Limits on what one control request may carry; Start requests are small. */
 const CONTROL_READ_MAX_BYTES = 1024 * 1024;
 
-/** Runs the daemon until SIGINT/SIGTERM, then stops every plugin and resolves. */
+/** Runs the daemon until SIGINT/SIGTERM or a Shutdown RPC, then resolves. */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
   const startedAt = new Date();
@@ -41,20 +43,45 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   }
 
   const socketDir = join(opts.stateDir, "sockets");
+  const logDir = join(opts.stateDir, "logs");
   await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
-  await mkdir(socketDir, { recursive: true, mode: 0o700 });
-  // mkdir's mode does not apply to a directory that already exists.
-  await chmod(socketDir, 0o700);
+  for (const dir of [socketDir, logDir]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // mkdir's mode does not apply to a directory that already exists.
+    await chmod(dir, 0o700);
+  }
+  const releaseLock = await acquireStateDirLock(opts.stateDir);
+  let saved;
+  try {
+    saved = await loadDesiredState(opts.stateDir);
+  } catch (err) {
+    await releaseLock();
+    if (err instanceof StateFileError) throw new Error(err.message);
+    throw err;
+  }
 
+  const writer = new DesiredStateWriter(opts.stateDir, (err) => log.error("cannot save instances.json", { error: errorMessage(err) }));
+  let persisting = true;
   let metrics: DaemonMetrics | undefined;
   const registry = new Registry({
     log,
     catalog,
-    supervisor: { socketDir, daemonEnv: process.env, portRange: opts.pluginPortRange, healthIntervalMs: opts.healthIntervalMs },
+    supervisor: {
+      socketDir,
+      logDir,
+      daemonEnv: process.env,
+      portRange: opts.pluginPortRange,
+      healthIntervalMs: opts.healthIntervalMs,
+      backoff: opts.backoff,
+    },
     defaults: { stopGraceMs: opts.stopGraceMs, startTimeoutMs: opts.startTimeoutMs },
     events: {
       pluginStarted: (name) => metrics?.pluginStarted(name),
       pluginStopped: (name) => metrics?.pluginStopped(name),
+      pluginRestarted: (name) => metrics?.pluginRestarted(name),
+    },
+    persist: (snapshot) => {
+      if (persisting) writer.save(snapshot);
     },
   });
   metrics = new DaemonMetrics(registry);
@@ -68,14 +95,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     log,
     gzip: opts.gzip,
   });
-  const boundHttp = await listen(httpServer, httpAddr, "--http-addr");
-  if (!advertiseAddr) {
-    const a = boundHttp as Extract<Address, { kind: "tcp" }>;
-    // Prometheus runs elsewhere (another container, another host): never advertise a
-    // wildcard or a silent localhost it could not reach.
-    advertiseAddr = `${formatHost(isWildcardHost(httpAddr.host) ? hostname() : a.host)}:${a.port}`;
-  }
-
+  let shutdownRequested: (keepPlugins: boolean) => void = () => undefined;
   const sessions = new Set<http2.Http2Session>();
   const controlServer = http2.createServer(
     connectNodeAdapter({
@@ -86,6 +106,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         stateDir: opts.stateDir,
         startedAt,
         scrapeTimeoutMs: opts.scrapeTimeoutMs,
+        shutdown: (keepPlugins) => shutdownRequested(keepPlugins),
       }),
       readMaxBytes: CONTROL_READ_MAX_BYTES,
     }),
@@ -94,14 +115,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
+
+  let boundHttp: Address;
   let boundGrpc: Address;
   try {
+    boundHttp = await listen(httpServer, httpAddr, "--http-addr");
     boundGrpc = await listen(controlServer, grpcAddr, "--grpc-addr");
   } catch (err) {
     httpServer.close();
+    await releaseLock();
     throw err;
   }
   if (boundGrpc.kind === "unix") await chmod(boundGrpc.path, 0o600);
+  if (!advertiseAddr) {
+    const a = boundHttp as Extract<Address, { kind: "tcp" }>;
+    // Prometheus runs elsewhere (another container, another host): never advertise a
+    // wildcard or a silent localhost it could not reach.
+    advertiseAddr = `${formatHost(isWildcardHost(httpAddr.host) ? hostname() : a.host)}:${a.port}`;
+  }
 
   const stateFile: DaemonStateFile = {
     pid: process.pid,
@@ -113,47 +144,76 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     startedAt: startedAt.toISOString(),
   };
   const stateFilePath = join(opts.stateDir, DAEMON_STATE_FILE);
-  await writeFileAtomic(stateFilePath, `${JSON.stringify(stateFile, null, 2)}\n`);
+  await writeAtomic(stateFilePath, `${JSON.stringify(stateFile, null, 2)}\n`);
   log.info("plugprom daemon ready", {
     version: VERSION,
     grpc: stateFile.grpcAddr,
     http: stateFile.httpAddr,
     advertise: advertiseAddr,
     stateDir: opts.stateDir,
+    restoring: saved.length,
   });
+  const restoring = registry.restore(saved).then(
+    () => saved.length > 0 && log.info("instances restored", { count: saved.length }),
+    (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),
+  );
 
   await new Promise<void>((resolve) => {
     let shuttingDown = false;
-    const onSignal = (signal: NodeJS.Signals) => {
+    const begin = (keepPlugins: boolean, why: string) => {
       if (shuttingDown) {
-        log.warn("second signal: killing plugins now", { signal });
-        void Promise.allSettled(registry.list().map((s) => s.kill())).then(() => process.exit(1));
+        if (why.startsWith("SIG")) {
+          log.warn("second signal: killing plugins now", { signal: why });
+          void Promise.allSettled(registry.list().map((s) => s.kill())).then(() => process.exit(1));
+        }
         return;
       }
       shuttingDown = true;
-      log.info("shutting down: stopping all plugins", { signal, plugins: registry.list().length });
-      void shutdown(log, registry, opts.stopGraceMs, httpServer, controlServer, sessions, boundGrpc, stateFilePath).finally(() => {
+      log.info(keepPlugins ? "shutting down, leaving plugins running" : "shutting down: stopping all plugins", { reason: why, plugins: registry.list().length });
+      void (async () => {
+        await restoring;
+        if (keepPlugins) {
+          // The snapshot with reattach data is what the next daemon adopts.
+          await writer.flush();
+          persisting = false;
+          await registry.detachAll();
+        } else {
+          // The set of instances survives a daemon restart; only their processes stop.
+          writer.save(() => registry.list().map((s) => ({ ...s.persisted(), reattach: undefined })));
+          await writer.flush();
+          persisting = false;
+          await registry.stopAll(opts.stopGraceMs, { forget: false });
+        }
+        await closeServers(httpServer, controlServer, sessions);
+        await rm(stateFilePath, { force: true });
+        if (boundGrpc.kind === "unix") await rm(boundGrpc.path, { force: true });
+        await releaseLock();
+        log.info("plugprom daemon stopped");
+      })().finally(() => {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         resolve();
       });
     };
+    const onSignal = (signal: NodeJS.Signals) => begin(opts.keepPlugins, signal);
+    shutdownRequested = (keepPlugins) => begin(keepPlugins, "Shutdown RPC");
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   });
 }
 
-async function shutdown(
-  log: Logger,
-  registry: Registry,
-  graceMs: number,
-  httpServer: HttpServer,
-  controlServer: http2.Http2Server,
-  sessions: Set<http2.Http2Session>,
-  boundGrpc: Address,
-  stateFilePath: string,
-): Promise<void> {
-  await registry.stopAll(graceMs);
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ path });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function closeServers(httpServer: HttpServer, controlServer: http2.Http2Server, sessions: Set<http2.Http2Session>): Promise<void> {
   const closed = Promise.all([
     new Promise<void>((resolve) => httpServer.close(() => resolve())),
     new Promise<void>((resolve) => controlServer.close(() => resolve())),
@@ -166,9 +226,6 @@ async function shutdown(
   }, 1_000);
   await closed;
   clearTimeout(cut);
-  await rm(stateFilePath, { force: true });
-  if (boundGrpc.kind === "unix") await rm(boundGrpc.path, { force: true });
-  log.info("plugprom daemon stopped");
 }
 
 function listen(server: NetServer | HttpServer | http2.Http2Server, addr: Address, flag: string): Promise<Address> {
@@ -191,16 +248,15 @@ function listen(server: NetServer | HttpServer | http2.Http2Server, addr: Addres
       resolve({ kind: "tcp", host: info.address, port: info.port });
     };
     if (addr.kind === "unix") {
-      // A socket file left by a daemon that died is stale; a live daemon would hold the state dir lock.
-      void rm(addr.path, { force: true }).then(() => server.listen(addr.path, done));
+      // A socket file nobody answers on was left by a daemon that died; one that answers is
+      // another daemon's, and stays.
+      void socketInUse(addr.path).then(async (inUse) => {
+        if (inUse) return onError(Object.assign(new Error("in use"), { code: "EADDRINUSE" }));
+        await rm(addr.path, { force: true });
+        server.listen(addr.path, done);
+      });
     } else {
       server.listen(addr.port, addr.host, done);
     }
   });
-}
-
-async function writeFileAtomic(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, content, { mode: 0o600 });
-  await rename(tmp, path);
 }

@@ -12,6 +12,7 @@ export class DaemonMetrics {
   readonly registry = new Registry();
   private readonly starts: Counter<"plugin">;
   private readonly stops: Counter<"plugin">;
+  private readonly restarts: Counter<"plugin">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
   private readonly sdRequests: Counter;
@@ -22,6 +23,12 @@ export class DaemonMetrics {
     collectCleanDefaultMetrics(this.registry);
     this.starts = new Counter({ name: "plugprom_plugin_starts_total", help: "Plugin instance starts (including restarts).", labelNames: ["plugin"], registers });
     this.stops = new Counter({ name: "plugprom_plugin_stops_total", help: "Plugin instances stopped or killed on request.", labelNames: ["plugin"], registers });
+    this.restarts = new Counter({
+      name: "plugprom_plugin_restarts_total",
+      help: "Plugin instance restarts, automatic (restart policy) or asked for.",
+      labelNames: ["plugin"],
+      registers,
+    });
     new Gauge({
       name: "plugprom_plugin_up",
       help: "1 when the plugin instance is RUNNING, else 0.",
@@ -89,6 +96,10 @@ export class DaemonMetrics {
 
   pluginStopped(name: string): void {
     this.stops.inc({ plugin: name });
+  }
+
+  pluginRestarted(name: string): void {
+    this.restarts.inc({ plugin: name });
   }
 
   /** `plugin` must be a known instance's name; the caller checked it against the directory. */

@@ -27,6 +27,10 @@ export interface DaemonOptions {
   pluginPortRange: { min: number; max: number };
   /** Compress scrapes for clients that accept gzip when the plugin did not. */
   gzip: boolean;
+  /** Leave plugins running when the daemon exits, for a later reattach (upgrades). */
+  keepPlugins: boolean;
+  /** Restart backoff: first wait, doubling per failure up to the cap. */
+  backoff: { initialMs: number; maxMs: number };
   /** How often RUNNING plugins are health-checked. */
   healthIntervalMs: number;
 }

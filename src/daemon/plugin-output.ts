@@ -15,34 +15,48 @@ export interface OutputLine {
 /** Lines longer than this are cut: one runaway line must not grow the daemon. */
 export const MAX_LINE_CHARS = 8 * 1024;
 
-/** Calls onLine for each complete line of a byte stream; a final partial line on end. */
-export function forEachLine(stream: Readable, onLine: (line: string) => void): void {
-  let partial = "";
-  let truncating = false;
-  stream.setEncoding("utf8");
-  stream.on("data", (chunk: string) => {
+/**
+ * Splits pushed text into lines. A line longer than MAX_LINE_CHARS is cut there and the rest
+ * of it dropped: one runaway line must not grow the daemon.
+ */
+export class LineSplitter {
+  private partial = "";
+  private truncating = false;
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: string): void {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf("\n", start);
       if (nl === -1) break;
-      const piece = chunk.slice(start, nl);
-      if (!truncating) onLine(stripCR(partial + piece).slice(0, MAX_LINE_CHARS));
-      partial = "";
-      truncating = false;
+      if (!this.truncating) this.onLine(stripCR(this.partial + chunk.slice(start, nl)).slice(0, MAX_LINE_CHARS));
+      this.partial = "";
+      this.truncating = false;
       start = nl + 1;
     }
-    if (truncating) return;
-    partial += chunk.slice(start);
-    if (partial.length > MAX_LINE_CHARS) {
-      onLine(partial.slice(0, MAX_LINE_CHARS));
-      partial = "";
-      truncating = true;
+    if (this.truncating) return;
+    this.partial += chunk.slice(start);
+    if (this.partial.length > MAX_LINE_CHARS) {
+      this.onLine(this.partial.slice(0, MAX_LINE_CHARS));
+      this.partial = "";
+      this.truncating = true;
     }
-  });
-  stream.on("end", () => {
-    if (partial !== "" && !truncating) onLine(stripCR(partial));
-    partial = "";
-  });
+  }
+
+  /** Flushes a final line that had no newline. */
+  end(): void {
+    if (this.partial !== "" && !this.truncating) this.onLine(stripCR(this.partial));
+    this.partial = "";
+  }
+}
+
+/** Calls onLine for each complete line of a byte stream; a final partial line on end. */
+export function forEachLine(stream: Readable, onLine: (line: string) => void): void {
+  const splitter = new LineSplitter(onLine);
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => splitter.push(chunk));
+  stream.on("end", () => splitter.end());
 }
 
 function stripCR(s: string): string {

@@ -11,7 +11,8 @@ import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_
 import type { Catalog } from "./catalog.js";
 import type { InstanceDirectory } from "./instance.js";
 import type { Logger } from "./log.js";
-import { Supervisor, type InstanceSpec, type SupervisorDeps } from "./supervisor.js";
+import type { PersistedInstance } from "./desired-state.js";
+import { RESTART_POLICIES, Supervisor, type InstanceSpec, type RestartPolicy, type SupervisorDeps } from "./supervisor.js";
 import { placeholdersIn } from "./template.js";
 
 /** Prometheus drops a target whose timeout exceeds its interval; refuse it up front. */
@@ -31,10 +32,12 @@ const BUNDLED_GREETER = fileURLToPath(new URL("../plugin/examples/greeter.js", i
 export interface RegistryDeps {
   log: Logger;
   catalog: Catalog;
-  supervisor: Omit<SupervisorDeps, "onStateChange" | "log">;
+  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "log">;
   defaults: { stopGraceMs: number; startTimeoutMs: number };
-  /** Counts starts and stops in the daemon's metrics. */
-  events: { pluginStarted(name: string): void; pluginStopped(name: string): void };
+  /** Counts starts, stops and restarts in the daemon's metrics. */
+  events: { pluginStarted(name: string): void; pluginStopped(name: string): void; pluginRestarted(name: string): void };
+  /** Called after every change with the instances to persist (instances.json). */
+  persist?: (snapshot: () => PersistedInstance[]) => void;
 }
 
 export class Registry implements InstanceDirectory {
@@ -67,7 +70,7 @@ export class Registry implements InstanceDirectory {
         `plugin "${spec.name}" already exists (${PluginState[existing.state]}); stop it first, or use "plugprom restart ${spec.name}"`,
       );
     }
-    const sup = new Supervisor(spec, { ...this.deps.supervisor, log: this.deps.log, onStateChange: () => this.changed() });
+    const sup = this.newSupervisor(spec);
     this.instances.set(spec.name, sup);
     this.changed();
     try {
@@ -78,8 +81,39 @@ export class Registry implements InstanceDirectory {
       this.changed();
       throw err;
     }
-    this.deps.events.pluginStarted(spec.name);
     return sup.info();
+  }
+
+  /**
+   * Brings back the instances a previous daemon had: reattached when their process still
+   * runs, started again otherwise. Failures follow each instance's restart policy.
+   */
+  async restore(saved: readonly PersistedInstance[]): Promise<void> {
+    await Promise.all(
+      saved.map(async (p) => {
+        if (this.instances.has(p.spec.name)) return;
+        const sup = this.newSupervisor(p.spec);
+        sup.restarts = p.restarts;
+        this.instances.set(p.spec.name, sup);
+        await sup.restore(p.reattach);
+      }),
+    );
+    this.changed();
+  }
+
+  /** The daemon exits and leaves every plugin running, for a later reattach. */
+  async detachAll(): Promise<void> {
+    await Promise.all(this.list().map((s) => s.detach()));
+  }
+
+  private newSupervisor(spec: InstanceSpec): Supervisor {
+    return new Supervisor(spec, {
+      ...this.deps.supervisor,
+      log: this.deps.log,
+      onStateChange: () => this.changed(),
+      onStarted: (s) => this.deps.events.pluginStarted(s.name),
+      onRestart: (s) => this.deps.events.pluginRestarted(s.name),
+    });
   }
 
   async stop(name: string, graceMs?: number): Promise<PluginInfo> {
@@ -104,8 +138,8 @@ export class Registry implements InstanceDirectory {
       if (sup.state === PluginState.STARTING) throw failedPrecondition(`plugin "${name}" is still starting`);
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       sup.restarts++;
+      this.deps.events.pluginRestarted(name);
       await sup.start();
-      this.deps.events.pluginStarted(name);
       return sup.info();
     });
   }
@@ -118,9 +152,18 @@ export class Registry implements InstanceDirectory {
     return sup;
   }
 
-  /** Stops every instance in parallel (daemon shutdown). */
-  async stopAll(graceMs: number): Promise<void> {
-    await Promise.allSettled(this.list().map((sup) => sup.stop(graceMs).then(() => this.forget(sup))));
+  /**
+   * Stops every instance in parallel (daemon shutdown). With forget: false they stay known
+   * (and in instances.json), so that the next daemon starts them again.
+   */
+  async stopAll(graceMs: number, opts: { forget: boolean } = { forget: true }): Promise<void> {
+    await Promise.allSettled(
+      this.list().map((sup) =>
+        sup.stop(graceMs).then(() => {
+          if (opts.forget) this.forget(sup);
+        }),
+      ),
+    );
   }
 
   private forget(sup: Supervisor): PluginInfo {
@@ -142,6 +185,7 @@ export class Registry implements InstanceDirectory {
   }
 
   private changed(): void {
+    this.deps.persist?.(() => this.list().map((s) => s.persisted()));
     for (const fn of this.listeners) fn();
   }
 
@@ -185,6 +229,7 @@ export class Registry implements InstanceDirectory {
         sha256: entry.sha256 ?? "",
         scrapeIntervalMs: entry.scrapeIntervalMs,
         scrapeTimeoutMs: entry.scrapeTimeoutMs,
+        restartPolicy: entry.restartPolicy ?? "on-failure",
       };
     } else if (req.plugin !== "") {
       if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
@@ -217,6 +262,12 @@ export class Registry implements InstanceDirectory {
     else if (req.metricsTransport === MetricsTransport.UNIX) base.metricsTransport = "unix";
     else if (used.has("metrics_port")) base.metricsTransport = "tcp"; // a plugin that takes a port gets one
 
+    if (req.restartPolicy !== "") {
+      if (!RESTART_POLICIES.includes(req.restartPolicy as RestartPolicy)) {
+        throw invalidArgument(`restart policy ${JSON.stringify(req.restartPolicy)}: expected always, on-failure or never`);
+      }
+      base.restartPolicy = req.restartPolicy as RestartPolicy;
+    }
     if (req.scrapeInterval) base.scrapeIntervalMs = durationMs(req.scrapeInterval);
     if (req.scrapeTimeout) base.scrapeTimeoutMs = durationMs(req.scrapeTimeout);
     const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
@@ -243,6 +294,7 @@ export class Registry implements InstanceDirectory {
       autoMtls: true,
       greetAfterStart: false,
       sha256: "",
+      restartPolicy: "on-failure",
     };
   }
 }

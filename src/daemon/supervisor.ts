@@ -1,6 +1,6 @@
-// One plugin process's whole life, from spawn to reap: the only code that sends signals to
-// a plugin. States: STARTING → RUNNING → (STOPPING → STOPPED | CRASHED), or STARTING → FAILED.
-import { spawn, type ChildProcess } from "node:child_process";
+// One plugin instance's whole life, from spawn to reap, across crashes, restarts and daemon
+// restarts: the only code that sends signals to a plugin. States: STARTING → RUNNING →
+// (STOPPING → STOPPED | CRASHED | BACKOFF/CRASHLOOP → STARTING …), or → FAILED.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { access, constants as fsConstants, stat, unlink } from "node:fs/promises";
@@ -11,18 +11,24 @@ import { ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Address } from "../shared/address.js";
-import { formatAddress } from "../shared/address.js";
-import { aborted, deadlineExceeded, errorMessage, invalidArgument } from "../shared/errors.js";
+import { formatAddress, parseAddress } from "../shared/address.js";
 import { formatPromDuration } from "../shared/duration.js";
+import { aborted, deadlineExceeded, errorMessage, invalidArgument } from "../shared/errors.js";
 import { PluginInfoSchema, PluginState, type PluginInfo } from "../shared/gen/plugprom/v1/control_pb.js";
 import { HandshakeError, parseHandshake, type Handshake } from "../goplugin/handshake.js";
-import { connectPlugin, isUnimplemented, type PluginClient } from "../goplugin/host.js";
-import { generateCertificate } from "../goplugin/mtls.js";
+import { connectPlugin, isUnimplemented, type HostTls, type PluginClient } from "../goplugin/host.js";
+import { generateCertificate, type Certificate } from "../goplugin/mtls.js";
+import type { PersistedInstance, ReattachInfo } from "./desired-state.js";
 import type { InstanceView } from "./instance.js";
+import { LogFollower } from "./log-follower.js";
 import type { Logger } from "./log.js";
-import { forEachLine, MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
+import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
+import { MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
 import { pluginEnvironment } from "./plugin-env.js";
 import { substituteArgs } from "./template.js";
+
+export type RestartPolicy = "always" | "on-failure" | "never";
+export const RESTART_POLICIES: readonly RestartPolicy[] = ["always", "on-failure", "never"];
 
 /** Everything needed to (re)start one instance; fixed for the instance's lifetime. */
 export interface InstanceSpec {
@@ -49,16 +55,24 @@ export interface InstanceSpec {
   /** Per-target scrape settings advertised in SD (ms); undefined = the job's. */
   scrapeIntervalMs?: number;
   scrapeTimeoutMs?: number;
+  restartPolicy: RestartPolicy;
 }
 
 export interface SupervisorDeps {
   log: Logger;
   /** Private 0700 directory for metrics sockets and PLUGIN_UNIX_SOCKET_DIR. */
   socketDir: string;
+  /** Where plugin stdout/stderr files live. */
+  logDir: string;
   daemonEnv: NodeJS.ProcessEnv;
   portRange: { min: number; max: number };
   healthIntervalMs: number;
+  backoff: { initialMs: number; maxMs: number };
   onStateChange?: (s: Supervisor) => void;
+  /** Every time a process of this instance reaches RUNNING (first start or restart). */
+  onStarted?: (s: Supervisor) => void;
+  /** Every restart, automatic or asked for. */
+  onRestart?: (s: Supervisor) => void;
 }
 
 /** Unix socket paths are limited to 107 bytes by the kernel's sockaddr_un. */
@@ -66,6 +80,15 @@ const MAX_UNIX_PATH = 107;
 const HEALTH_POLL_MS = 50;
 const HEALTH_CALL_TIMEOUT_MS = 5_000;
 const FINAL_KILL_WAIT_MS = 5_000;
+/** A run this long resets the backoff: the plugin is not crash-looping any more. */
+export const STABLE_RUN_MS = 10_000;
+/** This many exits within the window is a crash loop (shown as CRASHLOOP). */
+export const CRASH_LOOP_COUNT = 5;
+export const CRASH_LOOP_WINDOW_MS = 60_000;
+/** After this many failures in a row without a stable run, the policy gives up: FAILED. */
+export const MAX_CONSECUTIVE_FAILURES = 10;
+
+const WAITING: ReadonlySet<PluginState> = new Set([PluginState.BACKOFF, PluginState.CRASHLOOP]);
 
 export class Supervisor implements InstanceView {
   state: PluginState = PluginState.STOPPED;
@@ -76,18 +99,25 @@ export class Supervisor implements InstanceView {
   lastExitSignal = "";
   startedAt: Date | undefined;
   stoppedAt: Date | undefined;
+  nextRestartAt: Date | undefined;
   metricsEndpoint: Address | undefined;
   readonly output = new OutputRing();
 
-  private child: ChildProcess | undefined;
+  private proc: PluginProcess | undefined;
   private handshake: Handshake | undefined;
+  private cert: Certificate | undefined;
   private client: PluginClient | undefined;
   private resolvedArgs: string[] = [];
+  private followers: LogFollower[] = [];
   private healthTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
   private stdio: { cancel(): void } | undefined;
-  private exited: Promise<void> = Promise.resolve();
   private stopRequested = false;
   private stopping: Promise<void> | undefined;
+  /** Was RUNNING at least once: its target stays advertised while it restarts. */
+  private everRan = false;
+  private crashTimes: number[] = [];
+  private consecutiveFailures = 0;
   private readonly log: Logger;
 
   constructor(
@@ -114,38 +144,63 @@ export class Supervisor implements InstanceView {
   }
 
   get pid(): number | undefined {
-    return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+    return this.proc?.alive() ? this.proc.pid : undefined;
   }
 
   /**
-   * Spawns the process and resolves once it is RUNNING. On any failure the process group is
-   * killed and reaped before the returned promise rejects, so nothing is left behind.
+   * Listed in service discovery: running, or down but meant to be running (crashed, waiting
+   * to restart, restarting), so that Prometheus records up == 0 instead of losing the series.
+   */
+  get advertised(): boolean {
+    switch (this.state) {
+      case PluginState.RUNNING:
+      case PluginState.CRASHED:
+      case PluginState.BACKOFF:
+      case PluginState.CRASHLOOP:
+        return true;
+      case PluginState.STARTING:
+        return this.everRan;
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Starts now, as the user asked (first start, `restart`): clears the crash history and
+   * resolves once RUNNING. A failure is returned, not retried; the process group is reaped.
    */
   async start(): Promise<void> {
+    this.cancelRestart();
     this.stopRequested = false;
     this.stopping = undefined;
-    this.healthy = false;
-    this.lastError = "";
-    this.handshake = undefined;
-    this.setState(PluginState.STARTING);
+    this.crashTimes = [];
+    this.consecutiveFailures = 0;
     try {
       await this.launch();
-      this.setState(PluginState.RUNNING);
-      // (re-read: launch() assigned it, which TypeScript's narrowing of `this` does not see)
-      const handshake = this.handshake as Handshake | undefined;
-      this.log.info("plugin running", { pid: this.pid, protocol: handshake?.protocol, version: handshake?.appVersion });
-      this.scheduleHealthChecks();
-      if (this.client) void this.consumeStdio(this.client);
-      if (this.spec.greetAfterStart && this.client) {
-        this.client.greet("plugprom", HEALTH_CALL_TIMEOUT_MS).catch((err: unknown) => this.log.debug("greeting failed", { error: errorMessage(err) }));
-      }
     } catch (err) {
-      const message = errorMessage(err);
-      await this.killAndReap();
-      this.lastError = message;
       this.setState(this.stopRequested ? PluginState.STOPPED : PluginState.FAILED);
-      this.log.warn("plugin failed to start", { error: message });
-      throw err instanceof ConnectError ? err : aborted(message);
+      throw err;
+    }
+  }
+
+  /**
+   * Brings back an instance from the daemon's saved state: adopts its process when it still
+   * runs, else starts it, and on failure applies the restart policy instead of giving up.
+   */
+  async restore(reattach: ReattachInfo | undefined): Promise<void> {
+    this.stopRequested = false;
+    if (reattach) {
+      try {
+        await this.attach(reattach);
+        return;
+      } catch (err) {
+        this.log.warn("could not reattach; starting it again", { error: errorMessage(err) });
+      }
+    }
+    try {
+      await this.launch();
+    } catch {
+      this.afterFailure();
     }
   }
 
@@ -158,9 +213,18 @@ export class Supervisor implements InstanceView {
   /** SIGKILL to the whole process group, now. */
   async kill(): Promise<void> {
     this.stopRequested = true;
-    if (this.isAlive()) this.setState(PluginState.STOPPING);
+    this.cancelRestart();
+    if (this.proc?.alive()) this.setState(PluginState.STOPPING);
     await this.killAndReap();
     this.finishStop();
+  }
+
+  /** The daemon is exiting and leaves this plugin running (--keep-plugins). */
+  async detach(): Promise<void> {
+    this.cancelRestart();
+    this.clearRuntime();
+    this.proc?.detach();
+    await this.stopFollowers();
   }
 
   info(): PluginInfo {
@@ -186,10 +250,72 @@ export class Supervisor implements InstanceView {
       workingDir: this.spec.workingDir,
       scrapeInterval: this.spec.scrapeIntervalMs ? formatPromDuration(this.spec.scrapeIntervalMs) : "",
       scrapeTimeout: this.spec.scrapeTimeoutMs ? formatPromDuration(this.spec.scrapeTimeoutMs) : "",
+      restartPolicy: this.spec.restartPolicy,
+      nextRestartAt: this.nextRestartAt && WAITING.has(this.state) ? timestampFromDate(this.nextRestartAt) : undefined,
     });
   }
 
+  /** What the daemon writes to instances.json: the spec, and how to find the process again. */
+  persisted(): PersistedInstance {
+    const p: PersistedInstance = { spec: this.spec, restarts: this.restarts };
+    const h = this.handshake;
+    if (this.state === PluginState.RUNNING && this.proc?.alive() && h && this.metricsEndpoint && this.startedAt) {
+      p.reattach = {
+        pid: this.proc.pid,
+        startTicks: this.proc.startTicks,
+        startedAt: this.startedAt.toISOString(),
+        appVersion: h.appVersion,
+        network: h.network,
+        address: h.address,
+        protocol: h.protocol,
+        serverCert: h.serverCert?.toString("base64"),
+        clientCertPem: h.serverCert ? this.cert?.certPem : undefined,
+        clientKeyPem: h.serverCert ? this.cert?.keyPem : undefined,
+        metricsEndpoint: formatAddress(this.metricsEndpoint),
+        args: this.resolvedArgs,
+        stdoutLog: this.logPath("stdout"),
+        stderrLog: this.logPath("stderr"),
+      };
+    }
+    return p;
+  }
+
+  // ---- starting ----------------------------------------------------------------------
+
+  /** One attempt: spawn, handshake, health. RUNNING on success; reaped and thrown on failure. */
   private async launch(): Promise<void> {
+    this.healthy = false;
+    this.lastError = "";
+    this.handshake = undefined;
+    this.nextRestartAt = undefined;
+    this.setState(PluginState.STARTING);
+    try {
+      await this.spawnAndHandshake();
+    } catch (err) {
+      const message = errorMessage(err);
+      await this.killAndReap();
+      await this.stopFollowers();
+      this.lastError = message;
+      this.log.warn("plugin failed to start", { error: message });
+      throw err instanceof ConnectError ? err : aborted(message);
+    }
+    this.becameRunning();
+    if (this.spec.greetAfterStart && this.client) {
+      this.client.greet("plugprom", HEALTH_CALL_TIMEOUT_MS).catch((err: unknown) => this.log.debug("greeting failed", { error: errorMessage(err) }));
+    }
+  }
+
+  private becameRunning(): void {
+    this.everRan = true;
+    this.setState(PluginState.RUNNING);
+    const h = this.handshake as Handshake | undefined;
+    this.log.info("plugin running", { pid: this.pid, protocol: h?.protocol, version: h?.appVersion });
+    this.scheduleHealthChecks();
+    if (this.client) void this.consumeStdio(this.client);
+    this.deps.onStarted?.(this);
+  }
+
+  private async spawnAndHandshake(): Promise<void> {
     const { spec, deps } = this;
     const command = await resolveExecutable(spec.command, spec.workingDir, spec.env.PATH ?? deps.daemonEnv.PATH);
     if (spec.sha256) {
@@ -204,7 +330,7 @@ export class Supervisor implements InstanceView {
     } catch (err) {
       throw invalidArgument(errorMessage(err));
     }
-    const cert = spec.autoMtls ? await generateCertificate() : undefined;
+    this.cert = spec.autoMtls ? await generateCertificate() : undefined;
     const env = pluginEnvironment({
       daemonEnv: deps.daemonEnv,
       userEnv: spec.env,
@@ -216,40 +342,37 @@ export class Supervisor implements InstanceView {
       unixSocketDir: deps.socketDir,
       metricsAddr: formatAddress(this.metricsEndpoint),
       instanceName: spec.name,
-      clientCertPem: cert?.certPem,
+      clientCertPem: this.cert?.certPem,
     });
 
-    const child = spawn(command, this.resolvedArgs, {
-      cwd: spec.workingDir,
-      env,
-      // Its own process group, so that stop and kill reach everything the plugin started.
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.child = child;
+    let proc: PluginProcess;
+    try {
+      proc = await spawnPlugin(command, this.resolvedArgs, {
+        cwd: spec.workingDir,
+        env,
+        stdoutPath: this.logPath("stdout"),
+        stderrPath: this.logPath("stderr"),
+      });
+    } catch (err) {
+      throw aborted(`cannot run ${command}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
+    this.proc = proc;
     this.startedAt = new Date();
     this.stoppedAt = undefined;
     this.lastExitCode = undefined;
     this.lastExitSignal = "";
-
-    const spawned = new Promise<void>((resolve, reject) => {
-      child.once("spawn", resolve);
-      child.once("error", (err: NodeJS.ErrnoException) => reject(aborted(`cannot run ${command}: ${err.code ?? err.message}`)));
-    });
-    this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve(this.onExit(child, code, signal))));
-    const handshakeLine = this.readOutput(child);
-    await spawned;
+    void proc.exited.then((status) => this.onExit(proc, status));
+    const { handshake: handshakeLine } = await this.followOutput(false);
 
     const deadline = Date.now() + spec.startTimeoutMs;
-    const exitedEarly = this.exited.then(() => {
+    const exitedEarly = proc.exited.then(async () => {
+      await this.stopFollowers(); // everything it wrote before dying is in the ring now
       const tail = stderrTail(this.output);
       // go-plugin plugins refuse a wrong cookie with their own text and exit 1.
       const cookieHint = /not meant to be executed directly|magic cookie/i.test(tail)
         ? ` The plugin rejected the magic cookie ${spec.magicCookieKey}=${spec.magicCookieValue}: start it with --magic-cookie KEY=VALUE matching its HandshakeConfig.`
         : "";
-      throw aborted(
-        `plugin exited before its handshake (${describeExit(this.lastExitCode, this.lastExitSignal)}).${cookieHint} Last stderr: ${tail}`,
-      );
+      throw aborted(`plugin exited before its handshake (${describeExit(this.lastExitCode, this.lastExitSignal)}).${cookieHint} Last stderr: ${tail}`);
     });
     // Raced below; once the plugin runs, a later exit is handled by onExit instead.
     exitedEarly.catch(() => undefined);
@@ -265,42 +388,105 @@ export class Supervisor implements InstanceView {
       if (err instanceof HandshakeError) throw aborted(`${err.message}. Last stderr: ${stderrTail(this.output)}`);
       throw err;
     }
-    if (this.handshake.protocol === "grpc") {
-      const tls =
-        cert && this.handshake.serverCert
-          ? { clientCertPem: cert.certPem, clientKeyPem: cert.keyPem, serverCertDer: this.handshake.serverCert }
-          : undefined;
-      if (cert && !this.handshake.serverCert) {
-        this.log.warn("plugin ignored PLUGIN_CLIENT_CERT (no server certificate in its handshake); using plaintext gRPC");
-      }
-      this.client = connectPlugin(this.handshake, tls);
-      await withDeadline(Promise.race([this.waitServing(deadline), exitedEarly]), deadline, () =>
-        deadlineExceeded(`plugin did not report SERVING for health service "plugin" within ${spec.startTimeoutMs} ms`),
-      );
-    } else {
-      // net/rpc plugins: we do not speak their RPC; liveness is the process plus a connect.
-      await withDeadline(Promise.race([probeConnect(this.handshake), exitedEarly]), deadline, () =>
-        deadlineExceeded(`plugin's net/rpc address ${this.handshake?.address} did not accept a connection`),
-      );
-    }
+    await withDeadline(Promise.race([this.connect(deadline), exitedEarly]), deadline, () =>
+      deadlineExceeded(
+        this.handshake?.protocol === "grpc"
+          ? `plugin did not report SERVING for health service "plugin" within ${spec.startTimeoutMs} ms`
+          : `plugin's net/rpc address ${this.handshake?.address} did not accept a connection within ${spec.startTimeoutMs} ms`,
+      ),
+    );
     this.healthy = true;
   }
 
-  /** Wires stdout/stderr into the ring and the log; resolves with the first stdout line. */
-  private readOutput(child: ChildProcess): Promise<string> {
-    let handshakeSeen = false;
-    return new Promise((resolve) => {
-      const record = (stream: OutputStream, text: string) => this.recordLine(stream, text);
-      forEachLine(child.stdout!, (text) => {
+  /** gRPC: connect (pinned mTLS) and wait for SERVING; net/rpc: a connect to its address. */
+  private async connect(deadline: number): Promise<void> {
+    const h = this.handshake!;
+    if (h.protocol !== "grpc") {
+      // net/rpc plugins: we do not speak their RPC; liveness is the process plus a connect.
+      await probeConnect(h);
+      return;
+    }
+    if (this.cert && !h.serverCert) {
+      this.log.warn("plugin ignored PLUGIN_CLIENT_CERT (no server certificate in its handshake); using plaintext gRPC");
+    }
+    this.client = connectPlugin(h, this.hostTls(this.cert, h.serverCert));
+    await this.waitServing(deadline);
+  }
+
+  private hostTls(cert: Pick<Certificate, "certPem" | "keyPem"> | undefined, serverCert: Buffer | undefined): HostTls | undefined {
+    return cert && serverCert ? { clientCertPem: cert.certPem, clientKeyPem: cert.keyPem, serverCertDer: serverCert } : undefined;
+  }
+
+  /** Adopts a live plugin a previous daemon started (same pid and start time). */
+  private async attach(info: ReattachInfo): Promise<void> {
+    const proc = attachPlugin(info.pid, info.startTicks);
+    if (!proc.alive()) {
+      proc.detach();
+      throw new Error(`process ${info.pid} is gone`);
+    }
+    this.proc = proc;
+    this.startedAt = new Date(info.startedAt);
+    this.resolvedArgs = info.args;
+    this.metricsEndpoint = parseAddress(info.metricsEndpoint);
+    this.handshake = {
+      coreVersion: 1,
+      appVersion: info.appVersion,
+      network: info.network,
+      address: info.address,
+      protocol: info.protocol,
+      serverCert: info.serverCert ? Buffer.from(info.serverCert, "base64") : undefined,
+      mux: false,
+    };
+    this.cert = info.clientCertPem && info.clientKeyPem ? { certPem: info.clientCertPem, keyPem: info.clientKeyPem, certDer: Buffer.alloc(0) } : undefined;
+    void proc.exited.then((status) => this.onExit(proc, status));
+    await this.followOutput(true);
+    if (info.protocol === "grpc") this.client = connectPlugin(this.handshake, this.hostTls(this.cert, this.handshake.serverCert));
+    try {
+      if (this.client) this.healthy = (await this.client.checkHealth(HEALTH_CALL_TIMEOUT_MS)) === "SERVING";
+      else this.healthy = await probeConnect(this.handshake).then(() => true, () => false);
+    } catch {
+      this.healthy = false;
+    }
+    this.log.info("reattached to running plugin", { pid: info.pid, healthy: this.healthy });
+    this.everRan = true;
+    this.setState(PluginState.RUNNING);
+    this.scheduleHealthChecks();
+    if (this.client) void this.consumeStdio(this.client);
+  }
+
+  /**
+   * Follows the plugin's stdout and stderr files into the ring and the log. For a fresh
+   * start, resolves with the first stdout line (the handshake); when reattaching, reads only
+   * what comes next.
+   */
+  private async followOutput(fromEnd: boolean): Promise<{ handshake: Promise<string> }> {
+    await this.stopFollowers();
+    let resolveHandshake!: (line: string) => void;
+    const handshake = new Promise<string>((r) => (resolveHandshake = r));
+    let handshakeSeen = fromEnd;
+    const stdout = new LogFollower(
+      this.logPath("stdout"),
+      (text) => {
         if (!handshakeSeen && text.trim() !== "") {
           handshakeSeen = true;
-          resolve(text);
+          resolveHandshake(text);
           return;
         }
-        record("stdout", text);
-      });
-      forEachLine(child.stderr!, (text) => record("stderr", text));
-    });
+        this.recordLine("stdout", text);
+      },
+      { fromEnd },
+    );
+    const stderr = new LogFollower(this.logPath("stderr"), (text) => this.recordLine("stderr", text), { fromEnd });
+    this.followers = [stdout, stderr];
+    await Promise.all(this.followers.map((f) => f.start()));
+    // Wrapped: an async function returning a bare promise would wait for it.
+    return { handshake };
+  }
+
+  private async stopFollowers(): Promise<void> {
+    const followers = this.followers;
+    this.followers = [];
+    await Promise.all(followers.map((f) => f.stop()));
   }
 
   private recordLine(stream: OutputStream, text: string): void {
@@ -308,6 +494,28 @@ export class Supervisor implements InstanceView {
     const entry = parseHclogLine(text);
     if (entry) this.log[entry.level](entry.message, { ...entry.fields, stream });
     else this.log.info(text, { stream });
+  }
+
+  /**
+   * go-plugin >= 1.4 plugins send what they write to stdout/stderr over GRPCStdio; older
+   * ones (and ours) answer UNIMPLEMENTED or send nothing, and their files are read instead.
+   */
+  private async consumeStdio(client: PluginClient): Promise<void> {
+    const stream = client.streamStdio();
+    this.stdio = stream;
+    const partial = { stdout: "", stderr: "" };
+    try {
+      for await (const chunk of stream) {
+        const text = partial[chunk.channel] + Buffer.from(chunk.data).toString("utf8");
+        const lines = text.split("\n");
+        partial[chunk.channel] = (lines.pop() ?? "").slice(0, MAX_LINE_CHARS);
+        for (const line of lines) this.recordLine(chunk.channel, line.slice(0, MAX_LINE_CHARS));
+      }
+    } catch (err) {
+      if (isUnimplemented(err)) this.log.debug("plugin does not serve GRPCStdio; reading its output files only");
+    } finally {
+      if (this.stdio === stream) this.stdio = undefined;
+    }
   }
 
   private async waitServing(deadline: number): Promise<void> {
@@ -326,38 +534,15 @@ export class Supervisor implements InstanceView {
     throw deadlineExceeded(`plugin did not report SERVING for health service "plugin" (last: ${last})`);
   }
 
-  /**
-   * go-plugin >= 1.4 plugins send what they write to stdout/stderr over GRPCStdio; older
-   * ones (and ours) answer UNIMPLEMENTED or send nothing, and their pipes are read instead.
-   */
-  private async consumeStdio(client: PluginClient): Promise<void> {
-    const stream = client.streamStdio();
-    this.stdio = stream;
-    const partial = { stdout: "", stderr: "" };
-    try {
-      for await (const chunk of stream) {
-        const text = partial[chunk.channel] + Buffer.from(chunk.data).toString("utf8");
-        const lines = text.split("\n");
-        partial[chunk.channel] = (lines.pop() ?? "").slice(0, MAX_LINE_CHARS);
-        for (const line of lines) this.recordLine(chunk.channel, line.slice(0, MAX_LINE_CHARS));
-      }
-    } catch (err) {
-      if (isUnimplemented(err)) this.log.debug("plugin does not serve GRPCStdio; reading its pipes only");
-    } finally {
-      if (this.stdio === stream) this.stdio = undefined;
-    }
-  }
-
   private scheduleHealthChecks(): void {
+    clearTimeout(this.healthTimer);
     const tick = async () => {
       if (this.state !== PluginState.RUNNING) return;
       let ok: boolean;
       // A check never outlives the interval: a hung plugin is reported, not waited for.
       const timeoutMs = Math.min(HEALTH_CALL_TIMEOUT_MS, Math.max(100, this.deps.healthIntervalMs));
       try {
-        ok = this.client
-          ? (await this.client.checkHealth(timeoutMs)) === "SERVING"
-          : (await probeConnect(this.handshake!), true);
+        ok = this.client ? (await this.client.checkHealth(timeoutMs)) === "SERVING" : (await probeConnect(this.handshake!), true);
       } catch {
         ok = false;
       }
@@ -375,99 +560,160 @@ export class Supervisor implements InstanceView {
     this.healthTimer.unref();
   }
 
+  // ---- exits and restarts --------------------------------------------------------------
+
+  private onExit(proc: PluginProcess, status: ExitStatus): void {
+    if (proc !== this.proc) return; // an earlier process of this instance
+    this.lastExitCode = status.code ?? undefined;
+    this.lastExitSignal = status.signal ?? "";
+    this.stoppedAt = new Date();
+    // Whatever the plugin left in its process group goes with it.
+    proc.signalGroup("SIGKILL");
+    this.clearRuntime();
+    void this.removeSocket();
+    if (this.stopRequested || this.state !== PluginState.RUNNING) return; // stop() or launch() handles it
+    // Down at once for the proxy and SD; what happens next is decided once its last output
+    // has been read (it goes into lastError).
+    this.setState(PluginState.CRASHED);
+    void this.stopFollowers().then(() => this.afterCrash(status));
+  }
+
+  private afterCrash(status: ExitStatus): void {
+    if (this.stopRequested || this.state !== PluginState.CRASHED) return;
+    const reattachedExit = status.code === null && status.signal === null;
+    const failed = reattachedExit || status.code !== 0;
+    const how = reattachedExit ? "exit status unknown: it was started by an earlier daemon" : describeExit(this.lastExitCode, this.lastExitSignal);
+    this.lastError = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
+    this.log.warn("plugin exited", { exitCode: status.code, signal: status.signal, policy: this.spec.restartPolicy });
+    const restart = this.spec.restartPolicy === "always" || (this.spec.restartPolicy === "on-failure" && failed);
+    if (!restart) {
+      if (failed) this.setState(PluginState.CRASHED);
+      else {
+        this.lastError = "exited on its own (exit 0); restart policy on-failure does not restart it";
+        this.setState(PluginState.STOPPED);
+      }
+      return;
+    }
+    // A long enough run means the earlier failures are history.
+    if (this.startedAt && Date.now() - this.startedAt.getTime() >= STABLE_RUN_MS) {
+      this.consecutiveFailures = 0;
+      this.crashTimes = [];
+    }
+    this.afterFailure();
+  }
+
+  /** A crash or a failed automatic start: back off and try again, or give up. */
+  private afterFailure(): void {
+    if (this.stopRequested) return;
+    if (this.spec.restartPolicy === "never") {
+      this.setState(PluginState.FAILED);
+      return;
+    }
+    const now = Date.now();
+    this.consecutiveFailures++;
+    this.crashTimes = [...this.crashTimes.filter((t) => now - t < CRASH_LOOP_WINDOW_MS), now];
+    if (this.consecutiveFailures > MAX_CONSECUTIVE_FAILURES) {
+      this.lastError = `gave up after ${MAX_CONSECUTIVE_FAILURES} restarts without a stable run; "plugprom restart ${this.name}" tries again. Last: ${this.lastError}`;
+      this.log.error("plugin keeps failing; giving up", { failures: MAX_CONSECUTIVE_FAILURES });
+      this.setState(PluginState.FAILED);
+      return;
+    }
+    const { initialMs, maxMs } = this.deps.backoff;
+    const base = Math.min(maxMs, initialMs * 2 ** (this.consecutiveFailures - 1));
+    // ±20 % jitter so that plugins that died together do not restart in lockstep.
+    const wait = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.nextRestartAt = new Date(now + wait);
+    const looping = this.crashTimes.length >= CRASH_LOOP_COUNT;
+    if (looping && this.state !== PluginState.CRASHLOOP) this.log.error("plugin is crash-looping", { crashes: this.crashTimes.length, windowMs: CRASH_LOOP_WINDOW_MS });
+    this.log.info("restarting plugin after backoff", { waitMs: wait, failures: this.consecutiveFailures });
+    this.setState(looping ? PluginState.CRASHLOOP : PluginState.BACKOFF);
+    this.restartTimer = setTimeout(() => void this.autoRestart(), wait);
+  }
+
+  private async autoRestart(): Promise<void> {
+    this.restartTimer = undefined;
+    if (this.stopRequested) return;
+    this.restarts++;
+    this.deps.onRestart?.(this);
+    try {
+      await this.launch();
+    } catch {
+      this.afterFailure();
+    }
+  }
+
+  private cancelRestart(): void {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.nextRestartAt = undefined;
+  }
+
+  // ---- stopping ----------------------------------------------------------------------
+
   private async stopGracefully(graceMs: number): Promise<void> {
     this.stopRequested = true;
-    if (!this.isAlive()) {
+    this.cancelRestart();
+    if (!this.proc?.alive()) {
+      this.clearRuntime();
+      await this.stopFollowers();
       this.finishStop();
       return;
     }
     this.setState(PluginState.STOPPING);
-    const steps: Array<[string, () => void]> = [
-      ["Shutdown", () => void this.client?.shutdown(graceMs).catch(() => undefined)],
-      ["SIGTERM", () => this.signalGroup("SIGTERM")],
-    ];
-    for (const [what, act] of steps) {
-      if (what === "Shutdown" && !this.client) continue;
-      this.log.debug(`stopping plugin: ${what}`);
-      act();
-      if (await this.waitExit(graceMs)) {
-        this.finishStop();
-        return;
-      }
+    if (this.client) {
+      this.log.debug("stopping plugin: Shutdown");
+      void this.client.shutdown(graceMs).catch(() => undefined);
+      if (await this.waitExit(graceMs)) return this.stopped();
     }
+    this.log.debug("stopping plugin: SIGTERM");
+    this.proc.signalGroup("SIGTERM");
+    if (await this.waitExit(graceMs)) return this.stopped();
     this.log.warn("plugin ignored Shutdown and SIGTERM; killing it", { graceMs });
     await this.killAndReap();
+    await this.stopped();
+  }
+
+  private async stopped(): Promise<void> {
+    await this.stopFollowers();
     this.finishStop();
   }
 
   private finishStop(): void {
-    this.clearTimers();
-    if (this.state === PluginState.STOPPING || this.state === PluginState.RUNNING || this.state === PluginState.STARTING) {
-      this.setState(PluginState.STOPPED);
-    }
-  }
-
-  private isAlive(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    this.clearRuntime();
+    if (this.state !== PluginState.STOPPED) this.setState(PluginState.STOPPED);
   }
 
   private async waitExit(ms: number): Promise<boolean> {
-    if (!this.isAlive()) return true;
+    const proc = this.proc;
+    if (!proc?.alive()) return true;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-    const result = await Promise.race([this.exited.then(() => true as const), timedOut]);
+    const result = await Promise.race([proc.exited.then(() => true as const), timedOut]);
     clearTimeout(timer);
     return result;
   }
 
   private async killAndReap(): Promise<void> {
-    if (this.isAlive()) {
-      this.signalGroup("SIGKILL");
-      if (!(await this.waitExit(FINAL_KILL_WAIT_MS))) this.log.error("plugin did not exit after SIGKILL", { pid: this.child?.pid });
+    if (this.proc?.alive()) {
+      this.proc.signalGroup("SIGKILL");
+      if (!(await this.waitExit(FINAL_KILL_WAIT_MS))) this.log.error("plugin did not exit after SIGKILL", { pid: this.proc.pid });
     }
-    this.clearTimers();
+    this.clearRuntime();
   }
 
-  private signalGroup(signal: NodeJS.Signals): void {
-    const pid = this.child?.pid;
-    if (!pid) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // ESRCH: the group is already gone
-    }
-  }
-
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    this.lastExitCode = code ?? undefined;
-    this.lastExitSignal = signal ?? "";
-    this.stoppedAt = new Date();
-    // Whatever the plugin left in its process group goes with it.
-    if (child.pid) {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // group already empty
-      }
-    }
-    this.clearTimers();
-    this.healthy = false;
-    void this.removeSocket();
-    if (this.stopRequested) return;
-    if (this.state === PluginState.RUNNING) {
-      this.lastError = `exited unexpectedly (${describeExit(this.lastExitCode, this.lastExitSignal)}). Last stderr: ${stderrTail(this.output)}`;
-      this.log.warn("plugin crashed", { exitCode: code, signal });
-      this.setState(PluginState.CRASHED);
-    }
-  }
-
-  private clearTimers(): void {
-    if (this.healthTimer) clearTimeout(this.healthTimer);
+  /** Everything that belongs to one running process: health timer, stdio stream, client. */
+  private clearRuntime(): void {
+    clearTimeout(this.healthTimer);
     this.healthTimer = undefined;
+    this.healthy = false;
     this.stdio?.cancel();
     this.stdio = undefined;
     this.client?.close();
     this.client = undefined;
+  }
+
+  private logPath(stream: OutputStream): string {
+    return join(this.deps.logDir, `${this.spec.name}.${stream}.log`);
   }
 
   private async allocateMetricsEndpoint(): Promise<Address> {
@@ -538,10 +784,8 @@ function kernelAssignedPort(): Promise<number> {
 
 function probeConnect(h: Handshake): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket =
-      h.network === "unix"
-        ? netConnect({ path: h.address })
-        : netConnect({ host: h.address.slice(0, h.address.lastIndexOf(":")), port: Number(h.address.slice(h.address.lastIndexOf(":") + 1)) });
+    const i = h.address.lastIndexOf(":");
+    const socket = h.network === "unix" ? netConnect({ path: h.address }) : netConnect({ host: h.address.slice(0, i), port: Number(h.address.slice(i + 1)) });
     socket.setTimeout(HEALTH_CALL_TIMEOUT_MS, () => socket.destroy(new Error("connect timed out")));
     socket.once("connect", () => {
       socket.destroy();

@@ -25,7 +25,7 @@ test("Prometheus discovers and scrapes every plugin through the daemon, and foll
   t.after(() => d.close());
   const tick = ["--env", "PLUGPROM_GREETER_TICK_MS=200"];
   assert.equal((await d.cli(["start", "one", ...tick])).code, 0);
-  assert.equal((await d.cli(["start", "two", "--label", "team=core", "--scrape-interval", "2s", "--scrape-timeout", "1500ms", ...tick])).code, 0);
+  assert.equal((await d.cli(["start", "two", "--label", "team=core", "--scrape-interval", "2s", "--scrape-timeout", "1500ms", "--restart", "never", ...tick])).code, 0);
 
   const prom = await startPrometheus(`
 global:
@@ -71,7 +71,7 @@ scrape_configs:
   assert.equal((await d.cli(["stop", "one"])).code, 0);
   await waitFor("target one to disappear", async () => !byPlugin(await targets()).has("one"), 20_000);
 
-  // A plugin whose process is killed stays listed (CRASHED) and shows as down.
+  // A plugin whose process is killed (and not restarted) stays listed (CRASHED) and shows as down.
   const two = JSON.parse((await d.cli(["get", "two", "--json"])).stdout) as { pid: number };
   process.kill(two.pid, "SIGKILL");
   await waitFor("target two to be down", async () => byPlugin(await targets()).get("two")?.health === "down", 20_000);

@@ -153,9 +153,9 @@ for (const [what, args, code, message] of badPlugins) {
   });
 }
 
-test("a plugin that dies later is marked CRASHED; its target stays so Prometheus records up == 0", async (t) => {
+test("a plugin that dies later (restart policy never) is marked CRASHED; its target stays so Prometheus records up == 0", async (t) => {
   const d = await daemon(t);
-  assert.equal((await d.cli(["start", "fragile"])).code, 0);
+  assert.equal((await d.cli(["start", "fragile", "--restart", "never"])).code, 0);
   const { pid } = await getJson(d, "fragile");
   process.kill(pid!, "SIGKILL");
   await waitFor("state CRASHED", async () => (await getJson(d, "fragile")).state === "CRASHED");

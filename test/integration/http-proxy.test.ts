@@ -21,7 +21,8 @@ import type { Address } from "../../src/shared/address.js";
 class FakeDirectory implements InstanceDirectory {
   readonly instances = new Map<string, InstanceView>();
   add(name: string, metricsEndpoint: Address | undefined, state = PluginState.RUNNING, labels: Record<string, string> = {}) {
-    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: state === PluginState.RUNNING });
+    const up = state === PluginState.RUNNING;
+    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: up, advertised: up || state === PluginState.CRASHED });
   }
   get(name: string) {
     return this.instances.get(name);

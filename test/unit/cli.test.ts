@@ -82,8 +82,8 @@ test("list --json prints the documented plugin objects, with exactly the documen
   const [p] = JSON.parse(stdout) as Array<Record<string, unknown>>;
   assert.deepEqual(Object.keys(p).sort(), [
     "args", "command", "healthy", "labels", "lastError", "lastExitCode", "lastExitSignal", "metricsEndpoint", "name",
-    "pid", "plugin", "protocolVersion", "restarts", "rpcAddress", "rpcProtocol", "scrapeInterval", "scrapeTimeout", "startedAt", "state",
-    "stoppedAt", "workingDir",
+    "nextRestartAt", "pid", "plugin", "protocolVersion", "restartPolicy", "restarts", "rpcAddress", "rpcProtocol", "scrapeInterval",
+    "scrapeTimeout", "startedAt", "state", "stoppedAt", "workingDir",
   ]);
   assert.equal(p.state, "RUNNING");
   assert.equal(p.pid, 4242);

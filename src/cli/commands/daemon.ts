@@ -21,6 +21,9 @@ export interface DaemonFlags {
   pluginPortRange: string;
   healthInterval: string;
   gzip: boolean;
+  keepPlugins: boolean;
+  backoffInitial: string;
+  backoffMax: string;
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -65,6 +68,8 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     startTimeoutMs: positive("--start-timeout", f.startTimeout),
     healthIntervalMs: positive("--health-interval", f.healthInterval),
     gzip: f.gzip,
+    keepPlugins: f.keepPlugins,
+    backoff: backoffOf(f),
   };
 }
 
@@ -72,4 +77,11 @@ export async function runDaemonCommand(f: DaemonFlags): Promise<void> {
   const opts = buildDaemonOptions(f);
   const { runDaemon } = await import("../../daemon/main.js");
   await runDaemon(opts);
+}
+
+function backoffOf(f: DaemonFlags): { initialMs: number; maxMs: number } {
+  const initialMs = duration("--backoff-initial", f.backoffInitial);
+  const maxMs = duration("--backoff-max", f.backoffMax);
+  if (initialMs <= 0 || maxMs < initialMs) throw usageError("--backoff-initial must be > 0 and at most --backoff-max");
+  return { initialMs, maxMs };
 }

@@ -32,3 +32,8 @@ async function print(info: PluginInfo | undefined, o: LifecycleOptions, io: IO, 
   if (o.json) await io.out(toJson(pluginJson(info!)));
   else await io.out(`${verb} ${o.name}\n`);
 }
+
+export async function runShutdown(o: { keepPlugins: boolean; json: boolean }, client: ControlClient, io: IO, call: CallOptions): Promise<void> {
+  await client.shutdown({ keepPlugins: o.keepPlugins }, call);
+  await io.out(o.json ? toJson({ shutdown: true, keepPlugins: o.keepPlugins }) : `daemon shutting down${o.keepPlugins ? ", plugins left running" : ""}\n`);
+}

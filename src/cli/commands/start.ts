@@ -22,6 +22,7 @@ export interface StartOptions {
   autoMtls: boolean;
   sha256?: string;
   scrapeInterval?: string;
+  restart?: string;
   scrapeTimeout?: string;
   cwd: string;
   json: boolean;
@@ -75,6 +76,7 @@ export function buildStartRequest(o: StartOptions): StartRequest {
     startTimeout: o.startTimeout !== undefined ? durationFromMs(duration("--start-timeout", o.startTimeout)) : undefined,
     autoMtls: o.autoMtls ? undefined : false,
     sha256: o.sha256?.toLowerCase() ?? "",
+    restartPolicy: restartPolicy(o.restart),
     scrapeInterval: o.scrapeInterval !== undefined ? durationFromMs(duration("--scrape-interval", o.scrapeInterval)) : undefined,
     scrapeTimeout: o.scrapeTimeout !== undefined ? durationFromMs(duration("--scrape-timeout", o.scrapeTimeout)) : undefined,
   });
@@ -85,6 +87,12 @@ export async function runStart(o: StartOptions, client: ControlClient, io: IO, c
   const res = await client.start(req, callOptions);
   const info = res.plugin!;
   await io.out(o.json ? toJson(pluginJson(info)) : renderPluginDetails(info, io));
+}
+
+function restartPolicy(text: string | undefined): string {
+  if (text === undefined) return "";
+  if (!["always", "on-failure", "never"].includes(text)) throw usageError(`--restart ${JSON.stringify(text)}: expected always, on-failure or never`);
+  return text;
 }
 
 export function duration(flag: string, text: string): number {

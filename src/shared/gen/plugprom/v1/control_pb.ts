@@ -15,7 +15,37 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugprom/v1/control.proto.
  */
 export const file_plugprom_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChlwbHVncHJvbS92MS9jb250cm9sLnByb3RvEgtwbHVncHJvbS52MSLvBAoMU3RhcnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGcGx1Z2luGAIgASgJEg8KB2NvbW1hbmQYAyADKAkSNQoGbGFiZWxzGAQgAygLMiUucGx1Z3Byb20udjEuU3RhcnRSZXF1ZXN0LkxhYmVsc0VudHJ5Ei8KA2VudhgFIAMoCzIiLnBsdWdwcm9tLnYxLlN0YXJ0UmVxdWVzdC5FbnZFbnRyeRIYChBtYWdpY19jb29raWVfa2V5GAYgASgJEhoKEm1hZ2ljX2Nvb2tpZV92YWx1ZRgHIAEoCRIZChFwcm90b2NvbF92ZXJzaW9ucxgIIAMoDRI4ChFtZXRyaWNzX3RyYW5zcG9ydBgJIAEoDjIdLnBsdWdwcm9tLnYxLk1ldHJpY3NUcmFuc3BvcnQSEwoLd29ya2luZ19kaXIYCiABKAkSMAoNc3RhcnRfdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIWCglhdXRvX210bHMYDCABKAhIAIgBARIOCgZzaGEyNTYYDSABKAkSMgoPc2NyYXBlX2ludGVydmFsGA4gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDnNjcmFwZV90aW1lb3V0GA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfYXV0b19tdGxzIjgKDVN0YXJ0UmVzcG9uc2USJwoGcGx1Z2luGAEgASgLMhcucGx1Z3Byb20udjEuUGx1Z2luSW5mbyJFCgtTdG9wUmVxdWVzdBIMCgRuYW1lGAEgASgJEigKBWdyYWNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjcKDFN0b3BSZXNwb25zZRInCgZwbHVnaW4YASABKAsyFy5wbHVncHJvbS52MS5QbHVnaW5JbmZvIhsKC0tpbGxSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoMS2lsbFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iSAoOUmVzdGFydFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI6Cg9SZXN0YXJ0UmVzcG9uc2USJwoGcGx1Z2luGAEgASgLMhcucGx1Z3Byb20udjEuUGx1Z2luSW5mbyINCgtMaXN0UmVxdWVzdCI4CgxMaXN0UmVzcG9uc2USKAoHcGx1Z2lucxgBIAMoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iGgoKR2V0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjYKC0dldFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iEAoOVGFyZ2V0c1JlcXVlc3QiHwoPVGFyZ2V0c1Jlc3BvbnNlEgwKBGpzb24YASABKAkiLQoNU2NyYXBlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBmFjY2VwdBgCIAEoCSI1Cg5TY3JhcGVSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDQoFY2h1bmsYAiABKAwiDwoNU3RhdHVzUmVxdWVzdCKaAgoOU3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRILCgNwaWQYAiABKAUSEQoJZ3JwY19hZGRyGAMgASgJEhEKCWh0dHBfYWRkchgEIAEoCRIWCg5hZHZlcnRpc2VfYWRkchgFIAEoCRIRCglzdGF0ZV9kaXIYBiABKAkSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoHcGx1Z2lucxgIIAMoCzIoLnBsdWdwcm9tLnYxLlN0YXR1c1Jlc3BvbnNlLlBsdWdpbnNFbnRyeRouCgxQbHVnaW5zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASI6CgtMb2dzUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWxpbmVzGAIgASgNEg4KBmZvbGxvdxgDIAEoCCIyCgxMb2dzUmVzcG9uc2USIgoEbGluZRgBIAEoCzIULnBsdWdwcm9tLnYxLkxvZ0xpbmUiUQoHTG9nTGluZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzdHJlYW0YAiABKAkSDAoEdGV4dBgDIAEoCSLpBAoKUGx1Z2luSW5mbxIMCgRuYW1lGAEgASgJEicKBXN0YXRlGAIgASgOMhgucGx1Z3Byb20udjEuUGx1Z2luU3RhdGUSCwoDcGlkGAMgASgFEg8KB2NvbW1hbmQYBCABKAkSDAoEYXJncxgFIAMoCRIzCgZsYWJlbHMYBiADKAsyIy5wbHVncHJvbS52MS5QbHVnaW5JbmZvLkxhYmVsc0VudHJ5Ei4KCnN0YXJ0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlc3RhcnRzGAggASgNEhgKEG1ldHJpY3NfZW5kcG9pbnQYCSABKAkSEgoKbGFzdF9lcnJvchgKIAEoCRIbCg5sYXN0X2V4aXRfY29kZRgLIAEoBUgAiAEBEhgKEGxhc3RfZXhpdF9zaWduYWwYDCABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgNIAEoDRITCgtycGNfYWRkcmVzcxgOIAEoCRIOCgZwbHVnaW4YDyABKAkSDwoHaGVhbHRoeRgQIAEoCBITCgt3b3JraW5nX2RpchgRIAEoCRIuCgpzdG9wcGVkX2F0GBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxycGNfcHJvdG9jb2wYEyABKAkSFwoPc2NyYXBlX2ludGVydmFsGBQgASgJEhYKDnNjcmFwZV90aW1lb3V0GBUgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCEQoPX2xhc3RfZXhpdF9jb2RlKsgBCgtQbHVnaW5TdGF0ZRIcChhQTFVHSU5fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQTFVHSU5fU1RBVEVfU1RBUlRJTkcQARIYChRQTFVHSU5fU1RBVEVfUlVOTklORxACEhkKFVBMVUdJTl9TVEFURV9TVE9QUElORxADEhgKFFBMVUdJTl9TVEFURV9TVE9QUEVEEAQSGAoUUExVR0lOX1NUQVRFX0NSQVNIRUQQBRIXChNQTFVHSU5fU1RBVEVfRkFJTEVEEAYqbAoQTWV0cmljc1RyYW5zcG9ydBIhCh1NRVRSSUNTX1RSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhoKFk1FVFJJQ1NfVFJBTlNQT1JUX1VOSVgQARIZChVNRVRSSUNTX1RSQU5TUE9SVF9UQ1AQAjKUBQoOQ29udHJvbFNlcnZpY2USPgoFU3RhcnQSGS5wbHVncHJvbS52MS5TdGFydFJlcXVlc3QaGi5wbHVncHJvbS52MS5TdGFydFJlc3BvbnNlEjsKBFN0b3ASGC5wbHVncHJvbS52MS5TdG9wUmVxdWVzdBoZLnBsdWdwcm9tLnYxLlN0b3BSZXNwb25zZRI7CgRLaWxsEhgucGx1Z3Byb20udjEuS2lsbFJlcXVlc3QaGS5wbHVncHJvbS52MS5LaWxsUmVzcG9uc2USRAoHUmVzdGFydBIbLnBsdWdwcm9tLnYxLlJlc3RhcnRSZXF1ZXN0GhwucGx1Z3Byb20udjEuUmVzdGFydFJlc3BvbnNlEjsKBExpc3QSGC5wbHVncHJvbS52MS5MaXN0UmVxdWVzdBoZLnBsdWdwcm9tLnYxLkxpc3RSZXNwb25zZRI4CgNHZXQSFy5wbHVncHJvbS52MS5HZXRSZXF1ZXN0GhgucGx1Z3Byb20udjEuR2V0UmVzcG9uc2USRAoHVGFyZ2V0cxIbLnBsdWdwcm9tLnYxLlRhcmdldHNSZXF1ZXN0GhwucGx1Z3Byb20udjEuVGFyZ2V0c1Jlc3BvbnNlEkMKBlNjcmFwZRIaLnBsdWdwcm9tLnYxLlNjcmFwZVJlcXVlc3QaGy5wbHVncHJvbS52MS5TY3JhcGVSZXNwb25zZTABEkEKBlN0YXR1cxIaLnBsdWdwcm9tLnYxLlN0YXR1c1JlcXVlc3QaGy5wbHVncHJvbS52MS5TdGF0dXNSZXNwb25zZRI9CgRMb2dzEhgucGx1Z3Byb20udjEuTG9nc1JlcXVlc3QaGS5wbHVncHJvbS52MS5Mb2dzUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlwbHVncHJvbS92MS9jb250cm9sLnByb3RvEgtwbHVncHJvbS52MSInCg9TaHV0ZG93blJlcXVlc3QSFAoMa2VlcF9wbHVnaW5zGAEgASgIIhIKEFNodXRkb3duUmVzcG9uc2UihwUKDFN0YXJ0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnBsdWdpbhgCIAEoCRIPCgdjb21tYW5kGAMgAygJEjUKBmxhYmVscxgEIAMoCzIlLnBsdWdwcm9tLnYxLlN0YXJ0UmVxdWVzdC5MYWJlbHNFbnRyeRIvCgNlbnYYBSADKAsyIi5wbHVncHJvbS52MS5TdGFydFJlcXVlc3QuRW52RW50cnkSGAoQbWFnaWNfY29va2llX2tleRgGIAEoCRIaChJtYWdpY19jb29raWVfdmFsdWUYByABKAkSGQoRcHJvdG9jb2xfdmVyc2lvbnMYCCADKA0SOAoRbWV0cmljc190cmFuc3BvcnQYCSABKA4yHS5wbHVncHJvbS52MS5NZXRyaWNzVHJhbnNwb3J0EhMKC3dvcmtpbmdfZGlyGAogASgJEjAKDXN0YXJ0X3RpbWVvdXQYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoJYXV0b19tdGxzGAwgASgISACIAQESDgoGc2hhMjU2GA0gASgJEjIKD3NjcmFwZV9pbnRlcnZhbBgOIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5zY3JhcGVfdGltZW91dBgPIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIWCg5yZXN0YXJ0X3BvbGljeRgQIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2F1dG9fbXRscyI4Cg1TdGFydFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iRQoLU3RvcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI3CgxTdG9wUmVzcG9uc2USJwoGcGx1Z2luGAEgASgLMhcucGx1Z3Byb20udjEuUGx1Z2luSW5mbyIbCgtLaWxsUmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKDEtpbGxSZXNwb25zZRInCgZwbHVnaW4YASABKAsyFy5wbHVncHJvbS52MS5QbHVnaW5JbmZvIkgKDlJlc3RhcnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSKAoFZ3JhY2UYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iOgoPUmVzdGFydFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iDQoLTGlzdFJlcXVlc3QiOAoMTGlzdFJlc3BvbnNlEigKB3BsdWdpbnMYASADKAsyFy5wbHVncHJvbS52MS5QbHVnaW5JbmZvIhoKCkdldFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI2CgtHZXRSZXNwb25zZRInCgZwbHVnaW4YASABKAsyFy5wbHVncHJvbS52MS5QbHVnaW5JbmZvIhAKDlRhcmdldHNSZXF1ZXN0Ih8KD1RhcmdldHNSZXNwb25zZRIMCgRqc29uGAEgASgJIi0KDVNjcmFwZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZhY2NlcHQYAiABKAkiNQoOU2NyYXBlUmVzcG9uc2USFAoMY29udGVudF90eXBlGAEgASgJEg0KBWNodW5rGAIgASgMIg8KDVN0YXR1c1JlcXVlc3QimgIKDlN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSCwoDcGlkGAIgASgFEhEKCWdycGNfYWRkchgDIAEoCRIRCglodHRwX2FkZHIYBCABKAkSFgoOYWR2ZXJ0aXNlX2FkZHIYBSABKAkSEQoJc3RhdGVfZGlyGAYgASgJEi4KCnN0YXJ0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKB3BsdWdpbnMYCCADKAsyKC5wbHVncHJvbS52MS5TdGF0dXNSZXNwb25zZS5QbHVnaW5zRW50cnkaLgoMUGx1Z2luc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEiOgoLTG9nc1JlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVsaW5lcxgCIAEoDRIOCgZmb2xsb3cYAyABKAgiMgoMTG9nc1Jlc3BvbnNlEiIKBGxpbmUYASABKAsyFC5wbHVncHJvbS52MS5Mb2dMaW5lIlEKB0xvZ0xpbmUSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RyZWFtGAIgASgJEgwKBHRleHQYAyABKAkitgUKClBsdWdpbkluZm8SDAoEbmFtZRgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnBsdWdwcm9tLnYxLlBsdWdpblN0YXRlEgsKA3BpZBgDIAEoBRIPCgdjb21tYW5kGAQgASgJEgwKBGFyZ3MYBSADKAkSMwoGbGFiZWxzGAYgAygLMiMucGx1Z3Byb20udjEuUGx1Z2luSW5mby5MYWJlbHNFbnRyeRIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghyZXN0YXJ0cxgIIAEoDRIYChBtZXRyaWNzX2VuZHBvaW50GAkgASgJEhIKCmxhc3RfZXJyb3IYCiABKAkSGwoObGFzdF9leGl0X2NvZGUYCyABKAVIAIgBARIYChBsYXN0X2V4aXRfc2lnbmFsGAwgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YDSABKA0SEwoLcnBjX2FkZHJlc3MYDiABKAkSDgoGcGx1Z2luGA8gASgJEg8KB2hlYWx0aHkYECABKAgSEwoLd29ya2luZ19kaXIYESABKAkSLgoKc3RvcHBlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcnBjX3Byb3RvY29sGBMgASgJEhcKD3NjcmFwZV9pbnRlcnZhbBgUIAEoCRIWCg5zY3JhcGVfdGltZW91dBgVIAEoCRIWCg5yZXN0YXJ0X3BvbGljeRgWIAEoCRIzCg9uZXh0X3Jlc3RhcnRfYXQYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCEQoPX2xhc3RfZXhpdF9jb2RlKv4BCgtQbHVnaW5TdGF0ZRIcChhQTFVHSU5fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQTFVHSU5fU1RBVEVfU1RBUlRJTkcQARIYChRQTFVHSU5fU1RBVEVfUlVOTklORxACEhkKFVBMVUdJTl9TVEFURV9TVE9QUElORxADEhgKFFBMVUdJTl9TVEFURV9TVE9QUEVEEAQSGAoUUExVR0lOX1NUQVRFX0NSQVNIRUQQBRIXChNQTFVHSU5fU1RBVEVfRkFJTEVEEAYSGAoUUExVR0lOX1NUQVRFX0JBQ0tPRkYQBxIaChZQTFVHSU5fU1RBVEVfQ1JBU0hMT09QEAgqbAoQTWV0cmljc1RyYW5zcG9ydBIhCh1NRVRSSUNTX1RSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhoKFk1FVFJJQ1NfVFJBTlNQT1JUX1VOSVgQARIZChVNRVRSSUNTX1RSQU5TUE9SVF9UQ1AQAjLdBQoOQ29udHJvbFNlcnZpY2USPgoFU3RhcnQSGS5wbHVncHJvbS52MS5TdGFydFJlcXVlc3QaGi5wbHVncHJvbS52MS5TdGFydFJlc3BvbnNlEjsKBFN0b3ASGC5wbHVncHJvbS52MS5TdG9wUmVxdWVzdBoZLnBsdWdwcm9tLnYxLlN0b3BSZXNwb25zZRI7CgRLaWxsEhgucGx1Z3Byb20udjEuS2lsbFJlcXVlc3QaGS5wbHVncHJvbS52MS5LaWxsUmVzcG9uc2USRAoHUmVzdGFydBIbLnBsdWdwcm9tLnYxLlJlc3RhcnRSZXF1ZXN0GhwucGx1Z3Byb20udjEuUmVzdGFydFJlc3BvbnNlEjsKBExpc3QSGC5wbHVncHJvbS52MS5MaXN0UmVxdWVzdBoZLnBsdWdwcm9tLnYxLkxpc3RSZXNwb25zZRI4CgNHZXQSFy5wbHVncHJvbS52MS5HZXRSZXF1ZXN0GhgucGx1Z3Byb20udjEuR2V0UmVzcG9uc2USRAoHVGFyZ2V0cxIbLnBsdWdwcm9tLnYxLlRhcmdldHNSZXF1ZXN0GhwucGx1Z3Byb20udjEuVGFyZ2V0c1Jlc3BvbnNlEkMKBlNjcmFwZRIaLnBsdWdwcm9tLnYxLlNjcmFwZVJlcXVlc3QaGy5wbHVncHJvbS52MS5TY3JhcGVSZXNwb25zZTABEkEKBlN0YXR1cxIaLnBsdWdwcm9tLnYxLlN0YXR1c1JlcXVlc3QaGy5wbHVncHJvbS52MS5TdGF0dXNSZXNwb25zZRI9CgRMb2dzEhgucGx1Z3Byb20udjEuTG9nc1JlcXVlc3QaGS5wbHVncHJvbS52MS5Mb2dzUmVzcG9uc2UwARJHCghTaHV0ZG93bhIcLnBsdWdwcm9tLnYxLlNodXRkb3duUmVxdWVzdBodLnBsdWdwcm9tLnYxLlNodXRkb3duUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message plugprom.v1.ShutdownRequest
+ */
+export type ShutdownRequest = Message<"plugprom.v1.ShutdownRequest"> & {
+  /**
+   * @generated from field: bool keep_plugins = 1;
+   */
+  keepPlugins: boolean;
+};
+
+/**
+ * Describes the message plugprom.v1.ShutdownRequest.
+ * Use `create(ShutdownRequestSchema)` to create a new message.
+ */
+export const ShutdownRequestSchema: GenMessage<ShutdownRequest> = /*@__PURE__*/
+  messageDesc(file_plugprom_v1_control, 0);
+
+/**
+ * @generated from message plugprom.v1.ShutdownResponse
+ */
+export type ShutdownResponse = Message<"plugprom.v1.ShutdownResponse"> & {
+};
+
+/**
+ * Describes the message plugprom.v1.ShutdownResponse.
+ * Use `create(ShutdownResponseSchema)` to create a new message.
+ */
+export const ShutdownResponseSchema: GenMessage<ShutdownResponse> = /*@__PURE__*/
+  messageDesc(file_plugprom_v1_control, 1);
 
 /**
  * @generated from message plugprom.v1.StartRequest
@@ -116,6 +146,13 @@ export type StartRequest = Message<"plugprom.v1.StartRequest"> & {
    * @generated from field: google.protobuf.Duration scrape_timeout = 15;
    */
   scrapeTimeout?: Duration;
+
+  /**
+   * "always", "on-failure" (default) or "never".
+   *
+   * @generated from field: string restart_policy = 16;
+   */
+  restartPolicy: string;
 };
 
 /**
@@ -123,7 +160,7 @@ export type StartRequest = Message<"plugprom.v1.StartRequest"> & {
  * Use `create(StartRequestSchema)` to create a new message.
  */
 export const StartRequestSchema: GenMessage<StartRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 0);
+  messageDesc(file_plugprom_v1_control, 2);
 
 /**
  * @generated from message plugprom.v1.StartResponse
@@ -140,7 +177,7 @@ export type StartResponse = Message<"plugprom.v1.StartResponse"> & {
  * Use `create(StartResponseSchema)` to create a new message.
  */
 export const StartResponseSchema: GenMessage<StartResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 1);
+  messageDesc(file_plugprom_v1_control, 3);
 
 /**
  * @generated from message plugprom.v1.StopRequest
@@ -164,7 +201,7 @@ export type StopRequest = Message<"plugprom.v1.StopRequest"> & {
  * Use `create(StopRequestSchema)` to create a new message.
  */
 export const StopRequestSchema: GenMessage<StopRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 2);
+  messageDesc(file_plugprom_v1_control, 4);
 
 /**
  * @generated from message plugprom.v1.StopResponse
@@ -181,7 +218,7 @@ export type StopResponse = Message<"plugprom.v1.StopResponse"> & {
  * Use `create(StopResponseSchema)` to create a new message.
  */
 export const StopResponseSchema: GenMessage<StopResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 3);
+  messageDesc(file_plugprom_v1_control, 5);
 
 /**
  * @generated from message plugprom.v1.KillRequest
@@ -198,7 +235,7 @@ export type KillRequest = Message<"plugprom.v1.KillRequest"> & {
  * Use `create(KillRequestSchema)` to create a new message.
  */
 export const KillRequestSchema: GenMessage<KillRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 4);
+  messageDesc(file_plugprom_v1_control, 6);
 
 /**
  * @generated from message plugprom.v1.KillResponse
@@ -215,7 +252,7 @@ export type KillResponse = Message<"plugprom.v1.KillResponse"> & {
  * Use `create(KillResponseSchema)` to create a new message.
  */
 export const KillResponseSchema: GenMessage<KillResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 5);
+  messageDesc(file_plugprom_v1_control, 7);
 
 /**
  * @generated from message plugprom.v1.RestartRequest
@@ -237,7 +274,7 @@ export type RestartRequest = Message<"plugprom.v1.RestartRequest"> & {
  * Use `create(RestartRequestSchema)` to create a new message.
  */
 export const RestartRequestSchema: GenMessage<RestartRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 6);
+  messageDesc(file_plugprom_v1_control, 8);
 
 /**
  * @generated from message plugprom.v1.RestartResponse
@@ -254,7 +291,7 @@ export type RestartResponse = Message<"plugprom.v1.RestartResponse"> & {
  * Use `create(RestartResponseSchema)` to create a new message.
  */
 export const RestartResponseSchema: GenMessage<RestartResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 7);
+  messageDesc(file_plugprom_v1_control, 9);
 
 /**
  * @generated from message plugprom.v1.ListRequest
@@ -267,7 +304,7 @@ export type ListRequest = Message<"plugprom.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 8);
+  messageDesc(file_plugprom_v1_control, 10);
 
 /**
  * @generated from message plugprom.v1.ListResponse
@@ -284,7 +321,7 @@ export type ListResponse = Message<"plugprom.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 9);
+  messageDesc(file_plugprom_v1_control, 11);
 
 /**
  * @generated from message plugprom.v1.GetRequest
@@ -301,7 +338,7 @@ export type GetRequest = Message<"plugprom.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 10);
+  messageDesc(file_plugprom_v1_control, 12);
 
 /**
  * @generated from message plugprom.v1.GetResponse
@@ -318,7 +355,7 @@ export type GetResponse = Message<"plugprom.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 11);
+  messageDesc(file_plugprom_v1_control, 13);
 
 /**
  * @generated from message plugprom.v1.TargetsRequest
@@ -331,7 +368,7 @@ export type TargetsRequest = Message<"plugprom.v1.TargetsRequest"> & {
  * Use `create(TargetsRequestSchema)` to create a new message.
  */
 export const TargetsRequestSchema: GenMessage<TargetsRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 12);
+  messageDesc(file_plugprom_v1_control, 14);
 
 /**
  * @generated from message plugprom.v1.TargetsResponse
@@ -350,7 +387,7 @@ export type TargetsResponse = Message<"plugprom.v1.TargetsResponse"> & {
  * Use `create(TargetsResponseSchema)` to create a new message.
  */
 export const TargetsResponseSchema: GenMessage<TargetsResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 13);
+  messageDesc(file_plugprom_v1_control, 15);
 
 /**
  * @generated from message plugprom.v1.ScrapeRequest
@@ -374,7 +411,7 @@ export type ScrapeRequest = Message<"plugprom.v1.ScrapeRequest"> & {
  * Use `create(ScrapeRequestSchema)` to create a new message.
  */
 export const ScrapeRequestSchema: GenMessage<ScrapeRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 14);
+  messageDesc(file_plugprom_v1_control, 16);
 
 /**
  * @generated from message plugprom.v1.ScrapeResponse
@@ -398,7 +435,7 @@ export type ScrapeResponse = Message<"plugprom.v1.ScrapeResponse"> & {
  * Use `create(ScrapeResponseSchema)` to create a new message.
  */
 export const ScrapeResponseSchema: GenMessage<ScrapeResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 15);
+  messageDesc(file_plugprom_v1_control, 17);
 
 /**
  * @generated from message plugprom.v1.StatusRequest
@@ -411,7 +448,7 @@ export type StatusRequest = Message<"plugprom.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 16);
+  messageDesc(file_plugprom_v1_control, 18);
 
 /**
  * @generated from message plugprom.v1.StatusResponse
@@ -465,7 +502,7 @@ export type StatusResponse = Message<"plugprom.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 17);
+  messageDesc(file_plugprom_v1_control, 19);
 
 /**
  * @generated from message plugprom.v1.LogsRequest
@@ -494,7 +531,7 @@ export type LogsRequest = Message<"plugprom.v1.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 18);
+  messageDesc(file_plugprom_v1_control, 20);
 
 /**
  * @generated from message plugprom.v1.LogsResponse
@@ -511,7 +548,7 @@ export type LogsResponse = Message<"plugprom.v1.LogsResponse"> & {
  * Use `create(LogsResponseSchema)` to create a new message.
  */
 export const LogsResponseSchema: GenMessage<LogsResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 19);
+  messageDesc(file_plugprom_v1_control, 21);
 
 /**
  * @generated from message plugprom.v1.LogLine
@@ -540,7 +577,7 @@ export type LogLine = Message<"plugprom.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 20);
+  messageDesc(file_plugprom_v1_control, 22);
 
 /**
  * @generated from message plugprom.v1.PluginInfo
@@ -668,6 +705,18 @@ export type PluginInfo = Message<"plugprom.v1.PluginInfo"> & {
    * @generated from field: string scrape_timeout = 21;
    */
   scrapeTimeout: string;
+
+  /**
+   * @generated from field: string restart_policy = 22;
+   */
+  restartPolicy: string;
+
+  /**
+   * When the next automatic restart is due (BACKOFF, CRASHLOOP).
+   *
+   * @generated from field: google.protobuf.Timestamp next_restart_at = 23;
+   */
+  nextRestartAt?: Timestamp;
 };
 
 /**
@@ -675,7 +724,7 @@ export type PluginInfo = Message<"plugprom.v1.PluginInfo"> & {
  * Use `create(PluginInfoSchema)` to create a new message.
  */
 export const PluginInfoSchema: GenMessage<PluginInfo> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 21);
+  messageDesc(file_plugprom_v1_control, 23);
 
 /**
  * @generated from enum plugprom.v1.PluginState
@@ -716,11 +765,26 @@ export enum PluginState {
   CRASHED = 5,
 
   /**
-   * Never became RUNNING (bad command, no handshake, timeout, health failed).
+   * Never became RUNNING (bad command, no handshake, timeout, health failed), or its restart
+   * policy gave up.
    *
    * @generated from enum value: PLUGIN_STATE_FAILED = 6;
    */
   FAILED = 6,
+
+  /**
+   * Exited; waiting out the restart backoff before the next start.
+   *
+   * @generated from enum value: PLUGIN_STATE_BACKOFF = 7;
+   */
+  BACKOFF = 7,
+
+  /**
+   * Crashing repeatedly (5 exits within 60 s); still restarting, with the backoff shown.
+   *
+   * @generated from enum value: PLUGIN_STATE_CRASHLOOP = 8;
+   */
+  CRASHLOOP = 8,
 }
 
 /**
@@ -860,6 +924,17 @@ export const ControlService: GenService<{
     methodKind: "server_streaming";
     input: typeof LogsRequestSchema;
     output: typeof LogsResponseSchema;
+  },
+  /**
+   * Shutdown stops the daemon: every plugin gracefully, or, with keep_plugins, none of them
+   * (they keep running and a daemon started on the same state dir reattaches to them).
+   *
+   * @generated from rpc plugprom.v1.ControlService.Shutdown
+   */
+  shutdown: {
+    methodKind: "unary";
+    input: typeof ShutdownRequestSchema;
+    output: typeof ShutdownResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plugprom_v1_control, 0);
