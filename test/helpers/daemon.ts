@@ -2,6 +2,7 @@
 // dir, the real CLI binary, and plain HTTP helpers. Everything started here is reaped by
 // the returned handle's close(), which tests register with t.after.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -182,10 +183,11 @@ export function httpGet(url: string, headers: Record<string, string> = {}): Prom
   });
 }
 
+/** Running, and not a zombie (an orphaned plugin may stay a zombie until init reaps it). */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
     return false;
   }

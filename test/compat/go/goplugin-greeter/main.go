@@ -7,6 +7,7 @@
 //	GREETER_VERSIONS  comma list of app protocol versions served (default "1"); with more
 //	                  than one, VersionedPlugins negotiates the highest common one
 //	GREETER_MODE      "" (normal), "exit-after-handshake", "ignore-sigterm", "slow-start"
+//	GREETER_EXIT_CODE exit code for exit-after-handshake (default 7)
 //	GREETER_PROTOCOL  "grpc" (default) or "netrpc" (the legacy net/rpc protocol)
 //	PLUGPROM_METRICS_ADDR  where to serve /metrics: unix:/abs/path or host:port
 package main
@@ -137,8 +138,12 @@ func main() {
 	case "exit-after-handshake":
 		go func() {
 			time.Sleep(100 * time.Millisecond)
-			logger.Error("exiting on purpose right after the handshake")
-			os.Exit(7)
+			code := 7
+			if c, err := strconv.Atoi(os.Getenv("GREETER_EXIT_CODE")); err == nil {
+				code = c
+			}
+			logger.Error("exiting on purpose right after the handshake", "code", code)
+			os.Exit(code)
 		}()
 	}
 
