@@ -142,8 +142,9 @@ test("SIGKILL the daemon, start it again: the same plugin processes are adopted,
   assert.ok(counter((await httpGet(`${second.httpBase}/plugins/ts/metrics`)).body, "plugin_ticker_count") >= ticksBefore, "the counter did not reset");
   assert.deepEqual(processesStartedBy(stateDir).sort(), procsBefore, "no duplicate processes");
 
-  // Its output is still followed after the reattach.
+  // Its output is still followed after the reattach: the greeter logs as it shuts down.
   assert.equal((await second.cli(["stop", "ts"])).code, 0);
+  assert.match(second.log(), /plugin shutting down plugin=ts/);
   assert.ok(!isAlive(before.ts.pid!), "a reattached plugin is stopped like any other");
   assert.equal((await second.stop()), 0);
   assert.deepEqual(processesStartedBy(stateDir), []);

@@ -1,0 +1,53 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LogFollower } from "../../src/daemon/log-follower.js";
+import { waitFor } from "../helpers/daemon.js";
+
+function tempFile(t: { after: (fn: () => Promise<void>) => void }, content = ""): string {
+  const dir = mkdtempSync(join(tmpdir(), "pp-follow-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, "p.stderr.log");
+  writeFileSync(file, content);
+  return file;
+}
+
+test("lines appended by the writer arrive in order, including one split across writes", async (t) => {
+  const file = tempFile(t, "first\n");
+  const lines: string[] = [];
+  const f = new LogFollower(file, (l) => lines.push(l));
+  await f.start();
+  appendFileSync(file, "second\nthi");
+  appendFileSync(file, "rd\n");
+  await waitFor("three lines", () => lines.length === 3);
+  await f.stop();
+  assert.deepEqual(lines, ["first", "second", "third"]);
+});
+
+test("fromEnd skips what was written before (a reattach), and stop() drains what is left", async (t) => {
+  const file = tempFile(t, "old line\n");
+  const lines: string[] = [];
+  const f = new LogFollower(file, (l) => lines.push(l), { fromEnd: true, pollMs: 60_000 });
+  await f.start();
+  appendFileSync(file, "new line\nlast without newline");
+  await f.stop();
+  assert.deepEqual(lines, ["new line", "last without newline"]);
+});
+
+test("past the size limit the file is rotated to .1 and truncated, losing no line that was read", async (t) => {
+  const file = tempFile(t);
+  const lines: string[] = [];
+  const f = new LogFollower(file, (l) => lines.push(l), { maxBytes: 1_000 });
+  await f.start();
+  const line = `${"x".repeat(99)}\n`;
+  for (let i = 0; i < 30; i++) appendFileSync(file, line);
+  await waitFor("the rotation", () => existsSync(`${file}.1`) && statSync(file).size < 1_000);
+  appendFileSync(file, "after rotation\n");
+  await waitFor("the line after rotation", () => lines.includes("after rotation"));
+  await f.stop();
+  assert.equal(lines.filter((l) => l === "x".repeat(99)).length, 30);
+  assert.ok(readFileSync(`${file}.1`, "utf8").length >= 1_000);
+});
