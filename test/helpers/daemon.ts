@@ -10,6 +10,9 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { repoRoot } from "./paths.js";
 import { killProcessesStartedBy } from "./procs.js";
+import type { PluginJson } from "../../src/cli/output.js";
+
+export type { PluginJson };
 
 export const PLUGPROM = join(repoRoot, "bin", "plugprom");
 export const GREETER = join(repoRoot, "bin", "plugprom-greeter");
@@ -201,4 +204,11 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** `plugprom get <name> --json`, which must succeed. */
+export async function getPlugin(d: DaemonHandle, name: string): Promise<PluginJson> {
+  const r = await d.cli(["get", name, "--json"]);
+  if (r.code !== 0) throw new Error(`plugprom get ${name} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as PluginJson;
 }

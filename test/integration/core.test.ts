@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { connect } from "node:http2";
 import { join } from "node:path";
-import { httpGet, isAlive, startDaemon, waitFor, type DaemonHandle } from "../helpers/daemon.js";
+import { getPlugin, httpGet, isAlive, startDaemon, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
@@ -17,22 +17,7 @@ async function daemon(t: TestContext, args: string[] = []): Promise<DaemonHandle
   return d;
 }
 
-interface PluginJson {
-  name: string;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  labels: Record<string, string>;
-  metricsEndpoint: string;
-  lastError: string | null;
-  lastExitSignal: string | null;
-}
-
-async function getJson(d: DaemonHandle, name: string): Promise<PluginJson> {
-  const r = await d.cli(["get", name, "--json"]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as PluginJson;
-}
+const getJson = getPlugin;
 
 test("start abc, list, targets, scrape through the proxy, stop: the whole loop", async (t) => {
   const d = await daemon(t);
@@ -208,7 +193,7 @@ test("--metrics-transport tcp gives a loopback port, and {{metrics_port}} in the
   const d = await daemon(t);
   const greeter = join(repoRoot, "dist", "src", "plugin", "examples", "greeter.js");
   assert.equal((await d.cli(["start", "viaport", "--", process.execPath, greeter, "-port", "{{metrics_port}}"])).code, 0);
-  const info = (await getJson(d, "viaport")) as PluginJson & { args: string[] };
+  const info = await getJson(d, "viaport");
   const m = /^127\.0\.0\.1:(\d+)$/.exec(info.metricsEndpoint);
   assert.ok(m, info.metricsEndpoint);
   assert.deepEqual(info.args, [greeter, "-port", m[1]], "the placeholder became the port");

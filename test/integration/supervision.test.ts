@@ -8,7 +8,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createControlClient } from "../../src/cli/client.js";
 import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import { httpGet, isAlive, PLUGPROM, startDaemon, testEnv, waitFor, type DaemonHandle } from "../helpers/daemon.js";
+import { getPlugin, httpGet, isAlive, PLUGPROM, startDaemon, testEnv, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
@@ -17,22 +17,7 @@ before(async () => {
   goGreeter = await buildGoProgram("goplugin-greeter");
 });
 
-interface Info {
-  name: string;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  lastError: string | null;
-  lastExitCode: number | null;
-  lastExitSignal: string | null;
-  nextRestartAt: string | null;
-}
-
-async function get(d: DaemonHandle, name: string): Promise<Info> {
-  const r = await d.cli(["get", name, "--json"]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Info;
-}
+const get = getPlugin;
 
 type TestContext = { after: (fn: () => Promise<void>) => void };
 
@@ -163,7 +148,7 @@ test("a stopped daemon's instances are started again by the next daemon; stopped
 
   const second = await next();
   await second.waitForLog("instances restored");
-  const list = JSON.parse((await second.cli(["list", "--json"])).stdout) as Info[];
+  const list = JSON.parse((await second.cli(["list", "--json"])).stdout) as PluginJson[];
   assert.deepEqual(list.map((p) => [p.name, p.state]), [["keep", "RUNNING"]]);
 });
 
