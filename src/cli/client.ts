@@ -2,22 +2,31 @@
 // Unix-socket address, and the one place that tells "daemon unreachable" apart from an
 // error the daemon returned.
 import { connect as netConnect } from "node:net";
-import { createClient, ConnectError, type Client } from "@connectrpc/connect";
+import { createClient, ConnectError, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ControlService } from "../shared/gen/plugprom/v1/control_pb.js";
 import { parseAddress } from "../shared/address.js";
 
 export type ControlClient = Client<typeof ControlService>;
 
-export function createControlClient(addr: string): ControlClient {
+export function createControlClient(addr: string, token?: string): ControlClient {
   const parsed = parseAddress(addr);
+  const interceptors: Interceptor[] = token
+    ? [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ]
+    : [];
   const transport =
     parsed.kind === "unix"
       ? createGrpcTransport({
           baseUrl: "http://localhost",
           nodeOptions: { createConnection: () => netConnect({ path: parsed.path }) },
+          interceptors,
         })
-      : createGrpcTransport({ baseUrl: `http://${addr}` });
+      : createGrpcTransport({ baseUrl: `http://${addr}`, interceptors });
   return createClient(ControlService, transport);
 }
 

@@ -12,9 +12,9 @@ export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug");
   let addr = process.env.PLUGPROM_ADDR || DEFAULT_ADDR;
   const program = buildProgram({
-    client: (a) => {
+    client: (a, token) => {
       addr = a;
-      return createControlClient(a);
+      return createControlClient(a, token);
     },
     io: (g) => processIO({ noColor: !g.color }),
     cwd: () => process.cwd(),
@@ -45,6 +45,9 @@ function report(err: unknown, ctx: { debug: boolean; addr: string }): number {
         'Start it with "plugprom daemon", or point --addr/PLUGPROM_ADDR at it.',
       ExitCode.UNREACHABLE,
     );
+  }
+  if (err instanceof ConnectError && err.code === Code.Unauthenticated) {
+    return fail(`${err.rawMessage} (daemon at ${ctx.addr})`, ExitCode.UNAUTHENTICATED);
   }
   if (err instanceof ConnectError) {
     if (err.code === Code.DeadlineExceeded && /operation timed out/.test(err.rawMessage)) {

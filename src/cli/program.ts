@@ -11,9 +11,12 @@ import { runLogs } from "./commands/logs.js";
 import { runScrape } from "./commands/scrape.js";
 import { duration, runStart } from "./commands/start.js";
 import type { IO } from "./output.js";
+import { readTokenFile } from "../shared/token.js";
+import { usageError } from "./errors.js";
 
 export interface GlobalOptions {
   addr: string;
+  tokenFile?: string;
   json: boolean;
   timeout: string;
   debug: boolean;
@@ -21,7 +24,7 @@ export interface GlobalOptions {
 }
 
 export interface ProgramDeps {
-  client(addr: string): ControlClient;
+  client(addr: string, token: string | undefined): ControlClient;
   io(globals: GlobalOptions): IO;
   cwd(): string;
   /** Lets tests replace the daemon; the real one runs until SIGTERM. */
@@ -29,6 +32,18 @@ export interface ProgramDeps {
 }
 
 export const DEFAULT_ADDR = "127.0.0.1:50051";
+
+/** --token-file wins over PLUGPROM_TOKEN; neither means no token. */
+function tokenOf(g: GlobalOptions): string | undefined {
+  if (g.tokenFile !== undefined) {
+    try {
+      return readTokenFile(g.tokenFile, "--token-file");
+    } catch (err) {
+      throw usageError((err as Error).message);
+    }
+  }
+  return process.env.PLUGPROM_TOKEN || undefined;
+}
 
 export function buildProgram(deps: ProgramDeps): Command {
   const program = new Command("plugprom")
@@ -39,6 +54,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--timeout <duration>", "deadline for each call to the daemon", "60s")
     .option("--debug", "print stack traces on errors", false)
     .option("--no-color", "no colours (also off when NO_COLOR is set or stdout is not a terminal)")
+    .option("--token-file <file>", "control token for a daemon started with --control-token-file (or PLUGPROM_TOKEN)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -53,7 +69,7 @@ export function buildProgram(deps: ProgramDeps): Command {
       const globals = cmd.optsWithGlobals() as GlobalOptions;
       const positional = actionArgs.slice(0, -2) as string[];
       const timeoutMs = duration("--timeout", globals.timeout);
-      await run(options(cmd, ...positional), deps.client(globals.addr), deps.io(globals), { timeoutMs });
+      await run(options(cmd, ...positional), deps.client(globals.addr, tokenOf(globals)), deps.io(globals), { timeoutMs });
     };
   const globalsOf = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
   const collect = (value: string, previous: string[]) => [...previous, value];
@@ -77,6 +93,11 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--keep-plugins", "leave plugins running on SIGTERM/SIGINT, for a later daemon to reattach", false)
     .option("--backoff-initial <duration>", "first restart backoff; doubles per failure", "200ms")
     .option("--backoff-max <duration>", "restart backoff cap", "30s")
+    .option("--control-token-file <file>", "require this bearer token on every control RPC")
+    .option("--scrape-token-file <file>", "require this bearer token for SD, the proxy and /metrics")
+    .option("--tls-cert-file <file>", "serve the HTTP side over TLS with this certificate (reloaded on SIGHUP)")
+    .option("--tls-key-file <file>", "the TLS certificate's private key")
+    .option("--max-scrape-bytes <size>", "cut scrapes larger than this", "64MiB")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
       await (deps.runDaemon ?? runDaemonCommand)({
@@ -96,6 +117,11 @@ export function buildProgram(deps: ProgramDeps): Command {
         keepPlugins: o.keepPlugins as boolean,
         backoffInitial: o.backoffInitial as string,
         backoffMax: o.backoffMax as string,
+        controlTokenFile: o.controlTokenFile as string | undefined,
+        scrapeTokenFile: o.scrapeTokenFile as string | undefined,
+        tlsCertFile: o.tlsCertFile as string | undefined,
+        tlsKeyFile: o.tlsKeyFile as string | undefined,
+        maxScrapeBytes: o.maxScrapeBytes as string,
       });
     });
 
@@ -114,6 +140,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--no-auto-mtls", "no go-plugin AutoMTLS for this instance")
     .option("--sha256 <hex>", "refuse to run the executable unless its SHA-256 matches")
     .option("--restart <policy>", "always, on-failure (default) or never")
+    .option("--inherit-env", "give the plugin the daemon's whole environment, not the minimal one", false)
     .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
     .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
     .action(
@@ -133,6 +160,7 @@ export function buildProgram(deps: ProgramDeps): Command {
           autoMtls: o.autoMtls as boolean,
           sha256: o.sha256 as string | undefined,
           restart: cmd.opts().restart as string | undefined,
+          inheritEnv: cmd.opts().inheritEnv as boolean,
           scrapeInterval: cmd.opts().scrapeInterval as string | undefined,
           scrapeTimeout: cmd.opts().scrapeTimeout as string | undefined,
           cwd: deps.cwd(),
@@ -186,7 +214,7 @@ export function buildProgram(deps: ProgramDeps): Command {
       const o = cmd.opts();
       const follow = o.follow as boolean;
       const call = follow ? {} : { timeoutMs: duration("--timeout", globals.timeout) };
-      await runLogs({ name, lines: o.lines as string | undefined, follow, json: globals.json }, deps.client(globals.addr), deps.io(globals), call);
+      await runLogs({ name, lines: o.lines as string | undefined, follow, json: globals.json }, deps.client(globals.addr, tokenOf(globals)), deps.io(globals), call);
     });
   program
     .command("shutdown")

@@ -23,6 +23,7 @@ export interface CatalogEntry {
   scrapeIntervalMs?: number;
   scrapeTimeoutMs?: number;
   restartPolicy?: "always" | "on-failure" | "never";
+  inheritEnv?: boolean;
   /** Directory the plugin runs in; defaults to the catalog file's directory. */
   workingDir: string;
 }
@@ -66,7 +67,7 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
     if (!INSTANCE_NAME_PATTERN.test(name)) fail(at, "entry names use a-z, 0-9, '_', '.', '-' (at most 63 characters)");
     if (!isRecord(raw)) fail(at, "must be an object");
     const e = raw as Record<string, unknown>;
-    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "sha256", "scrapeInterval", "scrapeTimeout", "restart", "workingDir"];
+    const known = ["command", "args", "env", "labels", "handshake", "metricsTransport", "autoMtls", "sha256", "scrapeInterval", "scrapeTimeout", "restart", "inheritEnv", "workingDir"];
     for (const key of Object.keys(e)) if (!known.includes(key)) fail(`${at}.${key}`, `unknown field (known: ${known.join(", ")})`);
 
     if (typeof e.command !== "string" || e.command === "") fail(`${at}.command`, "must be a non-empty string");
@@ -131,6 +132,10 @@ export function parseCatalog(doc: unknown, baseDir: string, source = "catalog"):
       } catch (err) {
         fail(`${at}.${field}`, (err as Error).message);
       }
+    }
+    if (e.inheritEnv !== undefined) {
+      if (typeof e.inheritEnv !== "boolean") fail(`${at}.inheritEnv`, "must be true or false");
+      entry.inheritEnv = e.inheritEnv as boolean;
     }
     if (e.restart !== undefined) {
       if (e.restart !== "always" && e.restart !== "on-failure" && e.restart !== "never") fail(`${at}.restart`, 'must be "always", "on-failure" or "never"');

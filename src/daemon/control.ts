@@ -17,6 +17,8 @@ export interface ControlDeps {
   stateDir: string;
   startedAt: Date;
   scrapeTimeoutMs: number;
+  /** The HTTP side serves TLS: targets are advertised with __scheme__: https. */
+  httpsScheme: boolean;
   /** Asks the daemon to exit (after answering). */
   shutdown(keepPlugins: boolean): void;
 }
@@ -56,7 +58,7 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
       return { plugin: registry.require(req.name).info() };
     },
     targets() {
-      return { json: renderSdDocument(buildTargetGroups(registry.list(), deps.advertiseAddr())) };
+      return { json: renderSdDocument(buildTargetGroups(registry.list(), deps.advertiseAddr(), { scheme: deps.httpsScheme ? "https" : undefined })) };
     },
     async *scrape(req, ctx) {
       const sup = registry.require(req.name);

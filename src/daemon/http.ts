@@ -2,6 +2,8 @@
 // daemon's own metrics and health. Paths are matched on the raw URL, never decoded, so an
 // encoded name cannot become another resource.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import { bearerMatches } from "../shared/token.js";
 import { checkInstanceName } from "../shared/names.js";
 import { buildTargetGroups, renderSdDocument } from "./discovery.js";
 import type { InstanceDirectory } from "./instance.js";
@@ -17,7 +19,16 @@ export interface HttpServerDeps {
   log: Logger;
   /** See ProxyDeps.gzip. */
   gzip: boolean;
+  /** See ProxyDeps.maxScrapeBytes. */
+  maxScrapeBytes: number;
+  /** Everything but /healthz requires this bearer token, when set. */
+  scrapeToken?: string;
+  /** Serve HTTPS with this certificate and key (PEM); SD then advertises __scheme__: https. */
+  tls?: { cert: Buffer; key: Buffer };
 }
+
+/** Routes that stay open without the scrape token: liveness probes carry no credentials. */
+const OPEN_PATHS = new Set(["/healthz"]);
 
 const PLUGIN_METRICS_PATH = /^\/plugins\/([^/]*)\/metrics$/;
 
@@ -44,7 +55,7 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     const refreshSeconds = Number.isFinite(refresh) && refresh > 0 && refresh < 1e6 ? refresh : undefined;
     deps.log.debug("service discovery request", { refreshIntervalSeconds: refreshSeconds });
     deps.metrics.sdRequest(refreshSeconds);
-    const body = renderSdDocument(buildTargetGroups(deps.directory.list(), deps.advertiseAddr()));
+    const body = renderSdDocument(buildTargetGroups(deps.directory.list(), deps.advertiseAddr(), { scheme: deps.tls ? "https" : undefined }));
     res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
     res.end(req.method === "HEAD" ? undefined : body);
   }
@@ -56,19 +67,23 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     const pluginMatch = route ? undefined : PLUGIN_METRICS_PATH.exec(path);
     if (!route && !pluginMatch) return plain(res, 404, "not found\n");
     if (req.method !== "GET" && req.method !== "HEAD") return plain(res, 405, "method not allowed\n", { allow: "GET, HEAD" });
+    if (deps.scrapeToken !== undefined && !OPEN_PATHS.has(path) && !bearerMatches(req.headers.authorization, deps.scrapeToken)) {
+      return plain(res, 401, "missing or wrong bearer token (see --scrape-token-file)\n", { "www-authenticate": 'Bearer realm="plugprom"' });
+    }
     if (route) return route(req, res);
     const name = pluginMatch![1];
     if (checkInstanceName(name)) return plain(res, 400, "invalid plugin name\n");
     proxyScrape(req, res, name);
   };
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     Promise.resolve(handle(req, res)).catch((err: unknown) => {
       deps.log.error("HTTP handler failed", { path: req.url, error: err instanceof Error ? err.message : String(err) });
       if (!res.headersSent) plain(res, 500, "internal error\n");
       else res.destroy();
     });
-  });
+  };
+  const server: Server = deps.tls ? createTlsServer({ cert: deps.tls.cert, key: deps.tls.key }, listener) : createServer(listener);
   // Bounded against slow or idle clients (slowloris) and oversized requests.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -1,6 +1,10 @@
 // `plugprom daemon`: wires the state dir, the registry, the control API and the HTTP server
 // together, and owns the daemon's startup and shutdown. No behaviour of its own beyond that.
-import { chmod, mkdir, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm } from "node:fs/promises";
+import type { Server as HttpsServer } from "node:https";
+import { createSecureContext } from "node:tls";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { bearerMatches, readTokenFile } from "../shared/token.js";
 import http2 from "node:http2";
 import type { Server as HttpServer } from "node:http";
 import { connect as netConnect, type AddressInfo, type Server as NetServer } from "node:net";
@@ -40,6 +44,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       if (err instanceof CatalogError) throw invalidArgument(err.message);
       throw err;
     }
+  }
+
+  // Credentials and certificates are read before anything listens: a typo is a startup error.
+  let controlToken: string | undefined;
+  let scrapeToken: string | undefined;
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  try {
+    if (opts.controlTokenFile) controlToken = readTokenFile(opts.controlTokenFile, "--control-token-file");
+    if (opts.scrapeTokenFile) scrapeToken = readTokenFile(opts.scrapeTokenFile, "--scrape-token-file");
+    if (opts.tlsCertFile && opts.tlsKeyFile) tls = await readTls(opts.tlsCertFile, opts.tlsKeyFile);
+  } catch (err) {
+    throw invalidArgument(errorMessage(err));
   }
 
   const socketDir = join(opts.stateDir, "sockets");
@@ -94,10 +110,29 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     defaultScrapeTimeoutMs: opts.scrapeTimeoutMs,
     log,
     gzip: opts.gzip,
+    maxScrapeBytes: opts.maxScrapeBytes,
+    scrapeToken,
+    tls,
   });
+  const onSighup = () => {
+    if (!opts.tlsCertFile || !opts.tlsKeyFile) return;
+    readTls(opts.tlsCertFile, opts.tlsKeyFile).then(
+      (fresh) => {
+        (httpServer as HttpsServer).setSecureContext(fresh);
+        log.info("TLS certificate reloaded", { cert: opts.tlsCertFile });
+      },
+      (err: unknown) => log.error("TLS reload failed; keeping the current certificate", { error: errorMessage(err) }),
+    );
+  };
+  process.on("SIGHUP", onSighup);
   let shutdownRequested: (keepPlugins: boolean) => void = () => undefined;
   const sessions = new Set<http2.Http2Session>();
   const controlServer = http2.createServer(
+    {
+      // Bounds per client: concurrent streams, header size, session memory.
+      settings: { maxConcurrentStreams: 64, maxHeaderListSize: 16 * 1024 },
+      maxSessionMemory: 16,
+    },
     connectNodeAdapter({
       routes: controlRoutes({
         registry,
@@ -107,11 +142,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         startedAt,
         scrapeTimeoutMs: opts.scrapeTimeoutMs,
         shutdown: (keepPlugins) => shutdownRequested(keepPlugins),
+        httpsScheme: tls !== undefined,
       }),
       readMaxBytes: CONTROL_READ_MAX_BYTES,
+      interceptors: controlToken ? [requireToken(controlToken)] : [],
     }),
   );
   controlServer.on("session", (s) => {
+    // An idle client connection is closed after a minute; `logs -f` streams keep it busy.
+    s.setTimeout(60_000, () => s.close());
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
@@ -192,6 +231,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       })().finally(() => {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
+        process.off("SIGHUP", onSighup);
         resolve();
       });
     };
@@ -200,6 +240,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   });
+}
+
+/** Every control RPC must carry the bearer token; compared in constant time. */
+function requireToken(token: string): Interceptor {
+  return (next) => async (req) => {
+    if (!bearerMatches(req.header.get("authorization"), token)) {
+      throw new ConnectError("missing or wrong control token: set PLUGPROM_TOKEN or --token-file", Code.Unauthenticated);
+    }
+    return next(req);
+  };
+}
+
+async function readTls(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  // Fails here, with the file named, rather than on the first handshake.
+  createSecureContext({ cert, key });
+  return { cert, key };
 }
 
 function socketInUse(path: string): Promise<boolean> {

@@ -13,6 +13,7 @@ export class DaemonMetrics {
   private readonly starts: Counter<"plugin">;
   private readonly stops: Counter<"plugin">;
   private readonly restarts: Counter<"plugin">;
+  private readonly truncated: Counter<"plugin">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
   private readonly sdRequests: Counter;
@@ -69,6 +70,12 @@ export class DaemonMetrics {
       help: "The last X-Prometheus-Refresh-Interval-Seconds a service discovery client sent.",
       registers,
     });
+    this.truncated = new Counter({
+      name: "plugprom_proxy_truncated_total",
+      help: "Scrapes cut because the plugin sent more than --max-scrape-bytes.",
+      labelNames: ["plugin"],
+      registers,
+    });
     this.proxyRequests = new Counter({
       name: "plugprom_proxy_requests_total",
       help: "Scrapes proxied to plugins, by HTTP status code returned.",
@@ -96,6 +103,11 @@ export class DaemonMetrics {
 
   pluginStopped(name: string): void {
     this.stops.inc({ plugin: name });
+  }
+
+  /** A scrape was cut at --max-scrape-bytes. */
+  scrapeTruncated(name: string): void {
+    this.truncated.inc({ plugin: name });
   }
 
   pluginRestarted(name: string): void {

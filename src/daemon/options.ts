@@ -31,6 +31,15 @@ export interface DaemonOptions {
   keepPlugins: boolean;
   /** Restart backoff: first wait, doubling per failure up to the cap. */
   backoff: { initialMs: number; maxMs: number };
+  /** Every control RPC must carry `authorization: Bearer <token from this file>`. */
+  controlTokenFile?: string;
+  /** SD, proxy and /metrics require `Authorization: Bearer <token from this file>`. */
+  scrapeTokenFile?: string;
+  /** Serve the HTTP side over TLS (reloaded on SIGHUP). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** A scrape larger than this is cut (and counted); the proxy never buffers it. */
+  maxScrapeBytes: number;
   /** How often RUNNING plugins are health-checked. */
   healthIntervalMs: number;
 }

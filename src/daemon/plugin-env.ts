@@ -20,12 +20,14 @@ export interface PluginEnvOptions {
   instanceName: string;
   /** PEM of the host's AutoMTLS client certificate. */
   clientCertPem?: string;
+  /** --inherit-env: the daemon's whole environment instead of the allowlist. */
+  inheritEnv?: boolean;
 }
 
 export function pluginEnvironment(o: PluginEnvOptions): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(o.daemonEnv)) {
-    if (v !== undefined && (PASSTHROUGH.includes(k) || k.startsWith("LC_"))) env[k] = v;
+    if (v !== undefined && (o.inheritEnv || PASSTHROUGH.includes(k) || k.startsWith("LC_"))) env[k] = v;
   }
   env.PATH ??= DEFAULT_PATH;
   Object.assign(env, o.userEnv);

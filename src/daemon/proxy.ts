@@ -2,7 +2,7 @@
 // with http-proxy, never buffering the body. The upstream is chosen by an exact lookup of a
 // validated name; the path is fixed; only an allowlist of headers crosses in either direction.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline, type Readable, type Transform } from "node:stream";
+import { pipeline, Transform as PassThroughLimit, type Readable, type Transform } from "node:stream";
 import { constants as zlibConstants, createGzip } from "node:zlib";
 import httpProxy from "http-proxy";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
@@ -26,7 +26,12 @@ export interface ProxyDeps {
   log: Logger;
   /** Compress (gzip, streaming) when the scraper accepts it and the plugin did not compress. */
   gzip: boolean;
+  /** A body larger than this is cut mid-stream (and counted): the scrape fails visibly. */
+  maxScrapeBytes: number;
 }
+
+/** Scrapes in flight per plugin; more are refused (429) rather than queued without bound. */
+export const MAX_CONCURRENT_SCRAPES = 8;
 
 interface ScrapeState {
   plugin: string;
@@ -58,7 +63,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       const v = proxyRes.headers[h];
       if (v !== undefined) headers[h] = v;
     }
-    const stages: Array<Readable | Transform> = [proxyRes];
+    const stages: Array<Readable | Transform> = [proxyRes, byteLimit(deps.maxScrapeBytes, () => state && deps.metrics.scrapeTruncated(state.plugin))];
     if (deps.gzip && proxyRes.statusCode === 200 && !proxyRes.headers["content-encoding"] && acceptsGzip(req.headers["accept-encoding"]) && req.method !== "HEAD") {
       delete headers["content-length"];
       headers["content-encoding"] = "gzip";
@@ -77,6 +82,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     });
   });
 
+  const inFlight = new Map<string, number>();
   return (req, res, name) => {
     const started = process.hrtime.bigint();
     const inst = deps.directory.get(name);
@@ -84,6 +90,18 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       plain(res, 404, `plugin ${JSON.stringify(name)} not found\n`);
       return;
     }
+    const busy = inFlight.get(name) ?? 0;
+    if (busy >= MAX_CONCURRENT_SCRAPES) {
+      plain(res, 429, `plugin ${JSON.stringify(name)} already has ${busy} scrapes in flight\n`, { "retry-after": "1" });
+      deps.metrics.proxyRequest(name, 429, 0);
+      return;
+    }
+    inFlight.set(name, busy + 1);
+    res.once("close", () => {
+      const n = (inFlight.get(name) ?? 1) - 1;
+      if (n === 0) inFlight.delete(name);
+      else inFlight.set(name, n);
+    });
     const record = () => deps.metrics.proxyRequest(name, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
     if (inst.state !== PluginState.RUNNING || !inst.metricsEndpoint) {
       plain(res, 503, `plugin ${JSON.stringify(name)} is ${PluginState[inst.state]}, not RUNNING\n`);
@@ -115,6 +133,22 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       }
     });
   };
+}
+
+/** Passes bytes through until `max`, then fails the stream (which cuts the response). */
+function byteLimit(max: number, onExceeded: () => void): Transform {
+  let seen = 0;
+  return new PassThroughLimit({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > max) {
+        onExceeded();
+        done(new Error(`scrape larger than --max-scrape-bytes (${max} bytes)`));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 /** True when the Accept-Encoding header allows gzip (q > 0). */

@@ -230,6 +230,7 @@ export class Registry implements InstanceDirectory {
         scrapeIntervalMs: entry.scrapeIntervalMs,
         scrapeTimeoutMs: entry.scrapeTimeoutMs,
         restartPolicy: entry.restartPolicy ?? "on-failure",
+        inheritEnv: entry.inheritEnv,
       };
     } else if (req.plugin !== "") {
       if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
@@ -262,6 +263,7 @@ export class Registry implements InstanceDirectory {
     else if (req.metricsTransport === MetricsTransport.UNIX) base.metricsTransport = "unix";
     else if (used.has("metrics_port")) base.metricsTransport = "tcp"; // a plugin that takes a port gets one
 
+    if (req.inheritEnv) base.inheritEnv = true;
     if (req.restartPolicy !== "") {
       if (!RESTART_POLICIES.includes(req.restartPolicy as RestartPolicy)) {
         throw invalidArgument(`restart policy ${JSON.stringify(req.restartPolicy)}: expected always, on-failure or never`);

@@ -56,6 +56,8 @@ export interface InstanceSpec {
   scrapeIntervalMs?: number;
   scrapeTimeoutMs?: number;
   restartPolicy: RestartPolicy;
+  /** Pass the daemon's whole environment (opt-in; the default is a minimal one). */
+  inheritEnv?: boolean;
 }
 
 export interface SupervisorDeps {
@@ -343,6 +345,7 @@ export class Supervisor implements InstanceView {
       metricsAddr: formatAddress(this.metricsEndpoint),
       instanceName: spec.name,
       clientCertPem: this.cert?.certPem,
+      inheritEnv: spec.inheritEnv,
     });
 
     let proc: PluginProcess;

@@ -38,7 +38,7 @@ async function listen(server: Server, where: string | number): Promise<void> {
   await once(server, "listening");
 }
 
-async function setup(t: TestContext, opts: { gzip?: boolean } = {}) {
+async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pp-http-"));
   const directory = new FakeDirectory();
   const daemon = createHttpServer({
@@ -48,6 +48,7 @@ async function setup(t: TestContext, opts: { gzip?: boolean } = {}) {
     defaultScrapeTimeoutMs: 5_000,
     log: silentLogger,
     gzip: opts.gzip ?? true,
+    maxScrapeBytes: opts.maxScrapeBytes ?? 64 * 1024 * 1024,
   });
   await listen(daemon, 0);
   const servers: Server[] = [daemon];

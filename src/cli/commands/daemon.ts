@@ -24,6 +24,11 @@ export interface DaemonFlags {
   keepPlugins: boolean;
   backoffInitial: string;
   backoffMax: string;
+  controlTokenFile?: string;
+  scrapeTokenFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  maxScrapeBytes: string;
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -70,6 +75,10 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     gzip: f.gzip,
     keepPlugins: f.keepPlugins,
     backoff: backoffOf(f),
+    controlTokenFile: f.controlTokenFile !== undefined ? resolve(cwd, f.controlTokenFile) : undefined,
+    scrapeTokenFile: f.scrapeTokenFile !== undefined ? resolve(cwd, f.scrapeTokenFile) : undefined,
+    ...tlsOf(f, cwd),
+    maxScrapeBytes: byteSize("--max-scrape-bytes", f.maxScrapeBytes),
   };
 }
 
@@ -84,4 +93,19 @@ function backoffOf(f: DaemonFlags): { initialMs: number; maxMs: number } {
   const maxMs = duration("--backoff-max", f.backoffMax);
   if (initialMs <= 0 || maxMs < initialMs) throw usageError("--backoff-initial must be > 0 and at most --backoff-max");
   return { initialMs, maxMs };
+}
+
+function tlsOf(f: DaemonFlags, cwd: string): { tlsCertFile?: string; tlsKeyFile?: string } {
+  if ((f.tlsCertFile === undefined) !== (f.tlsKeyFile === undefined)) throw usageError("--tls-cert-file and --tls-key-file go together");
+  if (f.tlsCertFile === undefined) return {};
+  return { tlsCertFile: resolve(cwd, f.tlsCertFile), tlsKeyFile: resolve(cwd, f.tlsKeyFile!) };
+}
+
+/** "64MiB", "512KiB", "1000000" (bytes). */
+export function byteSize(flag: string, text: string): number {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
+  const units: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
+  const n = m ? Number(m[1]) * units[(m[2] ?? "b").toLowerCase()] : NaN;
+  if (!(n >= 1024)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a size of at least 1KiB, e.g. 64MiB`);
+  return n;
 }

@@ -23,6 +23,7 @@ export interface StartOptions {
   sha256?: string;
   scrapeInterval?: string;
   restart?: string;
+  inheritEnv?: boolean;
   scrapeTimeout?: string;
   cwd: string;
   json: boolean;
@@ -77,6 +78,7 @@ export function buildStartRequest(o: StartOptions): StartRequest {
     autoMtls: o.autoMtls ? undefined : false,
     sha256: o.sha256?.toLowerCase() ?? "",
     restartPolicy: restartPolicy(o.restart),
+    inheritEnv: o.inheritEnv ?? false,
     scrapeInterval: o.scrapeInterval !== undefined ? durationFromMs(duration("--scrape-interval", o.scrapeInterval)) : undefined,
     scrapeTimeout: o.scrapeTimeout !== undefined ? durationFromMs(duration("--scrape-timeout", o.scrapeTimeout)) : undefined,
   });
