@@ -9,6 +9,7 @@
 //	GREETER_MODE      "" (normal), "exit-after-handshake", "ignore-sigterm", "slow-start"
 //	GREETER_EXIT_CODE exit code for exit-after-handshake (default 7)
 //	GREETER_PROTOCOL  "grpc" (default) or "netrpc" (the legacy net/rpc protocol)
+//	GREETER_FIXED_BODY  serve this file's bytes as /metrics instead of the registry (benchmarks)
 //	PLUGPROM_METRICS_ADDR  where to serve /metrics: unix:/abs/path or host:port
 package main
 
@@ -112,7 +113,19 @@ func serveMetrics(addr string) {
 		logger.Error("cannot serve metrics", "addr", addr, "error", err)
 		os.Exit(1)
 	}
-	handler := promhttp.HandlerFor(registry, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	var handler http.Handler = promhttp.HandlerFor(registry, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	if file := os.Getenv("GREETER_FIXED_BODY"); file != "" {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			logger.Error("cannot read GREETER_FIXED_BODY", "error", err)
+			os.Exit(1)
+		}
+		handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body)
+		})
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", handler)
 	go http.Serve(l, mux)

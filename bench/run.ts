@@ -1,0 +1,234 @@
+// `npm run bench`: the scrape proxy against the physical limit (a direct scrape) and its
+// peers (nginx, exporter_exporter, a naive Node http-proxy), the cost of gzip, and CLI start
+// latency, all on loopback in one run. Prints a markdown table and writes
+// bench/results/latest.md. Goals are ratios between peers measured together, never
+// absolute numbers. Not part of `npm test`.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { cpus, totalmem, tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildGoProgram } from "../test/helpers/go-build.js";
+import { getPlugin, PLUGPROM, startDaemon, type DaemonHandle } from "../test/helpers/daemon.js";
+import { fixturesDir, repoRoot } from "../test/helpers/paths.js";
+import { freePort } from "../test/helpers/prometheus.js";
+
+const SECONDS = Number(process.env.BENCH_SECONDS || 3);
+const SIZES: Array<[string, number | "fixture"]> = [
+  ["5KB", 5 * 1024],
+  ["57KB", "fixture"],
+  ["1MB", 1024 * 1024],
+  ["10MB", 10 * 1024 * 1024],
+];
+
+interface WrkResult {
+  rps: number;
+  p50us: number;
+  p99us: number;
+  errors: number;
+}
+
+const children: ChildProcess[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+
+function ensureTools(): void {
+  const missing = ["wrk", "nginx", "prometheus-exporter-exporter", "hyperfine"].filter((b) => spawnSync("sh", ["-c", `command -v ${b}`]).status !== 0);
+  if (missing.length === 0) return;
+  const pkgs = missing.map((b) => (b === "nginx" ? "nginx-light" : b));
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: apt-get install ${pkgs.join(" ")}`);
+  console.error(`installing ${pkgs.join(" ")} …`);
+  execFileSync("apt-get", ["install", "-y", "-qq", ...pkgs], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+}
+
+function bodyOf(size: number | "fixture"): Buffer {
+  const fixture = readFileSync(join(fixturesDir, "node_exporter.prom"));
+  if (size === "fixture") return fixture;
+  // Whole lines of the real exposition, repeated and cut at a line boundary near `size`.
+  const lines = fixture.toString("utf8").split("\n").filter((l) => l && !l.startsWith("#"));
+  let out = "";
+  for (let i = 0; out.length < size; i++) out += `${lines[i % lines.length].replace(/^(\w+)/, `$1_${Math.floor(i / lines.length)}`)}\n`;
+  return Buffer.from(out.slice(0, out.lastIndexOf("\n", size) + 1));
+}
+
+function wrk(url: string, connections: number, headers: string[] = []): WrkResult {
+  const args = ["-t", String(Math.min(2, connections)), "-c", String(connections), "-d", `${SECONDS}s`, "--latency", ...headers.flatMap((h) => ["-H", h]), url];
+  const out = execFileSync("wrk", args, { encoding: "utf8" });
+  const lat = (pct: string) => {
+    const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)$`, "m").exec(out);
+    if (!m) return NaN;
+    return Number(m[1]) * { us: 1, ms: 1e3, s: 1e6 }[m[2] as "us" | "ms" | "s"];
+  };
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50us: lat("50"),
+    p99us: lat("99"),
+    errors: Number(non2xx?.[1] ?? 0) + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+  };
+}
+
+function rss(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+}
+
+async function spawnPeer(cmd: string, args: string[], readyUrl: string): Promise<ChildProcess> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (c: Buffer) => (err += c));
+  children.push(child);
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${cmd} exited: ${err}`);
+    const ok = await fetch(readyUrl).then((r) => r.ok, () => false);
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${cmd} never answered ${readyUrl}: ${err}`);
+}
+
+async function main(): Promise<void> {
+  ensureTools();
+  const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
+  const go = await buildGoProgram("goplugin-greeter");
+  const d: DaemonHandle = await startDaemon({ args: ["--log-level", "info"] });
+  cleanups.push(() => d.close());
+
+  // One fixed-body upstream per size, started by plugprom on loopback TCP so that every
+  // peer can proxy to the very same process.
+  const upstreams: Array<{ label: string; port: number; bytes: number }> = [];
+  for (const [label, size] of SIZES) {
+    const body = bodyOf(size);
+    const file = join(work, `${label}.prom`);
+    writeFileSync(file, body);
+    const name = `up-${label.toLowerCase()}`;
+    const r = await d.cli(["start", name, "--metrics-transport", "tcp", "--no-auto-mtls", "--env", `GREETER_FIXED_BODY=${file}`, "--", go]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const port = Number((await getPlugin(d, name)).metricsEndpoint.split(":").pop());
+    upstreams.push({ label, port, bytes: body.length });
+  }
+
+  const nginxPort = await freePort();
+  const nginxConf = join(work, "nginx.conf");
+  writeFileSync(
+    nginxConf,
+    `worker_processes 1; daemon off; pid ${work}/nginx.pid; error_log ${work}/nginx.err warn;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};
+${upstreams.map((u) => `upstream u${u.label} { server 127.0.0.1:${u.port}; keepalive 16; }`).join("\n")}
+server { listen 127.0.0.1:${nginxPort};
+${upstreams.map((u) => `location = /${u.label} { proxy_pass http://u${u.label}/metrics; proxy_http_version 1.1; proxy_set_header Connection ""; }`).join("\n")}
+location = /ready { return 200; } } }
+`,
+  );
+  await spawnPeer("nginx", ["-c", nginxConf, "-p", work], `http://127.0.0.1:${nginxPort}/ready`);
+
+  const eePort = await freePort();
+  const eeConf = join(work, "ee.yml");
+  writeFileSync(eeConf, `modules:\n${upstreams.map((u) => `  m${u.label}:\n    method: http\n    http:\n      port: ${u.port}\n      path: /metrics\n`).join("")}`);
+  await spawnPeer("prometheus-exporter-exporter", ["-config.file", eeConf, "-web.listen-address", `127.0.0.1:${eePort}`], `http://127.0.0.1:${eePort}/proxy?module=m5KB`);
+
+  const naivePort = await freePort();
+  const naive = join(work, "naive.cjs");
+  writeFileSync(
+    naive,
+    `const http = require(${JSON.stringify(join(repoRoot, "node_modules", "http-proxy"))});
+const ports = ${JSON.stringify(Object.fromEntries(upstreams.map((u) => [`/${u.label}`, u.port])))};
+const proxy = http.createProxyServer({ ignorePath: true });
+require("http").createServer((req, res) => proxy.web(req, res, { target: "http://127.0.0.1:" + ports[req.url] + "/metrics" })).listen(${naivePort}, "127.0.0.1");`,
+  );
+  await spawnPeer(process.execPath, [naive], `http://127.0.0.1:${naivePort}/5KB`);
+
+  const peers = (u: (typeof upstreams)[number]): Array<[string, string]> => [
+    ["direct", `http://127.0.0.1:${u.port}/metrics`],
+    ["plugprom", `${d.httpBase}/plugins/up-${u.label.toLowerCase()}/metrics`],
+    ["nginx", `http://127.0.0.1:${nginxPort}/${u.label}`],
+    ["exporter_exporter", `http://127.0.0.1:${eePort}/proxy?module=m${u.label}`],
+    ["node http-proxy (naive)", `http://127.0.0.1:${naivePort}/${u.label}`],
+  ];
+
+  const rows: string[] = [];
+  const summary: string[] = [];
+  const rssBefore = rss(d.proc.pid!);
+  let rssPeak = rssBefore;
+  for (const u of upstreams) {
+    const results = new Map<string, { lat: WrkResult; tput: WrkResult }>();
+    for (const [peer, url] of peers(u)) {
+      const lat = wrk(url, 1);
+      const tput = wrk(url, 16);
+      if (peer === "plugprom") rssPeak = Math.max(rssPeak, rss(d.proc.pid!));
+      results.set(peer, { lat, tput });
+      rows.push(`| ${u.label} | ${peer} | ${fmt(lat.p50us)} | ${fmt(lat.p99us)} | ${Math.round(tput.rps)} | ${lat.errors + tput.errors} |`);
+    }
+    const pp = results.get("plugprom")!;
+    summary.push(
+      `| ${u.label} | ${(pp.tput.rps / results.get("nginx")!.tput.rps).toFixed(2)}× | ${(pp.lat.p50us / results.get("direct")!.lat.p50us).toFixed(2)}× | ${(pp.tput.rps / results.get("direct")!.tput.rps).toFixed(2)}× |`,
+    );
+  }
+
+  const u57 = upstreams.find((u) => u.label === "57KB")!;
+  const plain = wrk(`${d.httpBase}/plugins/up-57kb/metrics`, 16);
+  const gz = wrk(`${d.httpBase}/plugins/up-57kb/metrics`, 16, ["Accept-Encoding: gzip"]);
+  const gzLat = wrk(`${d.httpBase}/plugins/up-57kb/metrics`, 1, ["Accept-Encoding: gzip"]);
+  const plainLat = wrk(`${d.httpBase}/plugins/up-57kb/metrics`, 1);
+  const gzBytes = Number(execFileSync("sh", ["-c", `curl -s -H 'Accept-Encoding: gzip' ${d.httpBase}/plugins/up-57kb/metrics | wc -c`], { encoding: "utf8" }));
+
+  const hf = join(work, "hyperfine.json");
+  execFileSync("hyperfine", ["-N", "--warmup", "3", "--runs", "20", "--export-json", hf, `${process.execPath} -e 0`, `${PLUGPROM} --addr ${d.grpcAddr} list`], { stdio: "ignore" });
+  const [floor, list] = (JSON.parse(readFileSync(hf, "utf8")) as { results: Array<{ mean: number }> }).results;
+
+  const md = `# plugprom benchmark
+
+${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · wrk ${SECONDS} s per cell, loopback · upstream: a Go client_golang program serving a fixed body
+
+## Scrape proxy
+
+Latency at 1 connection, throughput at 16.
+
+| body | peer | p50 | p99 | req/s | errors |
+| --- | --- | --- | --- | --- | --- |
+${rows.join("\n")}
+
+## Goals (ratios measured in this run)
+
+| body | plugprom throughput / nginx (goal ≥ 1.0×) | plugprom p50 / direct (goal ≤ 2.0×) | plugprom throughput / direct |
+| --- | --- | --- | --- |
+${summary.join("\n")}
+
+Daemon RSS while streaming every size (10 MB bodies included): ${mb(rssBefore)} before, ${mb(rssPeak)} peak (growth ${mb(rssPeak - rssBefore)}; goal < 20 MB).
+
+## gzip in the proxy (57 KB fixture, plugin does not compress)
+
+| | req/s (16 conns) | p50 (1 conn) | bytes on the wire |
+| --- | --- | --- | --- |
+| identity | ${Math.round(plain.rps)} | ${fmt(plainLat.p50us)} | ${u57.bytes} |
+| gzip (level 1, streaming) | ${Math.round(gz.rps)} | ${fmt(gzLat.p50us)} | ${gzBytes} |
+
+## CLI start latency
+
+| command | mean |
+| --- | --- |
+| \`node -e 0\` (the floor) | ${(floor.mean * 1000).toFixed(1)} ms |
+| \`plugprom list\` | ${(list.mean * 1000).toFixed(1)} ms (${(list.mean / floor.mean).toFixed(2)}× the floor; goal ≤ 1.5×) |
+`;
+  mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
+  writeFileSync(join(repoRoot, "bench", "results", "latest.md"), md);
+  console.log(md);
+}
+
+function fmt(us: number): string {
+  return Number.isNaN(us) ? "-" : us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${Math.round(us)} µs`;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MB`;
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill("SIGKILL");
+  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, "exit") : undefined)));
+  for (const fn of cleanups.reverse()) await fn();
+}
