@@ -92,7 +92,8 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
   const go = await buildGoProgram("goplugin-greeter");
-  const d: DaemonHandle = await startDaemon({ args: ["--log-level", "info"] });
+  // Peers have no per-target concurrency limit; give plugprom room for wrk's 16 connections.
+  const d: DaemonHandle = await startDaemon({ args: ["--log-level", "info", "--max-concurrent-scrapes", "64"] });
   cleanups.push(() => d.close());
 
   // One fixed-body upstream per size, started by plugprom on loopback TCP so that every

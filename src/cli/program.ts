@@ -98,6 +98,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--tls-cert-file <file>", "serve the HTTP side over TLS with this certificate (reloaded on SIGHUP)")
     .option("--tls-key-file <file>", "the TLS certificate's private key")
     .option("--max-scrape-bytes <size>", "cut scrapes larger than this", "64MiB")
+    .option("--max-concurrent-scrapes <n>", "scrapes of one plugin in flight at once; more get 429", "8")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
       await (deps.runDaemon ?? runDaemonCommand)({
@@ -122,6 +123,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         tlsCertFile: o.tlsCertFile as string | undefined,
         tlsKeyFile: o.tlsKeyFile as string | undefined,
         maxScrapeBytes: o.maxScrapeBytes as string,
+        maxConcurrentScrapes: o.maxConcurrentScrapes as string,
       });
     });
 

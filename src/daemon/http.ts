@@ -21,6 +21,8 @@ export interface HttpServerDeps {
   gzip: boolean;
   /** See ProxyDeps.maxScrapeBytes. */
   maxScrapeBytes: number;
+  /** See ProxyDeps.maxConcurrentScrapes. */
+  maxConcurrentScrapes: number;
   /** Everything but /healthz requires this bearer token, when set. */
   scrapeToken?: string;
   /** Serve HTTPS with this certificate and key (PEM); SD then advertises __scheme__: https. */

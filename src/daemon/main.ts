@@ -111,6 +111,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     log,
     gzip: opts.gzip,
     maxScrapeBytes: opts.maxScrapeBytes,
+    maxConcurrentScrapes: opts.maxConcurrentScrapes,
     scrapeToken,
     tls,
   });

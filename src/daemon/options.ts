@@ -40,6 +40,8 @@ export interface DaemonOptions {
   tlsKeyFile?: string;
   /** A scrape larger than this is cut (and counted); the proxy never buffers it. */
   maxScrapeBytes: number;
+  /** Scrapes of one plugin in flight at once; more get 429. */
+  maxConcurrentScrapes: number;
   /** How often RUNNING plugins are health-checked. */
   healthIntervalMs: number;
 }

@@ -28,10 +28,9 @@ export interface ProxyDeps {
   gzip: boolean;
   /** A body larger than this is cut mid-stream (and counted): the scrape fails visibly. */
   maxScrapeBytes: number;
+  /** Scrapes in flight per plugin; more are refused (429) rather than queued without bound. */
+  maxConcurrentScrapes: number;
 }
-
-/** Scrapes in flight per plugin; more are refused (429) rather than queued without bound. */
-export const MAX_CONCURRENT_SCRAPES = 8;
 
 interface ScrapeState {
   plugin: string;
@@ -91,7 +90,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       return;
     }
     const busy = inFlight.get(name) ?? 0;
-    if (busy >= MAX_CONCURRENT_SCRAPES) {
+    if (busy >= deps.maxConcurrentScrapes) {
       plain(res, 429, `plugin ${JSON.stringify(name)} already has ${busy} scrapes in flight\n`, { "retry-after": "1" });
       deps.metrics.proxyRequest(name, 429, 0);
       return;

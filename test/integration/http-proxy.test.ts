@@ -38,7 +38,7 @@ async function listen(server: Server, where: string | number): Promise<void> {
   await once(server, "listening");
 }
 
-async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number } = {}) {
+async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number; maxConcurrentScrapes?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pp-http-"));
   const directory = new FakeDirectory();
   const daemon = createHttpServer({
@@ -49,6 +49,7 @@ async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: nu
     log: silentLogger,
     gzip: opts.gzip ?? true,
     maxScrapeBytes: opts.maxScrapeBytes ?? 64 * 1024 * 1024,
+    maxConcurrentScrapes: opts.maxConcurrentScrapes ?? 8,
   });
   await listen(daemon, 0);
   const servers: Server[] = [daemon];
@@ -312,4 +313,19 @@ test("Accept-Encoding is read the way HTTP defines it", () => {
     ["br", false],
   ];
   for (const [header, want] of cases) assert.equal(acceptsGzip(header), want, String(header));
+});
+
+test("past --max-concurrent-scrapes a plugin's extra scrapes get 429 instead of queueing", async (t) => {
+  const { base, upstream } = await setup(t, { maxConcurrentScrapes: 2 });
+  const held: Array<() => void> = [];
+  await upstream("slow", (_req, res) => held.push(() => res.end("x 1\n")));
+  const first = [get(`${base}/plugins/slow/metrics`), get(`${base}/plugins/slow/metrics`)];
+  const { waitFor } = await import("../helpers/daemon.js");
+  await waitFor("two scrapes at the plugin", () => held.length === 2);
+  const third = await get(`${base}/plugins/slow/metrics`);
+  assert.equal(third.status, 429);
+  assert.equal(third.headers["retry-after"], "1");
+  held.forEach((release) => release());
+  assert.deepEqual((await Promise.all(first)).map((r) => r.status), [200, 200]);
+  assert.equal((await get(`${base}/plugins/slow/metrics`)).status, 200, "the slots are free again");
 });

@@ -29,6 +29,7 @@ export interface DaemonFlags {
   tlsCertFile?: string;
   tlsKeyFile?: string;
   maxScrapeBytes: string;
+  maxConcurrentScrapes: string;
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -79,6 +80,7 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     scrapeTokenFile: f.scrapeTokenFile !== undefined ? resolve(cwd, f.scrapeTokenFile) : undefined,
     ...tlsOf(f, cwd),
     maxScrapeBytes: byteSize("--max-scrape-bytes", f.maxScrapeBytes),
+    maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes),
   };
 }
 
@@ -108,4 +110,9 @@ export function byteSize(flag: string, text: string): number {
   const n = m ? Number(m[1]) * units[(m[2] ?? "b").toLowerCase()] : NaN;
   if (!(n >= 1024)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a size of at least 1KiB, e.g. 64MiB`);
   return n;
+}
+
+function positiveInt(flag: string, text: string): number {
+  if (!/^[1-9]\d{0,5}$/.test(text)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a positive integer`);
+  return Number(text);
 }
