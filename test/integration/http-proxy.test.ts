@@ -318,13 +318,15 @@ test("Accept-Encoding is read the way HTTP defines it", () => {
 test("past --max-concurrent-scrapes a plugin's extra scrapes get 429 instead of queueing", async (t) => {
   const { base, upstream } = await setup(t, { maxConcurrentScrapes: 2 });
   const held: Array<() => void> = [];
-  await upstream("slow", (_req, res) => held.push(() => res.end("x 1\n")));
+  let holding = true;
+  await upstream("slow", (_req, res) => (holding ? held.push(() => res.end("x 1\n")) : res.end("x 1\n")));
   const first = [get(`${base}/plugins/slow/metrics`), get(`${base}/plugins/slow/metrics`)];
   const { waitFor } = await import("../helpers/daemon.js");
   await waitFor("two scrapes at the plugin", () => held.length === 2);
   const third = await get(`${base}/plugins/slow/metrics`);
   assert.equal(third.status, 429);
   assert.equal(third.headers["retry-after"], "1");
+  holding = false;
   held.forEach((release) => release());
   assert.deepEqual((await Promise.all(first)).map((r) => r.status), [200, 200]);
   assert.equal((await get(`${base}/plugins/slow/metrics`)).status, 200, "the slots are free again");
