@@ -4,6 +4,7 @@
 import { Command, Option } from "commander";
 import { VERSION } from "../shared/version.js";
 import type { ControlClient } from "./client.js";
+import { runCompleteNames, runCompletion } from "./commands/completion.js";
 import { runDaemonCommand } from "./commands/daemon.js";
 import { runGet, runList, runStatus, runTargets } from "./commands/inspect.js";
 import { runKill, runRestart, runShutdown, runStop } from "./commands/lifecycle.js";
@@ -99,6 +100,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--tls-key-file <file>", "the TLS certificate's private key")
     .option("--max-scrape-bytes <size>", "cut scrapes larger than this", "64MiB")
     .option("--max-concurrent-scrapes <n>", "scrapes of one plugin in flight at once; more get 429", "8")
+    .option("--file-sd <path>", "also write the SD target groups to this file_sd JSON file on every change")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
       await (deps.runDaemon ?? runDaemonCommand)({
@@ -124,6 +126,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         tlsKeyFile: o.tlsKeyFile as string | undefined,
         maxScrapeBytes: o.maxScrapeBytes as string,
         maxConcurrentScrapes: o.maxConcurrentScrapes as string,
+        fileSd: o.fileSd as string | undefined,
       });
     });
 
@@ -223,6 +226,12 @@ export function buildProgram(deps: ProgramDeps): Command {
     .description("stop the daemon (and its plugins, unless --keep-plugins)")
     .option("--keep-plugins", "leave plugins running for the next daemon to reattach", false)
     .action(client(runShutdown, (cmd) => ({ keepPlugins: cmd.opts().keepPlugins as boolean, json: globalsOf(cmd).json })));
+  program
+    .command("completion")
+    .description("print a shell completion script (bash, zsh or fish)")
+    .argument("<shell>", "bash, zsh or fish")
+    .action(async (shell: string, _o: unknown, cmd: Command) => runCompletion({ shell }, deps.io(globalsOf(cmd))));
+  program.command("__complete-names", { hidden: true }).action(client(runCompleteNames, () => ({})));
   program
     .command("version")
     .description("print the CLI version")

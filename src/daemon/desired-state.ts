@@ -67,22 +67,40 @@ export async function loadDesiredState(stateDir: string): Promise<PersistedInsta
   return doc.instances;
 }
 
-/**
- * Serialises writes: at most one write in flight and one pending (the newest snapshot
- * wins), so a burst of state changes costs two writes, not one per change.
- */
+/** Writes instances.json through a CoalescingFileWriter. */
 export class DesiredStateWriter {
-  private writing: Promise<void> | undefined;
-  private pending: (() => PersistedInstance[]) | undefined;
+  private readonly file: CoalescingFileWriter;
 
-  constructor(
-    private readonly stateDir: string,
-    private readonly onError: (err: unknown) => void,
-  ) {}
+  constructor(stateDir: string, onError: (err: unknown) => void) {
+    this.file = new CoalescingFileWriter(join(stateDir, INSTANCES_FILE), onError);
+  }
 
   /** Schedules a write of `snapshot()` (called when the write actually happens). */
   save(snapshot: () => PersistedInstance[]): void {
-    this.pending = snapshot;
+    this.file.save(() => `${JSON.stringify({ version: STATE_FORMAT_VERSION, instances: snapshot() }, null, 2)}\n`);
+  }
+
+  flush(): Promise<void> {
+    return this.file.flush();
+  }
+}
+
+/**
+ * Serialises atomic writes of one file: at most one write in flight and one pending (the
+ * newest content wins), so a burst of changes costs two writes, not one per change.
+ */
+export class CoalescingFileWriter {
+  private writing: Promise<void> | undefined;
+  private pending: (() => string) | undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Schedules a write of `render()` (called when the write actually happens). */
+  save(render: () => string): void {
+    this.pending = render;
     this.writing ??= this.drain();
   }
 
@@ -94,10 +112,10 @@ export class DesiredStateWriter {
   private async drain(): Promise<void> {
     try {
       while (this.pending) {
-        const snapshot = this.pending;
+        const render = this.pending;
         this.pending = undefined;
         try {
-          await writeAtomic(join(this.stateDir, INSTANCES_FILE), `${JSON.stringify({ version: STATE_FORMAT_VERSION, instances: snapshot() }, null, 2)}\n`);
+          await writeAtomic(this.path, render());
         } catch (err) {
           this.onError(err);
         }

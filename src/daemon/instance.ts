@@ -18,6 +18,8 @@ export interface InstanceView {
    * Never for instances that never came up, or that are stopped or being stopped.
    */
   readonly advertised: boolean;
+  /** The plugin's process while one runs (for /proc-based process metrics). */
+  readonly pid: number | undefined;
   /** Per-target scrape settings for SD, in milliseconds; undefined = the job's. */
   readonly scrapeIntervalMs?: number;
   readonly scrapeTimeoutMs?: number;

@@ -16,7 +16,8 @@ import { errorMessage, invalidArgument } from "../shared/errors.js";
 import { VERSION } from "../shared/version.js";
 import { CatalogError, loadCatalog, type Catalog } from "./catalog.js";
 import { controlRoutes } from "./control.js";
-import { DesiredStateWriter, loadDesiredState, StateFileError, writeAtomic } from "./desired-state.js";
+import { CoalescingFileWriter, DesiredStateWriter, loadDesiredState, StateFileError, writeAtomic } from "./desired-state.js";
+import { buildTargetGroups, renderSdDocument } from "./discovery.js";
 import { createHttpServer } from "./http.js";
 import { acquireStateDirLock } from "./lock.js";
 import { createLogger } from "./log.js";
@@ -193,6 +194,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     stateDir: opts.stateDir,
     restoring: saved.length,
   });
+  if (opts.fileSd) {
+    // The same document as /sd_config, for a Prometheus that shares a filesystem instead.
+    const fileSd = new CoalescingFileWriter(opts.fileSd, (err) => log.error("cannot write --file-sd", { file: opts.fileSd, error: errorMessage(err) }));
+    const render = () => renderSdDocument(buildTargetGroups(registry.list(), advertiseAddr, { scheme: tls ? "https" : undefined }));
+    registry.onChange(() => fileSd.save(render));
+    fileSd.save(render);
+  }
   const restoring = registry.restore(saved).then(
     () => saved.length > 0 && log.info("instances restored", { count: saved.length }),
     (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),

@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
+import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync, type ProcStat } from "./proc.js";
 
 const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
 
@@ -50,6 +51,7 @@ export class DaemonMetrics {
         for (const i of directory.list()) this.set({ plugin: i.name }, i.state === PluginState.RUNNING && i.healthy ? 1 : 0);
       },
     });
+    this.registerProcessMetrics(directory);
     new Gauge({
       name: "plugprom_plugins",
       help: "Plugin instances by state.",
@@ -89,6 +91,53 @@ export class DaemonMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+  }
+
+  /**
+   * plugprom_plugin_process_*{plugin}: every plugin's process, instrumented or not, read from
+   * /proc at scrape time (like client libraries' process_* collectors, but from outside).
+   */
+  private registerProcessMetrics(directory: InstanceDirectory): void {
+    const registers = [this.registry];
+    const bootTime = bootTimeSeconds();
+    const sample = () => {
+      const out: Array<{ plugin: string; stat: ProcStat; fds: number | undefined }> = [];
+      for (const i of directory.list()) {
+        if (!i.pid) continue;
+        const stat = readProcStatSync(i.pid);
+        if (stat) out.push({ plugin: i.name, stat, fds: openFds(i.pid) });
+      }
+      return out;
+    };
+    const gauge = (name: string, help: string, value: (s: ProcStat, fds: number | undefined) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["plugin"],
+        registers,
+        collect() {
+          this.reset();
+          for (const { plugin, stat, fds } of sample()) {
+            const v = value(stat, fds);
+            if (v !== undefined) this.set({ plugin }, v);
+          }
+        },
+      });
+    new Counter({
+      name: "plugprom_plugin_process_cpu_seconds_total",
+      help: "User and system CPU time of the plugin's process, in seconds.",
+      labelNames: ["plugin"],
+      registers,
+      collect() {
+        this.reset();
+        for (const { plugin, stat } of sample()) this.inc({ plugin }, (stat.utimeTicks + stat.stimeTicks) / CLOCK_TICKS);
+      },
+    });
+    gauge("plugprom_plugin_process_resident_memory_bytes", "Resident memory of the plugin's process.", (s) => s.rssPages * PAGE_SIZE);
+    gauge("plugprom_plugin_process_virtual_memory_bytes", "Virtual memory of the plugin's process.", (s) => s.vsizeBytes);
+    gauge("plugprom_plugin_process_open_fds", "Open file descriptors of the plugin's process.", (_s, fds) => fds);
+    gauge("plugprom_plugin_process_threads", "Threads of the plugin's process.", (s) => s.threads);
+    gauge("plugprom_plugin_process_start_time_seconds", "Start time of the plugin's process, seconds since the epoch.", (s) => bootTime + Number(s.startTicks) / CLOCK_TICKS);
   }
 
   /** Records a service discovery request and Prometheus' refresh interval, when it sent one. */

@@ -1,7 +1,7 @@
 // Reads /proc/<pid>/stat: a process's start time (to tell a live plugin from a recycled pid
 // after a daemon restart) and its resource usage (for process metrics).
 import { readFile } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 export interface ProcStat {
   pid: number;
@@ -46,6 +46,28 @@ export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
 export function readProcStatSync(pid: number): ProcStat | undefined {
   try {
     return parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Clock ticks per second and page size: Linux's fixed values on every platform Node runs on here. */
+export const CLOCK_TICKS = 100;
+export const PAGE_SIZE = 4096;
+
+/** Seconds since the epoch at boot (btime in /proc/stat), for process start times. */
+export function bootTimeSeconds(): number {
+  try {
+    return Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Open file descriptors of a process, or undefined when /proc does not let us look. */
+export function openFds(pid: number): number | undefined {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
   } catch {
     return undefined;
   }

@@ -11,6 +11,7 @@ const inst = (name: string, state: PluginState, labels: Record<string, string> =
   metricsEndpoint: { kind: "unix", path: `/s/${name}.sock` },
   healthy: true,
   advertised: state === PluginState.RUNNING || state === PluginState.CRASHED,
+  pid: undefined,
 });
 const daemonGroup = { targets: ["host:2112"], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } };
 

@@ -30,6 +30,7 @@ export interface DaemonFlags {
   tlsKeyFile?: string;
   maxScrapeBytes: string;
   maxConcurrentScrapes: string;
+  fileSd?: string;
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -81,6 +82,7 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     ...tlsOf(f, cwd),
     maxScrapeBytes: byteSize("--max-scrape-bytes", f.maxScrapeBytes),
     maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes),
+    fileSd: f.fileSd !== undefined ? resolve(cwd, f.fileSd) : undefined,
   };
 }
 
