@@ -78,6 +78,7 @@ export class Registry implements InstanceDirectory {
     } catch (err) {
       // A start that failed leaves nothing behind: the process is reaped and the name is free.
       if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
+      await sup.removeFiles();
       this.changed();
       throw err;
     }
@@ -168,6 +169,7 @@ export class Registry implements InstanceDirectory {
 
   private forget(sup: Supervisor): PluginInfo {
     if (this.instances.get(sup.name) === sup) this.instances.delete(sup.name);
+    void sup.removeFiles();
     this.deps.events.pluginStopped(sup.name);
     this.changed();
     return sup.info();

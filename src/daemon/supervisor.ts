@@ -229,6 +229,13 @@ export class Supervisor implements InstanceView {
     await this.stopFollowers();
   }
 
+  /** Once forgotten (stop, kill, failed first start): its output files and socket go too. */
+  async removeFiles(): Promise<void> {
+    const files = (["stdout", "stderr"] as const).flatMap((s) => [this.logPath(s), `${this.logPath(s)}.1`]);
+    await Promise.all(files.map((f) => unlink(f).catch(() => undefined)));
+    await this.removeSocket();
+  }
+
   info(): PluginInfo {
     return create(PluginInfoSchema, {
       name: this.name,

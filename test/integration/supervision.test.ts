@@ -224,4 +224,5 @@ test("100 start/stop cycles leave the daemon's open files and children where the
   assert.equal(children(), 0);
   assert.deepEqual(processesStartedBy(d.stateDir), []);
   assert.deepEqual(readdirSync(join(d.stateDir, "sockets")).filter((f) => f.endsWith(".metrics.sock")), [], "metrics sockets removed");
+  await waitFor("log files removed", () => readdirSync(join(d.stateDir, "logs")).length === 0);
 });
