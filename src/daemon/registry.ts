@@ -1,12 +1,12 @@
 // The set of plugin instances the daemon knows, by name: the control API's only way to
 // reach a supervisor, and the HTTP side's directory of instances.
-import { fileURLToPath } from "node:url";
 import { isAbsolute } from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { PluginInfo, StartRequest } from "../shared/gen/plugprom/v1/control_pb.js";
 import { MetricsTransport, PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../shared/errors.js";
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../shared/names.js";
+import { bundledGreeterScript } from "../shared/paths.js";
 import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../goplugin/handshake.js";
 import type { Catalog } from "./catalog.js";
 import type { InstanceDirectory } from "./instance.js";
@@ -27,7 +27,7 @@ export function checkScrapeSettings(intervalMs: number | undefined, timeoutMs: n
 }
 
 /** The bundled example plugin, run with this very Node.js so no PATH lookup is involved. */
-const BUNDLED_GREETER = fileURLToPath(new URL("../plugin/examples/greeter.js", import.meta.url));
+const BUNDLED_GREETER = bundledGreeterScript;
 
 export interface RegistryDeps {
   log: Logger;

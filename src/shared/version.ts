@@ -1,16 +1,14 @@
-// The package version, read once from package.json at the repository root.
+// The package version, read once from plugprom's package.json.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "./paths.js";
 
 function readVersion(): string {
-  for (const rel of ["../../package.json", "../../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "plugprom" && pkg.version) return pkg.version;
-    } catch {
-      // try the next candidate: the layout differs between dist/ and a bundle
-    }
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0-unknown";
+  } catch {
+    return "0.0.0-unknown";
   }
-  return "0.0.0-unknown";
 }
 
 export const VERSION = readVersion();
