@@ -229,7 +229,10 @@ function mb(bytes: number): string {
 try {
   await main();
 } finally {
-  for (const c of children) c.kill("SIGKILL");
+  // SIGTERM: nginx's master then takes its workers down with it (SIGKILL would orphan them).
+  for (const c of children) c.kill("SIGTERM");
+  const forced = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), 5_000);
   await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, "exit") : undefined)));
+  clearTimeout(forced);
   for (const fn of cleanups.reverse()) await fn();
 }
