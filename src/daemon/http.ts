@@ -10,6 +10,7 @@ import type { InstanceDirectory } from "./instance.js";
 import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
 import { createScrapeProxy, plain } from "./proxy.js";
+import { renderStatusPage, statusModel } from "./status-page.js";
 
 export interface HttpServerDeps {
   directory: InstanceDirectory;
@@ -27,12 +28,19 @@ export interface HttpServerDeps {
   scrapeToken?: string;
   /** Serve HTTPS with this certificate and key (PEM); SD then advertises __scheme__: https. */
   tls?: { cert: Buffer; key: Buffer };
+  /** For the status page. */
+  daemonInfo?: () => { version: string; grpcAddr: string; httpAddr: string; advertiseAddr: string };
 }
 
 /** Routes that stay open without the scrape token: liveness probes carry no credentials. */
 const OPEN_PATHS = new Set(["/healthz"]);
 
 const PLUGIN_METRICS_PATH = /^\/plugins\/([^/]*)\/metrics$/;
+
+function send(res: ServerResponse, status: number, contentType: string, method: string | undefined, body: string): void {
+  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), "x-content-type-options": "nosniff" });
+  res.end(method === "HEAD" ? undefined : body);
+}
 
 export function createHttpServer(deps: HttpServerDeps): Server {
   const proxyScrape = createScrapeProxy(deps);
@@ -50,16 +58,25 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       },
     ],
     ["/healthz", (_req, res) => plain(res, 200, "ok\n")],
+    ["/", (req, res) => send(res, 200, "text/html; charset=utf-8", req.method, renderStatusPage(status()))],
+    ["/status.json", (req, res) => send(res, 200, "application/json; charset=utf-8", req.method, `${JSON.stringify(status())}\n`)],
   ]);
+
+  const sdDocument = () => renderSdDocument(buildTargetGroups(deps.directory.list(), deps.advertiseAddr(), { scheme: deps.tls ? "https" : undefined }));
+  const status = () =>
+    statusModel(
+      deps.directory.list(),
+      deps.daemonInfo?.() ?? { version: "", grpcAddr: "", httpAddr: "", advertiseAddr: deps.advertiseAddr() },
+      proxyScrape.lastScrape,
+      sdDocument(),
+    );
 
   function serveDiscovery(req: IncomingMessage, res: ServerResponse): void {
     const refresh = Number(req.headers["x-prometheus-refresh-interval-seconds"]);
     const refreshSeconds = Number.isFinite(refresh) && refresh > 0 && refresh < 1e6 ? refresh : undefined;
     deps.log.debug("service discovery request", { refreshIntervalSeconds: refreshSeconds });
     deps.metrics.sdRequest(refreshSeconds);
-    const body = renderSdDocument(buildTargetGroups(deps.directory.list(), deps.advertiseAddr(), { scheme: deps.tls ? "https" : undefined }));
-    res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
-    res.end(req.method === "HEAD" ? undefined : body);
+    send(res, 200, "application/json; charset=utf-8", req.method, sdDocument());
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {

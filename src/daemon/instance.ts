@@ -20,6 +20,9 @@ export interface InstanceView {
   readonly advertised: boolean;
   /** The plugin's process while one runs (for /proc-based process metrics). */
   readonly pid: number | undefined;
+  readonly restarts: number;
+  /** When its current (or last) process started. */
+  readonly startedAt: Date | undefined;
   /** Per-target scrape settings for SD, in milliseconds; undefined = the job's. */
   readonly scrapeIntervalMs?: number;
   readonly scrapeTimeoutMs?: number;

@@ -115,6 +115,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     maxConcurrentScrapes: opts.maxConcurrentScrapes,
     scrapeToken,
     tls,
+    daemonInfo: () => ({ version: VERSION, grpcAddr: stateFileAddr(boundGrpc), httpAddr: stateFileAddr(boundHttp), advertiseAddr }),
   });
   const onSighup = () => {
     if (!opts.tlsCertFile || !opts.tlsKeyFile) return;
@@ -266,6 +267,11 @@ async function readTls(certFile: string, keyFile: string): Promise<{ cert: Buffe
   // Fails here, with the file named, rather than on the first handshake.
   createSecureContext({ cert, key });
   return { cert, key };
+}
+
+/** An address for display; "" before the server listens. */
+function stateFileAddr(addr: Address | undefined): string {
+  return addr ? formatAddress(addr) : "";
 }
 
 function socketInUse(path: string): Promise<boolean> {

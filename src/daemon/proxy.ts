@@ -6,6 +6,7 @@ import { constants as zlibConstants, createGzip } from "node:zlib";
 import httpProxy from "http-proxy";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
+import type { LastScrape } from "./status-page.js";
 import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
 import { UPSTREAM_PATH, upstreamAgent, upstreamTarget } from "./upstream.js";
@@ -34,10 +35,20 @@ export interface ProxyDeps {
 interface ScrapeState {
   plugin: string;
   timedOut: boolean;
+  bytes: number;
   timer?: NodeJS.Timeout;
 }
 
-export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse, name: string) => void {
+export interface ScrapeProxy {
+  (req: IncomingMessage, res: ServerResponse, name: string): void;
+  /** The last scrape of a plugin through this proxy, for the status page. */
+  lastScrape(name: string): LastScrape | undefined;
+}
+
+/** Entries kept for plugins that are gone are bounded by this; older ones are dropped. */
+const MAX_LAST_SCRAPES = 1024;
+
+export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
   // selfHandleResponse: the response is written here, so that headers are filtered, the body
   // can be compressed on the fly, and a body cut short ends the client's response abnormally.
   const proxy = httpProxy.createProxyServer({ agent: upstreamAgent, ignorePath: true, xfwd: false, changeOrigin: false, selfHandleResponse: true });
@@ -84,6 +95,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     let seen = 0;
     proxyRes.on("data", (chunk: Buffer) => {
       seen += chunk.length;
+      if (state) state.bytes = seen;
       if (seen > deps.maxScrapeBytes) {
         if (state) deps.metrics.scrapeTruncated(state.plugin);
         cutOff(`larger than --max-scrape-bytes (${deps.maxScrapeBytes} bytes)`);
@@ -104,7 +116,8 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
   });
 
   const inFlight = new Map<string, number>();
-  return (req, res, name) => {
+  const lastScrapes = new Map<string, LastScrape>();
+  const handle = (req: IncomingMessage, res: ServerResponse, name: string) => {
     const started = process.hrtime.bigint();
     const inst = deps.directory.get(name);
     if (!inst) {
@@ -123,17 +136,23 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       if (n === 0) inFlight.delete(name);
       else inFlight.set(name, n);
     });
-    const record = () => deps.metrics.proxyRequest(name, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+    const record = (bytes = 0) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      deps.metrics.proxyRequest(name, res.statusCode, seconds);
+      lastScrapes.delete(name); // re-inserted last: the Map's order is the age order
+      lastScrapes.set(name, { at: new Date(), seconds, bytes, code: res.statusCode });
+      if (lastScrapes.size > MAX_LAST_SCRAPES) lastScrapes.delete(lastScrapes.keys().next().value!);
+    };
     if (inst.state !== PluginState.RUNNING || !inst.metricsEndpoint) {
       plain(res, 503, `plugin ${JSON.stringify(name)} is ${PluginState[inst.state]}, not RUNNING\n`);
       record();
       return;
     }
-    const state: ScrapeState = { plugin: name, timedOut: false };
+    const state: ScrapeState = { plugin: name, timedOut: false, bytes: 0 };
     states.set(req, state);
     res.once("close", () => {
       clearTimeout(state.timer);
-      record();
+      record(state.bytes);
     });
 
     const forwarded: Record<string, string | string[] | undefined> = {};
@@ -154,6 +173,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       }
     });
   };
+  return Object.assign(handle, { lastScrape: (name: string) => lastScrapes.get(name) });
 }
 
 /** True when the Accept-Encoding header allows gzip (q > 0). */

@@ -22,7 +22,7 @@ class FakeDirectory implements InstanceDirectory {
   readonly instances = new Map<string, InstanceView>();
   add(name: string, metricsEndpoint: Address | undefined, state = PluginState.RUNNING, labels: Record<string, string> = {}) {
     const up = state === PluginState.RUNNING;
-    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: up, advertised: up || state === PluginState.CRASHED, pid: undefined });
+    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: up, advertised: up || state === PluginState.CRASHED, pid: undefined, restarts: 0, startedAt: undefined });
   }
   get(name: string) {
     return this.instances.get(name);

@@ -12,6 +12,8 @@ const inst = (name: string, state: PluginState, labels: Record<string, string> =
   healthy: true,
   advertised: state === PluginState.RUNNING || state === PluginState.CRASHED,
   pid: undefined,
+  restarts: 0,
+  startedAt: undefined,
 });
 const daemonGroup = { targets: ["host:2112"], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } };
 
