@@ -5,6 +5,7 @@ import { Command, Option } from "commander";
 import { VERSION } from "../shared/version.js";
 import type { ControlClient } from "./client.js";
 import { runCompleteNames, runCompletion } from "./commands/completion.js";
+import { runTop } from "./commands/top.js";
 import { runDaemonCommand } from "./commands/daemon.js";
 import { runGet, runList, runStatus, runTargets } from "./commands/inspect.js";
 import { runKill, runRestart, runShutdown, runStop } from "./commands/lifecycle.js";
@@ -226,6 +227,16 @@ export function buildProgram(deps: ProgramDeps): Command {
     .description("stop the daemon (and its plugins, unless --keep-plugins)")
     .option("--keep-plugins", "leave plugins running for the next daemon to reattach", false)
     .action(client(runShutdown, (cmd) => ({ keepPlugins: cmd.opts().keepPlugins as boolean, json: globalsOf(cmd).json })));
+  program
+    .command("top")
+    .description("a live view of every plugin: state, CPU, memory, restarts, last scrape (q quits)")
+    .option("--interval <duration>", "refresh interval", "1s")
+    .action(
+      client(runTop, (cmd) => ({
+        intervalMs: duration("--interval", cmd.opts().interval as string),
+        tty: process.stdout.isTTY && process.stdin.isTTY ? { input: process.stdin, columns: () => process.stdout.columns } : undefined,
+      })),
+    );
   program
     .command("completion")
     .description("print a shell completion script (bash, zsh or fish)")

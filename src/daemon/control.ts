@@ -17,6 +17,8 @@ export interface ControlDeps {
   stateDir: string;
   startedAt: Date;
   scrapeTimeoutMs: number;
+  /** The last scrape's duration per plugin (list shows it; `plugprom top` uses it). */
+  lastScrapeSeconds?: (name: string) => number | undefined;
   /** The HTTP side serves TLS: targets are advertised with __scheme__: https. */
   httpsScheme: boolean;
   /** Asks the daemon to exit (after answering). */
@@ -52,7 +54,13 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
       return { plugin: await registry.restart(req.name, graceOf(req.grace)) };
     },
     list() {
-      return { plugins: registry.list().map((s) => s.info()) };
+      return {
+        plugins: registry.list().map((s) => {
+          const info = s.info();
+          info.lastScrapeSeconds = deps.lastScrapeSeconds?.(s.name) ?? 0;
+          return info;
+        }),
+      };
     },
     get(req) {
       return { plugin: registry.require(req.name).info() };

@@ -4,7 +4,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import { bearerMatches } from "../shared/token.js";
-import { checkInstanceName } from "../shared/names.js";
 import { buildTargetGroups, renderSdDocument } from "./discovery.js";
 import type { InstanceDirectory } from "./instance.js";
 import type { Logger } from "./log.js";
@@ -67,7 +66,7 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     statusModel(
       deps.directory.list(),
       deps.daemonInfo?.() ?? { version: "", grpcAddr: "", httpAddr: "", advertiseAddr: deps.advertiseAddr() },
-      proxyScrape.lastScrape,
+      (name) => deps.metrics.lastScrape(name),
       sdDocument(),
     );
 
@@ -90,9 +89,7 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       return plain(res, 401, "missing or wrong bearer token (see --scrape-token-file)\n", { "www-authenticate": 'Bearer realm="plugprom"' });
     }
     if (route) return route(req, res);
-    const name = pluginMatch![1];
-    if (checkInstanceName(name)) return plain(res, 400, "invalid plugin name\n");
-    proxyScrape(req, res, name);
+    proxyScrape(req, res, pluginMatch![1]);
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {

@@ -146,6 +146,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         scrapeTimeoutMs: opts.scrapeTimeoutMs,
         shutdown: (keepPlugins) => shutdownRequested(keepPlugins),
         httpsScheme: tls !== undefined,
+        lastScrapeSeconds: (name) => metrics?.lastScrape(name)?.seconds,
       }),
       readMaxBytes: CONTROL_READ_MAX_BYTES,
       interceptors: controlToken ? [requireToken(controlToken)] : [],

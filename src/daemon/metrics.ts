@@ -5,7 +5,11 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
+import type { LastScrape } from "./status-page.js";
 import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync, type ProcStat } from "./proc.js";
+
+/** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
+const MAX_LAST_SCRAPES = 1024;
 
 const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
 
@@ -80,7 +84,7 @@ export class DaemonMetrics {
     });
     this.proxyRequests = new Counter({
       name: "plugprom_proxy_requests_total",
-      help: "Scrapes proxied to plugins, by HTTP status code returned.",
+      help: "Scrape requests for plugins, by HTTP status code returned; plugin is empty when the name matched no instance.",
       labelNames: ["plugin", "code"],
       registers,
     });
@@ -163,9 +167,22 @@ export class DaemonMetrics {
     this.restarts.inc({ plugin: name });
   }
 
-  /** `plugin` must be a known instance's name; the caller checked it against the directory. */
-  proxyRequest(plugin: string, code: number, seconds: number): void {
+  /**
+   * `plugin` must be a known instance's name (the caller checked it against the directory),
+   * or "" for a request naming no instance.
+   */
+  proxyRequest(plugin: string, code: number, seconds: number, bytes = 0): void {
     this.proxyRequests.inc({ plugin, code: String(code) });
     this.proxyDuration.observe({ plugin }, seconds);
+    this.lastScrapes.delete(plugin); // re-inserted last: the Map's order is the age order
+    this.lastScrapes.set(plugin, { at: new Date(), seconds, bytes, code });
+    if (this.lastScrapes.size > MAX_LAST_SCRAPES) this.lastScrapes.delete(this.lastScrapes.keys().next().value!);
   }
+
+  /** The plugin's last scrape through the proxy (status page, `plugprom top`). */
+  lastScrape(plugin: string): LastScrape | undefined {
+    return this.lastScrapes.get(plugin);
+  }
+
+  private readonly lastScrapes = new Map<string, LastScrape>();
 }

@@ -1,12 +1,12 @@
 // The scrape proxy: streams GET /plugins/<name>/metrics to the instance's private endpoint
 // with http-proxy, never buffering the body. The upstream is chosen by an exact lookup of a
 // validated name; the path is fixed; only an allowlist of headers crosses in either direction.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import { constants as zlibConstants, createGzip } from "node:zlib";
 import httpProxy from "http-proxy";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+import { checkInstanceName } from "../shared/names.js";
 import type { InstanceDirectory } from "./instance.js";
-import type { LastScrape } from "./status-page.js";
 import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
 import { UPSTREAM_PATH, upstreamAgent, upstreamTarget } from "./upstream.js";
@@ -15,6 +15,9 @@ import { UPSTREAM_PATH, upstreamAgent, upstreamTarget } from "./upstream.js";
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-encoding", "user-agent", "x-prometheus-scrape-timeout-seconds"];
 /** What a plugin's answer may tell Prometheus: the format, its encoding and its length. */
 const RETURNED_RESPONSE_HEADERS = ["content-type", "content-encoding", "content-length", "vary", "date"];
+
+/** The `plugin` label of requests for names that match no instance. */
+const UNKNOWN_PLUGIN = "";
 
 const MIN_TIMEOUT_MS = 100;
 const MAX_TIMEOUT_MS = 300_000;
@@ -37,18 +40,11 @@ interface ScrapeState {
   timedOut: boolean;
   bytes: number;
   timer?: NodeJS.Timeout;
+  /** Set once the agent hands the upstream request a socket; until then it is queued. */
+  upstreamReq?: ClientRequest;
 }
 
-export interface ScrapeProxy {
-  (req: IncomingMessage, res: ServerResponse, name: string): void;
-  /** The last scrape of a plugin through this proxy, for the status page. */
-  lastScrape(name: string): LastScrape | undefined;
-}
-
-/** Entries kept for plugins that are gone are bounded by this; older ones are dropped. */
-const MAX_LAST_SCRAPES = 1024;
-
-export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
+export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse, name: string) => void {
   // selfHandleResponse: the response is written here, so that headers are filtered, the body
   // can be compressed on the fly, and a body cut short ends the client's response abnormally.
   const proxy = httpProxy.createProxyServer({ agent: upstreamAgent, ignorePath: true, xfwd: false, changeOrigin: false, selfHandleResponse: true });
@@ -57,12 +53,10 @@ export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
   proxy.on("proxyReq", (proxyReq, req) => {
     const state = states.get(req);
     if (!state) return;
-    // A total deadline, as Prometheus' scrape timeout is: headers and body included.
-    state.timer = setTimeout(() => {
-      state.timedOut = true;
-      proxyReq.destroy();
-    }, timeoutFor(req, deps.defaultScrapeTimeoutMs));
-    state.timer.unref();
+    // The deadline passed (or the scraper left) while this request waited for a pooled
+    // connection: release the connection at once instead of scraping for nobody.
+    if (state.timedOut || req.socket.destroyed) proxyReq.destroy();
+    else state.upstreamReq = proxyReq;
   });
 
   proxy.on("proxyRes", (proxyRes, req, res) => {
@@ -116,14 +110,16 @@ export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
   });
 
   const inFlight = new Map<string, number>();
-  const lastScrapes = new Map<string, LastScrape>();
-  const handle = (req: IncomingMessage, res: ServerResponse, name: string) => {
+  return (req: IncomingMessage, res: ServerResponse, name: string) => {
     const started = process.hrtime.bigint();
+    const unknown = (status: number, body: string) => {
+      plain(res, status, body);
+      // Counted, but never under the requested name: scanners must not mint series.
+      deps.metrics.proxyRequest(UNKNOWN_PLUGIN, status, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    if (checkInstanceName(name) !== undefined) return unknown(400, "invalid plugin name\n");
     const inst = deps.directory.get(name);
-    if (!inst) {
-      plain(res, 404, `plugin ${JSON.stringify(name)} not found\n`);
-      return;
-    }
+    if (!inst) return unknown(404, `plugin ${JSON.stringify(name)} not found\n`);
     const busy = inFlight.get(name) ?? 0;
     if (busy >= deps.maxConcurrentScrapes) {
       plain(res, 429, `plugin ${JSON.stringify(name)} already has ${busy} scrapes in flight\n`, { "retry-after": "1" });
@@ -136,13 +132,7 @@ export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
       if (n === 0) inFlight.delete(name);
       else inFlight.set(name, n);
     });
-    const record = (bytes = 0) => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      deps.metrics.proxyRequest(name, res.statusCode, seconds);
-      lastScrapes.delete(name); // re-inserted last: the Map's order is the age order
-      lastScrapes.set(name, { at: new Date(), seconds, bytes, code: res.statusCode });
-      if (lastScrapes.size > MAX_LAST_SCRAPES) lastScrapes.delete(lastScrapes.keys().next().value!);
-    };
+    const record = (bytes = 0) => deps.metrics.proxyRequest(name, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, bytes);
     if (inst.state !== PluginState.RUNNING || !inst.metricsEndpoint) {
       plain(res, 503, `plugin ${JSON.stringify(name)} is ${PluginState[inst.state]}, not RUNNING\n`);
       record();
@@ -150,8 +140,19 @@ export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
     }
     const state: ScrapeState = { plugin: name, timedOut: false, bytes: 0 };
     states.set(req, state);
+    // A total deadline, as Prometheus' scrape timeout is: waiting for a pooled connection,
+    // headers and body included.
+    state.timer = setTimeout(() => {
+      state.timedOut = true;
+      if (state.upstreamReq) state.upstreamReq.destroy();
+      else plain(res, 504, `plugin ${JSON.stringify(name)} did not answer within the scrape timeout\n`);
+    }, timeoutFor(req, deps.defaultScrapeTimeoutMs));
+    state.timer.unref();
     res.once("close", () => {
       clearTimeout(state.timer);
+      // The scraper went away before the end (it gave up, or the body was cut): stop
+      // reading from the plugin, or the paused response would pin a pooled connection.
+      if (!res.writableFinished) state.upstreamReq?.destroy();
       record(state.bytes);
     });
 
@@ -161,6 +162,7 @@ export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
 
     proxy.web(req, res, { target: { ...upstreamTarget(inst.metricsEndpoint), path: UPSTREAM_PATH } as never }, (err: NodeJS.ErrnoException) => {
       clearTimeout(state.timer);
+      if (res.writableEnded) return; // already answered (504 while queued)
       if (res.headersSent) {
         res.destroy();
         return;
@@ -173,7 +175,6 @@ export function createScrapeProxy(deps: ProxyDeps): ScrapeProxy {
       }
     });
   };
-  return Object.assign(handle, { lastScrape: (name: string) => lastScrapes.get(name) });
 }
 
 /** True when the Accept-Encoding header allows gzip (q > 0). */

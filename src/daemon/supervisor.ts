@@ -19,6 +19,7 @@ import { HandshakeError, parseHandshake, type Handshake } from "../goplugin/hand
 import { connectPlugin, isUnimplemented, type HostTls, type PluginClient } from "../goplugin/host.js";
 import { generateCertificate, type Certificate } from "../goplugin/mtls.js";
 import type { PersistedInstance, ReattachInfo } from "./desired-state.js";
+import { CLOCK_TICKS, PAGE_SIZE, readProcStatSync } from "./proc.js";
 import type { InstanceView } from "./instance.js";
 import { LogFollower } from "./log-follower.js";
 import type { Logger } from "./log.js";
@@ -261,7 +262,15 @@ export class Supervisor implements InstanceView {
       scrapeTimeout: this.spec.scrapeTimeoutMs ? formatPromDuration(this.spec.scrapeTimeoutMs) : "",
       restartPolicy: this.spec.restartPolicy,
       nextRestartAt: this.nextRestartAt && WAITING.has(this.state) ? timestampFromDate(this.nextRestartAt) : undefined,
+      ...this.processUsage(),
     });
+  }
+
+  private processUsage(): { cpuSeconds: number; rssBytes: bigint } {
+    const pid = this.pid;
+    const stat = pid ? readProcStatSync(pid) : undefined;
+    if (!stat) return { cpuSeconds: 0, rssBytes: 0n };
+    return { cpuSeconds: (stat.utimeTicks + stat.stimeTicks) / CLOCK_TICKS, rssBytes: BigInt(stat.rssPages * PAGE_SIZE) };
   }
 
   /** What the daemon writes to instances.json: the spec, and how to find the process again. */

@@ -5,7 +5,7 @@ import type { ControlClient } from "../client.js";
 import { usageError } from "../errors.js";
 import type { IO } from "../output.js";
 
-const COMMANDS = ["daemon", "start", "stop", "kill", "restart", "list", "ls", "get", "targets", "scrape", "status", "logs", "shutdown", "version", "completion", "help"];
+const COMMANDS = ["daemon", "start", "stop", "kill", "restart", "list", "ls", "get", "targets", "scrape", "status", "logs", "top", "shutdown", "version", "completion", "help"];
 const TAKES_NAME = ["stop", "kill", "restart", "get", "scrape", "logs"];
 
 const SCRIPTS: Record<string, string> = {
