@@ -147,6 +147,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--sha256 <hex>", "refuse to run the executable unless its SHA-256 matches")
     .option("--restart <policy>", "always, on-failure (default) or never")
     .option("--inherit-env", "give the plugin the daemon's whole environment, not the minimal one", false)
+    .option("--no-metrics", "the plugin serves no metrics; its target serves its process_* metrics from /proc")
     .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
     .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
     .action(
@@ -167,6 +168,7 @@ export function buildProgram(deps: ProgramDeps): Command {
           sha256: o.sha256 as string | undefined,
           restart: cmd.opts().restart as string | undefined,
           inheritEnv: cmd.opts().inheritEnv as boolean,
+          noMetrics: cmd.opts().metrics === false,
           scrapeInterval: cmd.opts().scrapeInterval as string | undefined,
           scrapeTimeout: cmd.opts().scrapeTimeout as string | undefined,
           cwd: deps.cwd(),

@@ -3,7 +3,8 @@
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ControlService, PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
-import { failedPrecondition, invalidArgument } from "../shared/errors.js";
+import { errorMessage, failedPrecondition, invalidArgument, unavailable } from "../shared/errors.js";
+import { ConnectError } from "@connectrpc/connect";
 import { VERSION } from "../shared/version.js";
 import { buildTargetGroups, renderSdDocument } from "./discovery.js";
 import type { OutputLine } from "./plugin-output.js";
@@ -79,9 +80,15 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
         signal: ctx.signal,
       });
       let first = true;
-      for await (const chunk of res) {
-        yield { contentType: first ? (res.headers["content-type"] ?? "") : "", chunk: chunk as Buffer };
-        first = false;
+      try {
+        for await (const chunk of res) {
+          yield { contentType: first ? (res.headers["content-type"] ?? "") : "", chunk: chunk as Buffer };
+          first = false;
+        }
+      } catch (err) {
+        // A connection that breaks mid-body is the plugin's failure, not the daemon's.
+        if (err instanceof ConnectError) throw err;
+        throw unavailable(`plugin "${req.name}" metrics stream broke: ${errorMessage(err)}`);
       }
       if (first) yield { contentType: res.headers["content-type"] ?? "", chunk: new Uint8Array() };
     },

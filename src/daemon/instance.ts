@@ -21,6 +21,8 @@ export interface InstanceView {
   /** The plugin's process while one runs (for /proc-based process metrics). */
   readonly pid: number | undefined;
   readonly restarts: number;
+  /** Started with --no-metrics: the proxy serves its process_* metrics from /proc. */
+  readonly noMetrics: boolean;
   /** When its current (or last) process started. */
   readonly startedAt: Date | undefined;
   /** Per-target scrape settings for SD, in milliseconds; undefined = the job's. */

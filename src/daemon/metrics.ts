@@ -174,6 +174,7 @@ export class DaemonMetrics {
   proxyRequest(plugin: string, code: number, seconds: number, bytes = 0): void {
     this.proxyRequests.inc({ plugin, code: String(code) });
     this.proxyDuration.observe({ plugin }, seconds);
+    if (plugin === "") return;
     this.lastScrapes.delete(plugin); // re-inserted last: the Map's order is the age order
     this.lastScrapes.set(plugin, { at: new Date(), seconds, bytes, code });
     if (this.lastScrapes.size > MAX_LAST_SCRAPES) this.lastScrapes.delete(this.lastScrapes.keys().next().value!);

@@ -15,8 +15,8 @@ export interface PluginEnvOptions {
   minPort: number;
   maxPort: number;
   unixSocketDir: string;
-  /** PLUGPROM_METRICS_ADDR: unix:/abs/path or 127.0.0.1:PORT. */
-  metricsAddr: string;
+  /** PLUGPROM_METRICS_ADDR: unix:/abs/path or 127.0.0.1:PORT; undefined with --no-metrics. */
+  metricsAddr: string | undefined;
   instanceName: string;
   /** PEM of the host's AutoMTLS client certificate. */
   clientCertPem?: string;
@@ -36,7 +36,8 @@ export function pluginEnvironment(o: PluginEnvOptions): Record<string, string> {
   env.PLUGIN_MIN_PORT = String(o.minPort);
   env.PLUGIN_MAX_PORT = String(o.maxPort);
   env.PLUGIN_UNIX_SOCKET_DIR = o.unixSocketDir;
-  env.PLUGPROM_METRICS_ADDR = o.metricsAddr;
+  if (o.metricsAddr !== undefined) env.PLUGPROM_METRICS_ADDR = o.metricsAddr;
+  else delete env.PLUGPROM_METRICS_ADDR;
   env.PLUGPROM_INSTANCE = o.instanceName;
   if (o.clientCertPem) env.PLUGIN_CLIENT_CERT = o.clientCertPem;
   else delete env.PLUGIN_CLIENT_CERT;

@@ -10,6 +10,7 @@ import type { InstanceDirectory } from "./instance.js";
 import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
 import { UPSTREAM_PATH, upstreamAgent, upstreamTarget } from "./upstream.js";
+import { processExposition } from "./process-exposition.js";
 
 /** What a scrape may tell the plugin; everything else (cookies, auth, forwarding) stays here. */
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-encoding", "user-agent", "x-prometheus-scrape-timeout-seconds"];
@@ -133,6 +134,15 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       else inFlight.set(name, n);
     });
     const record = (bytes = 0) => deps.metrics.proxyRequest(name, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, bytes);
+    if (inst.state === PluginState.RUNNING && inst.noMetrics) {
+      // An uninstrumented plugin: its process, as the daemon sees it in /proc.
+      const body = processExposition(inst.pid);
+      if (body !== undefined) {
+        plain(res, 200, body, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        record(Buffer.byteLength(body));
+        return;
+      }
+    }
     if (inst.state !== PluginState.RUNNING || !inst.metricsEndpoint) {
       plain(res, 503, `plugin ${JSON.stringify(name)} is ${PluginState[inst.state]}, not RUNNING\n`);
       record();

@@ -266,6 +266,7 @@ export class Registry implements InstanceDirectory {
     else if (used.has("metrics_port")) base.metricsTransport = "tcp"; // a plugin that takes a port gets one
 
     if (req.inheritEnv) base.inheritEnv = true;
+    if (req.noMetrics) base.noMetrics = true;
     if (req.restartPolicy !== "") {
       if (!RESTART_POLICIES.includes(req.restartPolicy as RestartPolicy)) {
         throw invalidArgument(`restart policy ${JSON.stringify(req.restartPolicy)}: expected always, on-failure or never`);

@@ -26,7 +26,7 @@ import type { Logger } from "./log.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
 import { MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
 import { pluginEnvironment } from "./plugin-env.js";
-import { substituteArgs } from "./template.js";
+import { placeholdersIn, substituteArgs } from "./template.js";
 
 export type RestartPolicy = "always" | "on-failure" | "never";
 export const RESTART_POLICIES: readonly RestartPolicy[] = ["always", "on-failure", "never"];
@@ -59,6 +59,8 @@ export interface InstanceSpec {
   restartPolicy: RestartPolicy;
   /** Pass the daemon's whole environment (opt-in; the default is a minimal one). */
   inheritEnv?: boolean;
+  /** No metrics endpoint of its own (see InstanceView.noMetrics). */
+  noMetrics?: boolean;
 }
 
 export interface SupervisorDeps {
@@ -136,6 +138,10 @@ export class Supervisor implements InstanceView {
 
   get labels(): Readonly<Record<string, string>> {
     return this.spec.labels;
+  }
+
+  get noMetrics(): boolean {
+    return this.spec.noMetrics === true;
   }
 
   get scrapeIntervalMs(): number | undefined {
@@ -277,7 +283,7 @@ export class Supervisor implements InstanceView {
   persisted(): PersistedInstance {
     const p: PersistedInstance = { spec: this.spec, restarts: this.restarts };
     const h = this.handshake;
-    if (this.state === PluginState.RUNNING && this.proc?.alive() && h && this.metricsEndpoint && this.startedAt) {
+    if (this.state === PluginState.RUNNING && this.proc?.alive() && h && this.startedAt) {
       p.reattach = {
         pid: this.proc.pid,
         startTicks: this.proc.startTicks,
@@ -289,7 +295,7 @@ export class Supervisor implements InstanceView {
         serverCert: h.serverCert?.toString("base64"),
         clientCertPem: h.serverCert ? this.cert?.certPem : undefined,
         clientKeyPem: h.serverCert ? this.cert?.keyPem : undefined,
-        metricsEndpoint: formatAddress(this.metricsEndpoint),
+        metricsEndpoint: this.metricsEndpoint ? formatAddress(this.metricsEndpoint) : "",
         args: this.resolvedArgs,
         stdoutLog: this.logPath("stdout"),
         stderrLog: this.logPath("stderr"),
@@ -342,9 +348,10 @@ export class Supervisor implements InstanceView {
         throw aborted(`refusing to run ${command}: its SHA-256 is ${actual}, expected ${spec.sha256} (the binary changed, or the checksum is wrong)`);
       }
     }
-    this.metricsEndpoint = await this.allocateMetricsEndpoint();
+    this.metricsEndpoint = spec.noMetrics ? undefined : await this.allocateMetricsEndpoint();
     try {
-      this.resolvedArgs = substituteArgs(spec.args, this.metricsEndpoint);
+      if (spec.noMetrics && placeholdersIn(spec.args).size > 0) throw new Error("{{metrics_*}} placeholders need a metrics endpoint, and --no-metrics gives none");
+      this.resolvedArgs = this.metricsEndpoint ? substituteArgs(spec.args, this.metricsEndpoint) : [...spec.args];
     } catch (err) {
       throw invalidArgument(errorMessage(err));
     }
@@ -358,7 +365,7 @@ export class Supervisor implements InstanceView {
       minPort: deps.portRange.min,
       maxPort: deps.portRange.max,
       unixSocketDir: deps.socketDir,
-      metricsAddr: formatAddress(this.metricsEndpoint),
+      metricsAddr: this.metricsEndpoint ? formatAddress(this.metricsEndpoint) : undefined,
       instanceName: spec.name,
       clientCertPem: this.cert?.certPem,
       inheritEnv: spec.inheritEnv,
@@ -446,7 +453,7 @@ export class Supervisor implements InstanceView {
     this.proc = proc;
     this.startedAt = new Date(info.startedAt);
     this.resolvedArgs = info.args;
-    this.metricsEndpoint = parseAddress(info.metricsEndpoint);
+    this.metricsEndpoint = info.metricsEndpoint ? parseAddress(info.metricsEndpoint) : undefined;
     this.handshake = {
       coreVersion: 1,
       appVersion: info.appVersion,

@@ -13,7 +13,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { createHttpServer } from "../../src/daemon/http.js";
 import { acceptsGzip } from "../../src/daemon/proxy.js";
 import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
-import { silentLogger } from "../../src/daemon/log.js";
+import { createLogger, silentLogger, type Logger } from "../../src/daemon/log.js";
 import { DaemonMetrics } from "../../src/daemon/metrics.js";
 import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
 import type { Address } from "../../src/shared/address.js";
@@ -22,7 +22,7 @@ class FakeDirectory implements InstanceDirectory {
   readonly instances = new Map<string, InstanceView>();
   add(name: string, metricsEndpoint: Address | undefined, state = PluginState.RUNNING, labels: Record<string, string> = {}) {
     const up = state === PluginState.RUNNING;
-    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: up, advertised: up || state === PluginState.CRASHED, pid: undefined, restarts: 0, startedAt: undefined });
+    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: up, advertised: up || state === PluginState.CRASHED, pid: undefined, restarts: 0, startedAt: undefined, noMetrics: false });
   }
   get(name: string) {
     return this.instances.get(name);
@@ -38,7 +38,7 @@ async function listen(server: Server, where: string | number): Promise<void> {
   await once(server, "listening");
 }
 
-async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number; maxConcurrentScrapes?: number } = {}) {
+async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number; maxConcurrentScrapes?: number; log?: Logger } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pp-http-"));
   const directory = new FakeDirectory();
   const daemon = createHttpServer({
@@ -46,7 +46,7 @@ async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: nu
     metrics: new DaemonMetrics(directory),
     advertiseAddr: () => "daemon.example:2112",
     defaultScrapeTimeoutMs: 5_000,
-    log: silentLogger,
+    log: opts.log ?? silentLogger,
     gzip: opts.gzip ?? true,
     maxScrapeBytes: opts.maxScrapeBytes ?? 64 * 1024 * 1024,
     maxConcurrentScrapes: opts.maxConcurrentScrapes ?? 8,
@@ -78,9 +78,9 @@ async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: nu
   return { dir, directory, base, upstream, daemon };
 }
 
-function get(url: string, headers: Record<string, string> = {}) {
+function get(url: string, headers: Record<string, string> = {}, method = "GET") {
   return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    request(url, { headers }, (res) => {
+    request(url, { headers, method }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -117,6 +117,37 @@ test("the SD document lists the daemon and every running plugin at the advertise
     assert.deepEqual(groups.map((g) => g.labels.__meta_plugprom_plugin ?? "daemon"), ["daemon", "abc"]);
     assert.ok(groups.every((g) => g.targets.length === 1 && g.targets[0] === "daemon.example:2112"));
   }
+});
+
+test("the SD document is byte for byte the daemon's group, then running and crashed plugins by name", async (t) => {
+  const lines: string[] = [];
+  const { base, directory } = await setup(t, { log: createLogger({ level: "debug", format: "json", write: (l) => lines.push(l) }) });
+  const empty = await get(`${base}/sd_config`);
+  assert.equal(empty.body, '[{"targets":["daemon.example:2112"],"labels":{"__metrics_path__":"/metrics","__meta_plugprom_role":"daemon"}}]\n');
+
+  directory.add("zz", { kind: "unix", path: "/nowhere" }, PluginState.CRASHED);
+  directory.add("abc", { kind: "unix", path: "/nowhere" }, PluginState.RUNNING, { team: "core" });
+  directory.add("gone", undefined, PluginState.STOPPED);
+  directory.add("new", undefined, PluginState.STARTING);
+  const r = await get(`${base}/discovery`, { "x-prometheus-refresh-interval-seconds": "60" });
+  assert.equal(
+    r.body,
+    "[" +
+      '{"targets":["daemon.example:2112"],"labels":{"__metrics_path__":"/metrics","__meta_plugprom_role":"daemon"}},' +
+      '{"targets":["daemon.example:2112"],"labels":{"team":"core","__metrics_path__":"/plugins/abc/metrics","__meta_plugprom_plugin":"abc","__meta_plugprom_role":"plugin","__meta_plugprom_state":"running","plugin":"abc"}},' +
+      '{"targets":["daemon.example:2112"],"labels":{"__metrics_path__":"/plugins/zz/metrics","__meta_plugprom_plugin":"zz","__meta_plugprom_role":"plugin","__meta_plugprom_state":"crashed","plugin":"zz"}}' +
+      "]\n",
+  );
+  assert.equal(r.headers["content-length"], String(Buffer.byteLength(r.body)));
+  assert.ok(
+    lines.some((l) => JSON.parse(l).level === "debug" && JSON.parse(l).refreshIntervalSeconds === 60),
+    "Prometheus' refresh interval is logged at debug",
+  );
+
+  const head = await get(`${base}/sd_config`, {}, "HEAD");
+  assert.equal(head.status, 200);
+  assert.equal(head.headers["content-type"], "application/json; charset=utf-8");
+  assert.equal(head.body, "");
 });
 
 test("a large body is streamed: the first bytes arrive while the plugin is still writing", async (t) => {
@@ -247,8 +278,11 @@ test("the daemon's /metrics has its plugprom_* families, /healthz answers, other
   assert.match(m.body, /^plugprom_proxy_requests_total\{plugin="abc",code="200"\} 1$/m);
   assert.match(m.body, /^plugprom_plugins\{state="RUNNING"\} 1$/m);
   assert.equal((await get(`${base}/healthz`)).status, 200);
-  const post = await new Promise<number>((resolve) => request(`${base}/sd_config`, { method: "POST" }, (res) => resolve(res.statusCode!)).end());
-  assert.equal(post, 405);
+  for (const path of ["/sd_config", "/metrics", "/plugins/abc/metrics"]) {
+    const post = await get(`${base}${path}`, {}, "POST");
+    assert.equal(post.status, 405, path);
+    assert.equal(post.headers.allow, "GET, HEAD");
+  }
   assert.equal((await get(`${base}/nothing-here`)).status, 404);
 });
 
@@ -330,4 +364,43 @@ test("past --max-concurrent-scrapes a plugin's extra scrapes get 429 instead of 
   held.forEach((release) => release());
   assert.deepEqual((await Promise.all(first)).map((r) => r.status), [200, 200]);
   assert.equal((await get(`${base}/plugins/slow/metrics`)).status, 200, "the slots are free again");
+});
+
+test("requests for unknown or invalid names are counted, never under the name asked for", async (t) => {
+  const { base } = await setup(t);
+  assert.equal((await get(`${base}/plugins/scanner-1/metrics`)).status, 404);
+  assert.equal((await get(`${base}/plugins/scanner-2/metrics`)).status, 404);
+  assert.equal(await rawStatus(base, "/plugins/NOPE/metrics"), 400);
+  const m = (await get(`${base}/metrics`)).body;
+  assert.doesNotMatch(m, /scanner|NOPE/);
+  assert.match(m, /^plugprom_proxy_requests_total\{plugin="",code="404"\} 2$/m);
+  assert.match(m, /^plugprom_proxy_requests_total\{plugin="",code="400"\} 1$/m);
+});
+
+test("a scraper that hangs up mid-body makes the proxy hang up on the plugin too", { timeout: 10_000 }, async (t) => {
+  const { base, upstream } = await setup(t);
+  let upstreamClosed!: () => void;
+  const closedAtPlugin = new Promise<void>((r) => (upstreamClosed = r));
+  await upstream("endless", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write(`first ${"x".repeat(1024)}\n`); // and never ends
+    res.once("close", upstreamClosed);
+  });
+  const res = await new Promise<import("node:http").IncomingMessage>((resolve) => request(`${base}/plugins/endless/metrics`, resolve).end());
+  await once(res, "data");
+  res.destroy();
+  await closedAtPlugin; // else the paused upstream response would pin a pooled connection
+});
+
+test("the scrape timeout also bounds the wait for a pooled connection to the plugin", async (t) => {
+  const { base, upstream } = await setup(t, { maxConcurrentScrapes: 8 });
+  let arrived = 0;
+  await upstream("stuck", () => void arrived++); // never answers
+  // More scrapes than the agent's per-plugin connections: some wait in its queue.
+  const started = Date.now();
+  const results = await Promise.all(Array.from({ length: 6 }, () => get(`${base}/plugins/stuck/metrics`, { "x-prometheus-scrape-timeout-seconds": "1" })));
+  const elapsed = Date.now() - started;
+  assert.deepEqual(results.map((r) => r.status), Array(6).fill(504));
+  assert.ok(arrived < 6, "some scrapes never got a connection");
+  assert.ok(elapsed < 1_800, `all answered within about one timeout, not two (${elapsed} ms)`);
 });

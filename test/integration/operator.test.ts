@@ -69,3 +69,23 @@ test("shell completion completes commands, and instance names from the running d
   const away = await runCli(["--addr", "127.0.0.1:1", "__complete-names"]);
   assert.deepEqual([away.code, away.stdout, away.stderr], [0, "", ""], "silent when the daemon is away");
 });
+
+test("a plugin started with --no-metrics gets no endpoint, and its target serves its process_* metrics", async (t) => {
+  const { buildGoProgram } = await import("../helpers/go-build.js");
+  const go = await buildGoProgram("goplugin-greeter");
+  const d = await startDaemon();
+  t.after(() => d.close());
+  const r = await d.cli(["start", "bare", "--no-metrics", "--json", "--", go]);
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as { metricsEndpoint: string; pid: number };
+  assert.equal(info.metricsEndpoint, "");
+  assert.doesNotMatch(readFileSync(`/proc/${info.pid}/environ`, "utf8"), /PLUGPROM_METRICS_ADDR=/);
+  const scrape = await httpGet(`${d.httpBase}/plugins/bare/metrics`);
+  assert.equal(scrape.status, 200);
+  assert.match(scrape.body, /^process_resident_memory_bytes \d+$/m);
+  assert.match(scrape.body, /^process_cpu_seconds_total [\d.]+$/m);
+  assert.match(scrape.body, /^process_open_fds \d+$/m);
+  const lint = promtool(["check", "metrics"], scrape.body);
+  assert.equal(lint.code, 0, lint.output);
+  assert.equal((await d.cli(["start", "bad", "--no-metrics", "--", go, "-port", "{{metrics_port}}"])).code, 2, "placeholders need an endpoint");
+});

@@ -14,6 +14,7 @@ const inst = (name: string, state: PluginState, labels: Record<string, string> =
   pid: undefined,
   restarts: 0,
   startedAt: undefined,
+  noMetrics: false,
 });
 const daemonGroup = { targets: ["host:2112"], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } };
 
@@ -83,4 +84,23 @@ test("user labels cannot override the reserved ones", () => {
   const [, g] = buildTargetGroups([inst("p", PluginState.RUNNING, { __metrics_path__: "/evil", plugin: "other" })], "h:1");
   assert.equal(g.labels.__metrics_path__, "/plugins/p/metrics");
   assert.equal(g.labels.plugin, "p");
+});
+
+const stateLabels: Array<[PluginState, string]> = [
+  [PluginState.RUNNING, "running"],
+  [PluginState.CRASHED, "crashed"],
+  [PluginState.BACKOFF, "backoff"],
+  [PluginState.CRASHLOOP, "crashloop"],
+];
+for (const [state, label] of stateLabels) {
+  test(`an advertised ${PluginState[state]} instance carries __meta_plugprom_state="${label}"`, () => {
+    const [, g] = buildTargetGroups([{ ...inst("p", state), advertised: true }], "h:1");
+    assert.equal(g.labels.__meta_plugprom_state, label);
+  });
+}
+
+test("the rendered document is compact JSON ending in one newline", () => {
+  const doc = renderSdDocument(buildTargetGroups([inst("a", PluginState.RUNNING)], "h:1"));
+  assert.ok(doc.endsWith("]\n") && !doc.slice(0, -1).includes("\n"));
+  assert.deepEqual(JSON.parse(doc), buildTargetGroups([inst("a", PluginState.RUNNING)], "h:1"));
 });

@@ -24,6 +24,7 @@ export interface StartOptions {
   scrapeInterval?: string;
   restart?: string;
   inheritEnv?: boolean;
+  noMetrics?: boolean;
   scrapeTimeout?: string;
   cwd: string;
   json: boolean;
@@ -79,6 +80,7 @@ export function buildStartRequest(o: StartOptions): StartRequest {
     sha256: o.sha256?.toLowerCase() ?? "",
     restartPolicy: restartPolicy(o.restart),
     inheritEnv: o.inheritEnv ?? false,
+    noMetrics: o.noMetrics ?? false,
     scrapeInterval: o.scrapeInterval !== undefined ? durationFromMs(duration("--scrape-interval", o.scrapeInterval)) : undefined,
     scrapeTimeout: o.scrapeTimeout !== undefined ? durationFromMs(duration("--scrape-timeout", o.scrapeTimeout)) : undefined,
   });

@@ -1,0 +1,119 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { DaemonMetrics } from "../../src/daemon/metrics.js";
+import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
+import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
+
+class FakeDirectory implements InstanceDirectory {
+  readonly instances = new Map<string, InstanceView>();
+  set(name: string, state: PluginState, pid?: number) {
+    this.instances.set(name, {
+      name,
+      state,
+      labels: {},
+      metricsEndpoint: { kind: "unix", path: `/s/${name}.sock` },
+      healthy: state === PluginState.RUNNING,
+      advertised: state === PluginState.RUNNING,
+      pid,
+      restarts: 0,
+      startedAt: undefined,
+  noMetrics: false,
+    });
+  }
+  get(name: string) {
+    return this.instances.get(name);
+  }
+  list() {
+    return [...this.instances.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+}
+
+const STATES = ["STARTING", "RUNNING", "STOPPING", "STOPPED", "CRASHED", "FAILED", "BACKOFF", "CRASHLOOP"];
+
+/** The samples of one family, as `name{labels} value` lines. */
+async function samples(m: DaemonMetrics, family: string): Promise<string[]> {
+  const text = await m.registry.metrics();
+  return text.split("\n").filter((l) => l.startsWith(`${family}{`) || l.startsWith(`${family} `));
+}
+
+test("plugprom_plugin_up is read from the directory at every collection", async () => {
+  const dir = new FakeDirectory();
+  const m = new DaemonMetrics(dir);
+  dir.set("a", PluginState.RUNNING);
+  dir.set("b", PluginState.CRASHED);
+  assert.deepEqual(await samples(m, "plugprom_plugin_up"), ['plugprom_plugin_up{plugin="a"} 1', 'plugprom_plugin_up{plugin="b"} 0']);
+  dir.instances.delete("b");
+  dir.set("a", PluginState.STOPPING);
+  assert.deepEqual(await samples(m, "plugprom_plugin_up"), ['plugprom_plugin_up{plugin="a"} 0'], "a forgotten instance's series goes away");
+});
+
+test("plugprom_plugins counts instances per state, every state present even at zero", async () => {
+  const dir = new FakeDirectory();
+  const m = new DaemonMetrics(dir);
+  dir.set("a", PluginState.RUNNING);
+  dir.set("b", PluginState.RUNNING);
+  dir.set("c", PluginState.FAILED);
+  const lines = await samples(m, "plugprom_plugins");
+  const counts = Object.fromEntries(lines.map((l) => [/state="([A-Z]+)"/.exec(l)![1], Number(l.split(" ")[1])]));
+  assert.deepEqual(Object.keys(counts).sort(), [...STATES].sort());
+  assert.equal(counts.RUNNING, 2);
+  assert.equal(counts.FAILED, 1);
+  assert.equal(counts.STOPPED, 0);
+});
+
+test("starts, stops and proxied requests are counted per plugin", async () => {
+  const dir = new FakeDirectory();
+  const m = new DaemonMetrics(dir);
+  m.pluginStarted("a");
+  m.pluginStarted("a");
+  m.pluginStopped("a");
+  m.proxyRequest("a", 200, 0.02);
+  m.proxyRequest("a", 200, 0.03);
+  m.proxyRequest("a", 504, 10);
+  m.proxyRequest("", 404, 0.0001);
+  assert.deepEqual(await samples(m, "plugprom_plugin_starts_total"), ['plugprom_plugin_starts_total{plugin="a"} 2']);
+  assert.deepEqual(await samples(m, "plugprom_plugin_stops_total"), ['plugprom_plugin_stops_total{plugin="a"} 1']);
+  assert.deepEqual((await samples(m, "plugprom_proxy_requests_total")).sort(), [
+    'plugprom_proxy_requests_total{plugin="",code="404"} 1',
+    'plugprom_proxy_requests_total{plugin="a",code="200"} 2',
+    'plugprom_proxy_requests_total{plugin="a",code="504"} 1',
+  ]);
+  const count = await samples(m, "plugprom_proxy_request_duration_seconds_count");
+  assert.ok(count.includes('plugprom_proxy_request_duration_seconds_count{plugin="a"} 3'), count.join("\n"));
+  const buckets = (await samples(m, "plugprom_proxy_request_duration_seconds_bucket")).filter((l) => l.includes('plugin="a"'));
+  assert.ok(buckets.includes('plugprom_proxy_request_duration_seconds_bucket{le="0.025",plugin="a"} 1'), buckets.join("\n"));
+  assert.ok(buckets.includes('plugprom_proxy_request_duration_seconds_bucket{le="10",plugin="a"} 3'), "a scrape at a 10 s timeout still lands in a bucket below +Inf");
+});
+
+test("the default process and Node.js metrics are there, and each family has one HELP", async () => {
+  const dir = new FakeDirectory();
+  dir.set("self", PluginState.RUNNING, process.pid);
+  const m = new DaemonMetrics(dir);
+  const text = await m.registry.metrics();
+  for (const family of ["process_cpu_seconds_total", "process_start_time_seconds", "nodejs_heap_size_used_bytes"]) {
+    assert.match(text, new RegExp(`^# TYPE ${family} `, "m"));
+  }
+  const helps = text.split("\n").filter((l) => l.startsWith("# HELP ")).map((l) => l.split(" ")[2]);
+  assert.equal(new Set(helps).size, helps.length, "no duplicate HELP");
+  for (const name of helps.filter((n) => n.startsWith("plugprom_"))) {
+    const type = new RegExp(`^# TYPE ${name} (\\w+)$`, "m").exec(text)![1];
+    assert.equal(type === "counter", name.endsWith("_total"), `${name} is a ${type}: _total exactly on counters`);
+  }
+});
+
+test("promtool check metrics finds nothing to complain about", async (t) => {
+  const which = spawnSync("sh", ["-c", "command -v promtool"], { encoding: "utf8" });
+  if (which.status !== 0) return t.skip("promtool not installed");
+  const dir = new FakeDirectory();
+  dir.set("self", PluginState.RUNNING, process.pid);
+  dir.set("down", PluginState.CRASHED);
+  const m = new DaemonMetrics(dir);
+  m.pluginStarted("self");
+  m.pluginStopped("down");
+  m.proxyRequest("self", 200, 0.1);
+  m.proxyRequest("", 404, 0);
+  const r = spawnSync(which.stdout.trim(), ["check", "metrics"], { input: await m.registry.metrics(), encoding: "utf8" });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.equal(`${r.stdout}${r.stderr}`.trim(), "");
+});
