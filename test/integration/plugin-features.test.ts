@@ -63,3 +63,20 @@ test("the TypeScript greeter run by hand refuses with guidance, and with no comm
   assert.match(noOverlap.stderr, /serves protocol versions 1, host offered 2,3: no version in common/);
   assert.equal(noOverlap.stdout, "");
 });
+
+test("a plugin that sends its output over GRPCStdio (go-plugin >= 1.4) is logged like stderr lines", async (t) => {
+  const { join } = await import("node:path");
+  const { repoRoot } = await import("../helpers/paths.js");
+  const d = await startDaemon();
+  t.after(() => d.close());
+  const r = await d.cli(["start", "chatty", "--no-auto-mtls", "--", join(repoRoot, "test", "fixtures", "plugins", "stdio-plugin.mjs")]);
+  assert.equal(r.code, 0, r.stderr);
+  await waitFor("the stdio lines", async () => /hello over stdio/.test((await d.cli(["logs", "chatty"])).stdout));
+  const logs = (await d.cli(["logs", "chatty", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l) as { stream: string; text: string });
+  assert.deepEqual(
+    logs.map((l) => [l.stream, l.text]),
+    [["stderr", "hello over stdio"], ["stderr", "second line"], ["stdout", "an stdout line"]],
+    "chunks are joined into lines, per channel",
+  );
+  assert.match(d.log(), /hello over stdio plugin=chatty stream=stderr/);
+});
