@@ -207,7 +207,8 @@ export class Registry implements InstanceDirectory {
     if (problem) throw invalidArgument(problem);
 
     let base: Omit<InstanceSpec, "name" | "startTimeoutMs">;
-    if (req.plugin !== "" && !req.plugin.includes("/")) {
+    const fromCatalog = req.plugin !== "" && !req.plugin.includes("/");
+    if (fromCatalog) {
       const entry = this.deps.catalog.get(req.plugin);
       if (!entry) {
         const known = [...this.deps.catalog.keys()];
@@ -249,7 +250,9 @@ export class Registry implements InstanceDirectory {
     }
     if (req.protocolVersions.length > 0) base.protocolVersions = [...req.protocolVersions];
     if (req.autoMtls !== undefined) base.autoMtls = req.autoMtls;
-    if (req.workingDir !== "") base.workingDir = req.workingDir;
+    // A catalog entry runs where its file says (relative paths in it are resolved there);
+    // anything else runs in the directory the user started it from.
+    if (req.workingDir !== "" && !fromCatalog) base.workingDir = req.workingDir;
     if (req.sha256 !== "") {
       if (!/^[0-9a-f]{64}$/.test(req.sha256)) throw invalidArgument("sha256 must be 64 lower-case hex characters");
       base.sha256 = req.sha256;

@@ -214,3 +214,54 @@ test("a wildcard --http-addr is advertised under the machine's hostname, never l
   const groups = JSON.parse((await explicit.cli(["targets"])).stdout) as Array<{ targets: string[] }>;
   assert.deepEqual(groups[0].targets, ["prom-visible.example:9999"]);
 });
+
+test("a catalog entry (--config) starts by name with its labels and env merged; an unknown entry exits 4", async (t) => {
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "pp-catalog-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const catalog = join(dir, "plugins.json");
+  writeFileSync(
+    catalog,
+    JSON.stringify({
+      plugins: {
+        greeter: {
+          command: process.execPath,
+          args: [join(repoRoot, "dist", "src", "plugin", "examples", "greeter.js")],
+          labels: { team: "catalog", tier: "1" },
+          env: { PLUGPROM_GREETER_TICK_MS: "100" },
+          restart: "never",
+        },
+      },
+    }),
+  );
+  const d = await daemon(t, ["--config", catalog, "--log-format", "json"]);
+  const r = await d.cli(["start", "fromcat", "--plugin", "greeter", "--label", "tier=2", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as PluginJson & { plugin: string; restartPolicy: string; workingDir: string };
+  assert.equal(info.plugin, "greeter");
+  assert.deepEqual(info.labels, { team: "catalog", tier: "2" }, "start flags override the entry");
+  assert.equal(info.restartPolicy, "never");
+  assert.equal(info.workingDir, dir, "a catalog entry runs in its file's directory");
+  const unknown = await d.cli(["start", "x", "--plugin", "nosuch"]);
+  assert.equal(unknown.code, 4);
+  assert.match(unknown.stderr, /no plugin "nosuch" in the catalog \(known: greeter\)/);
+  // --log-format json: every daemon line is one JSON object.
+  const lines = d.log().trim().split("\n");
+  assert.ok(lines.every((l) => typeof (JSON.parse(l) as { msg: string }).msg === "string"));
+});
+
+test("a catalog with a mistake stops the daemon at startup with exit 2 and the field named", async (t) => {
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { spawnSync } = await import("node:child_process");
+  const { PLUGPROM, testEnv } = await import("../helpers/daemon.js");
+  const dir = mkdtempSync(join(tmpdir(), "pp-catalog-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "bad.json"), JSON.stringify({ plugins: { greeter: { command: "x", lables: {} } } }));
+  const r = spawnSync(PLUGPROM, ["daemon", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--state-dir", join(dir, "s"), "--config", join(dir, "bad.json")], { encoding: "utf8", env: testEnv(), timeout: 15_000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /plugins\.greeter\.lables: unknown field/);
+});

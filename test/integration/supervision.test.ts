@@ -89,8 +89,18 @@ test("a plugin that exits right after its handshake, forever, is a crash loop: C
   const r = await d.cli(["start", "loop", "--env", "GREETER_MODE=exit-after-handshake", "--", goGreeter]);
   assert.equal(r.code, 0, r.stderr);
   // CRASHLOOP lasts only as long as each backoff: the daemon's own word is the reliable witness.
+  const cpu = () => {
+    const stat = readFileSync(`/proc/${d.proc.pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in seconds
+  };
+  const cpuBefore = cpu();
+  const wallBefore = Date.now();
   await d.waitForLog(/plugin is crash-looping plugin=loop crashes=5/, 30_000);
   await waitFor("FAILED", async () => (await get(d, "loop")).state === "FAILED", 30_000);
+  // A crash loop must not turn into a busy loop: the daemon mostly waits out the backoff.
+  const cpuShare = (cpu() - cpuBefore) / ((Date.now() - wallBefore) / 1000);
+  assert.ok(cpuShare < 0.6, `the daemon used ${(cpuShare * 100).toFixed(0)}% of a core while the plugin crash-looped`);
   const failed = await get(d, "loop");
   assert.equal(failed.restarts, 10, "the policy gives up after 10 restarts");
   assert.match(failed.lastError ?? "", /gave up after 10 restarts/);
