@@ -141,12 +141,33 @@ require("http").createServer((req, res) => proxy.web(req, res, { target: "http:/
   );
   await spawnPeer(process.execPath, [naive], `http://127.0.0.1:${naivePort}/5KB`);
 
+  // The ceiling for a Node proxy: http.request + pipe over a keep-alive agent, nothing else.
+  // If plugprom is far below it, the cost is in http-proxy or in plugprom's own bookkeeping.
+  const rawPort = await freePort();
+  const raw = join(work, "raw.cjs");
+  writeFileSync(
+    raw,
+    `const http = require("http");
+const ports = ${JSON.stringify(Object.fromEntries(upstreams.map((u) => [`/${u.label}`, u.port])))};
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+http.createServer((req, res) => {
+  const up = http.request({ host: "127.0.0.1", port: ports[req.url], path: "/metrics", agent, headers: { accept: req.headers.accept || "*/*" } }, (r) => {
+    res.writeHead(r.statusCode, { "content-type": r.headers["content-type"], "content-length": r.headers["content-length"] });
+    r.pipe(res);
+  });
+  up.on("error", () => res.destroy());
+  up.end();
+}).listen(${rawPort}, "127.0.0.1");`,
+  );
+  await spawnPeer(process.execPath, [raw], `http://127.0.0.1:${rawPort}/5KB`);
+
   const peers = (u: (typeof upstreams)[number]): Array<[string, string]> => [
     ["direct", `http://127.0.0.1:${u.port}/metrics`],
     ["plugprom", `${d.httpBase}/plugins/up-${u.label.toLowerCase()}/metrics`],
     ["nginx", `http://127.0.0.1:${nginxPort}/${u.label}`],
     ["exporter_exporter", `http://127.0.0.1:${eePort}/proxy?module=m${u.label}`],
     ["node http-proxy (naive)", `http://127.0.0.1:${naivePort}/${u.label}`],
+    ["node raw pipe (ceiling)", `http://127.0.0.1:${rawPort}/${u.label}`],
   ];
 
   const rows: string[] = [];
@@ -164,7 +185,7 @@ require("http").createServer((req, res) => proxy.web(req, res, { target: "http:/
     }
     const pp = results.get("plugprom")!;
     summary.push(
-      `| ${u.label} | ${(pp.tput.rps / results.get("nginx")!.tput.rps).toFixed(2)}× | ${(pp.lat.p50us / results.get("direct")!.lat.p50us).toFixed(2)}× | ${(pp.tput.rps / results.get("direct")!.tput.rps).toFixed(2)}× |`,
+      `| ${u.label} | ${(pp.tput.rps / results.get("nginx")!.tput.rps).toFixed(2)}× | ${(pp.lat.p50us / results.get("direct")!.lat.p50us).toFixed(2)}× | ${(pp.tput.rps / results.get("direct")!.tput.rps).toFixed(2)}× | ${(pp.tput.rps / results.get("node raw pipe (ceiling)")!.tput.rps).toFixed(2)}× |`,
     );
   }
 
@@ -193,8 +214,8 @@ ${rows.join("\n")}
 
 ## Goals (ratios measured in this run)
 
-| body | plugprom throughput / nginx (goal ≥ 1.0×) | plugprom p50 / direct (goal ≤ 2.0×) | plugprom throughput / direct |
-| --- | --- | --- | --- |
+| body | plugprom throughput / nginx (goal ≥ 1.0×) | plugprom p50 / direct (goal ≤ 2.0×) | plugprom throughput / direct | plugprom throughput / node raw pipe |
+| --- | --- | --- | --- | --- |
 ${summary.join("\n")}
 
 Daemon RSS while streaming every size (10 MB bodies included): ${mb(rssBefore)} before, ${mb(rssPeak)} peak (growth ${mb(rssPeak - rssBefore)}; goal < 20 MB).
