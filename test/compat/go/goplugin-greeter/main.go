@@ -1,20 +1,31 @@
 // goplugin-greeter is a hashicorp/go-plugin gRPC plugin written the way third parties write
 // them (plugin.Serve, hclog, client_golang), used to prove plugprom is a faithful host.
 //
-// Environment (besides what the host sets):
+// Settings, each as a flag or (when the flag is absent) an environment variable:
 //
-//	GREETER_COOKIE_KEY / GREETER_COOKIE_VALUE  handshake cookie (default PLUGPROM_PLUGIN=plugprom)
-//	GREETER_VERSIONS  comma list of app protocol versions served (default "1"); with more
-//	                  than one, VersionedPlugins negotiates the highest common one
-//	GREETER_MODE      "" (normal), "exit-after-handshake", "ignore-sigterm", "slow-start"
-//	GREETER_EXIT_CODE exit code for exit-after-handshake (default 7)
-//	GREETER_PROTOCOL  "grpc" (default) or "netrpc" (the legacy net/rpc protocol)
-//	GREETER_FIXED_BODY  serve this file's bytes as /metrics instead of the registry (benchmarks)
+//	-cookie-key, -cookie-value   GREETER_COOKIE_KEY / GREETER_COOKIE_VALUE
+//	    handshake cookie (default PLUGPROM_PLUGIN=plugprom)
+//	-versions 2,3                GREETER_VERSIONS
+//	    app protocol versions served (default "1"); with more than one, VersionedPlugins
+//	    negotiates the highest version the host also offers
+//	-mode M                      GREETER_MODE
+//	    "" (normal), "exit-after-handshake", "ignore-sigterm", "slow-start" (never serves)
+//	-exit-code N                 GREETER_EXIT_CODE
+//	    exit code for exit-after-handshake (default 7)
+//	-start-delay 2s              GREETER_START_DELAY
+//	    sleep this long before serving (a plugin that is slow to start but does start)
+//	-protocol P                  GREETER_PROTOCOL
+//	    "grpc" (default) or "netrpc" (the legacy net/rpc protocol)
+//
+// Environment only:
+//
+//	GREETER_FIXED_BODY     serve this file's bytes as /metrics instead of the registry (benchmarks)
 //	PLUGPROM_METRICS_ADDR  where to serve /metrics: unix:/abs/path or host:port
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,13 +37,13 @@ import (
 	"syscall"
 	"time"
 
+	wrapperspb "github.com/golang/protobuf/ptypes/wrappers"
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	wrapperspb "github.com/golang/protobuf/ptypes/wrappers"
 )
 
 var (
@@ -131,7 +142,48 @@ func serveMetrics(addr string) {
 	go http.Serve(l, mux)
 }
 
+// setting is a flag whose default comes from an environment variable.
+func setting(name, env, def, usage string) *string {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		def = v
+	}
+	return flag.String(name, def, usage+" (env "+env+")")
+}
+
 func main() {
+	cookieKey := setting("cookie-key", "GREETER_COOKIE_KEY", "PLUGPROM_PLUGIN", "handshake magic cookie key")
+	cookieValue := setting("cookie-value", "GREETER_COOKIE_VALUE", "plugprom", "handshake magic cookie value")
+	versionList := setting("versions", "GREETER_VERSIONS", "1", "comma-separated app protocol versions served")
+	mode := setting("mode", "GREETER_MODE", "", "exit-after-handshake, ignore-sigterm or slow-start")
+	exitCode := setting("exit-code", "GREETER_EXIT_CODE", "7", "exit code in exit-after-handshake mode")
+	startDelay := setting("start-delay", "GREETER_START_DELAY", "0s", "sleep this long before serving")
+	protocol := setting("protocol", "GREETER_PROTOCOL", "grpc", "grpc or netrpc")
+	flag.Parse()
+
+	var versions []int
+	for _, s := range strings.Split(*versionList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bad -versions %q: want a comma-separated list of positive integers\n", *versionList)
+			os.Exit(2)
+		}
+		versions = append(versions, n)
+	}
+	delay, err := time.ParseDuration(*startDelay)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad -start-delay %q: %v\n", *startDelay, err)
+		os.Exit(2)
+	}
+	code, err := strconv.Atoi(*exitCode)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad -exit-code %q\n", *exitCode)
+		os.Exit(2)
+	}
+	if *protocol != "grpc" && *protocol != "netrpc" {
+		fmt.Fprintf(os.Stderr, "bad -protocol %q: want grpc or netrpc\n", *protocol)
+		os.Exit(2)
+	}
+
 	registry.MustRegister(greetCount, tickCount, collectors.NewGoCollector())
 	if addr := os.Getenv("PLUGPROM_METRICS_ADDR"); addr != "" {
 		serveMetrics(addr)
@@ -142,48 +194,34 @@ func main() {
 		}
 	}()
 
-	mode := os.Getenv("GREETER_MODE")
-	switch mode {
+	switch *mode {
+	case "":
 	case "ignore-sigterm":
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
 	case "slow-start":
-		time.Sleep(time.Hour)
+		delay = time.Hour
 	case "exit-after-handshake":
 		go func() {
-			time.Sleep(100 * time.Millisecond)
-			code := 7
-			if c, err := strconv.Atoi(os.Getenv("GREETER_EXIT_CODE")); err == nil {
-				code = c
-			}
+			time.Sleep(delay + 100*time.Millisecond)
 			logger.Error("exiting on purpose right after the handshake", "code", code)
 			os.Exit(code)
 		}()
+	default:
+		fmt.Fprintf(os.Stderr, "unknown -mode %q\n", *mode)
+		os.Exit(2)
 	}
-
-	cookieKey, cookieValue := os.Getenv("GREETER_COOKIE_KEY"), os.Getenv("GREETER_COOKIE_VALUE")
-	if cookieKey == "" {
-		cookieKey, cookieValue = "PLUGPROM_PLUGIN", "plugprom"
+	logger.Info("plugin started", "versions", fmt.Sprint(versions), "mode", *mode, "protocol", *protocol)
+	if delay > 0 {
+		logger.Info("delaying serve", "delay", delay.String())
+		time.Sleep(delay)
 	}
-	versions := []int{1}
-	if v := os.Getenv("GREETER_VERSIONS"); v != "" {
-		versions = nil
-		for _, s := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "bad GREETER_VERSIONS %q\n", v)
-				os.Exit(2)
-			}
-			versions = append(versions, n)
-		}
-	}
-	logger.Info("plugin started", "versions", fmt.Sprint(versions), "mode", mode)
 
 	config := &plugin.ServeConfig{
-		HandshakeConfig: plugin.HandshakeConfig{ProtocolVersion: uint(versions[0]), MagicCookieKey: cookieKey, MagicCookieValue: cookieValue},
+		HandshakeConfig: plugin.HandshakeConfig{ProtocolVersion: uint(versions[0]), MagicCookieKey: *cookieKey, MagicCookieValue: *cookieValue},
 		GRPCServer:      plugin.DefaultGRPCServer,
 		Logger:          logger,
 	}
-	if os.Getenv("GREETER_PROTOCOL") == "netrpc" {
+	if *protocol == "netrpc" {
 		config.GRPCServer = nil
 		config.Plugins = plugin.PluginSet{"greeter": netrpcPlugin{}}
 	} else if len(versions) == 1 {

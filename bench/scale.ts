@@ -1,0 +1,94 @@
+// The scale part of `npm run bench`: many plugin instances on one daemon. Memory per
+// instance (the daemon's RSS slope), SD document latency, and every target scraped once a
+// second through the proxy: errors and the daemon's CPU. Appends to bench/results/latest.md.
+import { appendFileSync, readFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { join } from "node:path";
+import { createControlClient } from "../src/cli/client.js";
+import { buildGoProgram } from "../test/helpers/go-build.js";
+import { startDaemon } from "../test/helpers/daemon.js";
+import { repoRoot } from "../test/helpers/paths.js";
+
+const INSTANCES = Number(process.env.BENCH_INSTANCES || 200);
+const SCRAPE_SECONDS = Number(process.env.BENCH_SCALE_SECONDS || 60);
+
+function rss(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+function get(url: string): Promise<{ status: number; ms: number }> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve) => {
+    request(url, { agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+      res.on("error", () => resolve({ status: 0, ms: 0 }));
+    })
+      .on("error", () => resolve({ status: 0, ms: 0 }))
+      .end();
+  });
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function main(): Promise<void> {
+  const go = await buildGoProgram("goplugin-greeter");
+  const d = await startDaemon({ args: ["--log-level", "info"] });
+  try {
+    const client = createControlClient(d.grpcAddr);
+    const pid = d.proc.pid!;
+    const rssEmpty = rss(pid);
+    const names = Array.from({ length: INSTANCES }, (_, i) => `p${String(i).padStart(3, "0")}`);
+    const startedAt = Date.now();
+    for (let i = 0; i < names.length; i += 10) {
+      await Promise.all(names.slice(i, i + 10).map((name) => client.start({ name, command: [go], workingDir: "/" }, { timeoutMs: 60_000 })));
+    }
+    const startSeconds = (Date.now() - startedAt) / 1000;
+    const rssFull = rss(pid);
+
+    const sdTimes: number[] = [];
+    for (let i = 0; i < 500; i++) sdTimes.push((await get(`${d.httpBase}/sd_config`)).ms);
+
+    let errors = 0;
+    let scrapes = 0;
+    const cpuBefore = cpuSeconds(pid);
+    const wallBefore = Date.now();
+    for (let s = 0; s < SCRAPE_SECONDS; s++) {
+      const tick = Date.now();
+      const results = await Promise.all(names.map((n) => get(`${d.httpBase}/plugins/${n}/metrics`)));
+      scrapes += results.length;
+      errors += results.filter((r) => r.status !== 200).length;
+      await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
+    }
+    const cpuShare = (cpuSeconds(pid) - cpuBefore) / ((Date.now() - wallBefore) / 1000);
+
+    const md = `
+## Scale: ${INSTANCES} instances on one daemon
+
+| measure | value |
+| --- | --- |
+| start ${INSTANCES} Go plugins (10 at a time, AutoMTLS) | ${startSeconds.toFixed(1)} s |
+| daemon RSS, no plugins → ${INSTANCES} | ${(rssEmpty / 2 ** 20).toFixed(1)} MB → ${(rssFull / 2 ** 20).toFixed(1)} MB (${((rssFull - rssEmpty) / INSTANCES / 1024).toFixed(0)} KiB per instance) |
+| SD document (${INSTANCES + 1} groups), p50 / p99 of 500 requests | ${percentile(sdTimes, 50).toFixed(2)} ms / ${percentile(sdTimes, 99).toFixed(2)} ms (goal p99 < 5 ms) |
+| every target scraped each second for ${SCRAPE_SECONDS} s | ${scrapes} scrapes, ${errors} errors (goal 0) |
+| daemon CPU while scraping | ${(cpuShare * 100).toFixed(1)} % of one core (goal < 25 %); ${((cpuShare * 100) / INSTANCES).toFixed(3)} % per target |
+`;
+    appendFileSync(join(repoRoot, "bench", "results", "latest.md"), md);
+    console.log(md);
+  } finally {
+    agent.destroy();
+    await d.close();
+  }
+}
+
+await main();
