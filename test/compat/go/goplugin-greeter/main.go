@@ -9,7 +9,8 @@
 //	    app protocol versions served (default "1"); with more than one, VersionedPlugins
 //	    negotiates the highest version the host also offers
 //	-mode M                      GREETER_MODE
-//	    "" (normal), "exit-after-handshake", "ignore-sigterm", "slow-start" (never serves)
+//	    "" (normal), "exit-after-handshake", "ignore-sigterm", "slow-start" (never serves),
+//	    "hang-on-shutdown" (stays alive after GRPCController.Shutdown stopped its server)
 //	-exit-code N                 GREETER_EXIT_CODE
 //	    exit code for exit-after-handshake (default 7)
 //	-start-delay 2s              GREETER_START_DELAY
@@ -154,7 +155,7 @@ func main() {
 	cookieKey := setting("cookie-key", "GREETER_COOKIE_KEY", "PLUGPROM_PLUGIN", "handshake magic cookie key")
 	cookieValue := setting("cookie-value", "GREETER_COOKIE_VALUE", "plugprom", "handshake magic cookie value")
 	versionList := setting("versions", "GREETER_VERSIONS", "1", "comma-separated app protocol versions served")
-	mode := setting("mode", "GREETER_MODE", "", "exit-after-handshake, ignore-sigterm or slow-start")
+	mode := setting("mode", "GREETER_MODE", "", "exit-after-handshake, ignore-sigterm, slow-start or hang-on-shutdown")
 	exitCode := setting("exit-code", "GREETER_EXIT_CODE", "7", "exit code in exit-after-handshake mode")
 	startDelay := setting("start-delay", "GREETER_START_DELAY", "0s", "sleep this long before serving")
 	protocol := setting("protocol", "GREETER_PROTOCOL", "grpc", "grpc or netrpc")
@@ -200,6 +201,7 @@ func main() {
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
 	case "slow-start":
 		delay = time.Hour
+	case "hang-on-shutdown":
 	case "exit-after-handshake":
 		go func() {
 			time.Sleep(delay + 100*time.Millisecond)
@@ -233,4 +235,10 @@ func main() {
 		}
 	}
 	plugin.Serve(config)
+	if *mode == "hang-on-shutdown" {
+		logger.Warn("server stopped; staying alive on purpose")
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 }
