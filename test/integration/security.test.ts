@@ -258,3 +258,24 @@ test("property: any request path and header gets a documented status, never a 5x
   await waitFor("the daemon to still answer", async () => (await httpGet(`${d.httpBase}/healthz`)).status === 200);
   assert.doesNotMatch(d.log(), /HTTP handler failed/);
 });
+
+test("the daemon bounds Start itself: counts and sizes are INVALID_ARGUMENT naming the field; oversized messages are refused", async (t) => {
+  const d = await daemon(t);
+  const client = createControlClient(d.grpcAddr);
+  const refuse = async (req: Parameters<typeof client.start>[0], code: Code, message: RegExp) => {
+    await assert.rejects(client.start(req, { timeoutMs: 10_000 }), (err: unknown) => {
+      assert.ok(err instanceof ConnectError, String(err));
+      assert.equal(err.code, code, `${Code[err.code]}: ${err.rawMessage}`);
+      assert.match(err.rawMessage, message);
+      return true;
+    });
+  };
+  await refuse({ name: "a", command: ["/bin/true", ...Array.from({ length: 300 }, () => "x")] }, Code.InvalidArgument, /too many arguments: 301 \(at most 256\)/);
+  await refuse({ name: "a", labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`l${i}`, "v"])) }, Code.InvalidArgument, /too many labels: 65/);
+  await refuse({ name: "a", labels: { ok: "x".repeat(2000) } }, Code.InvalidArgument, /label ok: value longer than 1024/);
+  await refuse({ name: "a", env: { "BAD-NAME": "1" } }, Code.InvalidArgument, /invalid env name "BAD-NAME"/);
+  await refuse({ name: "a", labels: { __reserved: "1" } }, Code.InvalidArgument, /reserved by Prometheus/);
+  // Past the control API's 1 MiB message limit the request is not even decoded.
+  await refuse({ name: "a", command: ["/bin/true", "x".repeat(2 * 1024 * 1024)] }, Code.ResourceExhausted, /message size/);
+  assert.equal((await httpGet(`${d.httpBase}/healthz`)).status, 200);
+});
