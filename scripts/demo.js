@@ -55,13 +55,13 @@ function cli(...args) {
 const ok = cli("start", "abc", "--label", "team=demo") && cli("list") && cli("targets") && cli("scrape", "abc");
 if (ok) {
   console.log(`
-The daemon keeps running. Point Prometheus at it with:
+${once ? "With --once the daemon stops now; without it, it keeps running." : "The daemon keeps running."} Point Prometheus at it with:
 
   scrape_configs:
     - job_name: plugprom
       http_sd_configs:
         - url: http://${state.advertiseAddr}/sd_config
 
-Press Ctrl-C to stop the daemon and its plugins.`);
+${once ? "" : "Press Ctrl-C to stop the daemon and its plugins."}`);
   if (once) stopDaemon(0);
 }
