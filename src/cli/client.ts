@@ -1,8 +1,8 @@
 // The control-API client the CLI commands use: gRPC over HTTP/2 (connect-node) to a TCP or
-// Unix-socket address, and the one place that tells "daemon unreachable" apart from an
-// error the daemon returned.
+// Unix-socket address, and the one place that tells "daemon unreachable" and "our own
+// deadline ran out" apart from an error the daemon returned.
 import { connect as netConnect } from "node:net";
-import { createClient, ConnectError, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient, ConnectError, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ControlService } from "../shared/gen/plugprom/v1/control_pb.js";
 import { parseAddress } from "../shared/address.js";
@@ -11,17 +11,17 @@ export type ControlClient = Client<typeof ControlService>;
 
 export function createControlClient(addr: string, token?: string): ControlClient {
   const parsed = parseAddress(addr);
-  const interceptors: Interceptor[] = token
-    ? [
-        (next) => (req) => {
-          req.header.set("authorization", `Bearer ${token}`);
-          return next(req);
-        },
-      ]
-    : [];
+  const interceptors: Interceptor[] = [recordFailedCall];
+  if (token) {
+    interceptors.push((next) => (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    });
+  }
   const transport =
     parsed.kind === "unix"
       ? createGrpcTransport({
+          // The authority is not used for routing; the socket is opened by createConnection.
           baseUrl: "http://localhost",
           nodeOptions: { createConnection: () => netConnect({ path: parsed.path }) },
           interceptors,
@@ -29,6 +29,52 @@ export function createControlClient(addr: string, token?: string): ControlClient
       : createGrpcTransport({ baseUrl: `http://${addr}`, interceptors });
   return createClient(ControlService, transport);
 }
+
+/** What the CLI knows about a call that failed: its RPC name and whether our deadline ended it. */
+export interface FailedCall {
+  /** The RPC's name as in control.proto, e.g. "List". */
+  procedure: string;
+  /** The CLI's own --timeout ran out (as opposed to a DeadlineExceeded the daemon returned). */
+  timedOut: boolean;
+  elapsedMs: number;
+}
+
+const failedCalls = new WeakMap<object, FailedCall>();
+
+/** The call `err` came from, when it came out of a control client made here. */
+export function failedCallOf(err: unknown): FailedCall | undefined {
+  return typeof err === "object" && err !== null ? failedCalls.get(err) : undefined;
+}
+
+/**
+ * Remembers which RPC an error came from. A client-side deadline aborts the call's own
+ * signal, which is how it is told apart from the daemon answering DeadlineExceeded (the
+ * daemon does that for a plugin that misses its start timeout).
+ */
+const recordFailedCall: Interceptor = (next) => async (req) => {
+  const started = Date.now();
+  const note = (err: unknown): never => {
+    if (typeof err === "object" && err !== null && !failedCalls.has(err)) {
+      const timedOut = err instanceof ConnectError && err.code === Code.DeadlineExceeded && req.signal.aborted;
+      failedCalls.set(err, { procedure: req.method.name, timedOut, elapsedMs: Date.now() - started });
+    }
+    throw err;
+  };
+  const res = await next(req).catch(note);
+  if (!res.stream) return res;
+  // Streaming calls fail while their messages are read, after next() has resolved.
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      try {
+        yield* messages;
+      } catch (err) {
+        note(err);
+      }
+    })(),
+  };
+};
 
 /** Errors from the socket layer: nothing answered at the address. */
 const TRANSPORT_ERRORS = new Set([
@@ -38,6 +84,7 @@ const TRANSPORT_ERRORS = new Set([
   "EPERM",
   "EHOSTUNREACH",
   "ENETUNREACH",
+  "EHOSTDOWN",
   "ENOTFOUND",
   "EAI_AGAIN",
   "ECONNRESET",
@@ -48,7 +95,7 @@ const TRANSPORT_ERRORS = new Set([
   "ERR_HTTP2_INVALID_SESSION",
 ]);
 
-/** The socket error code when `err` means the daemon could not be reached at all. */
+/** A short reason when `err` means the daemon could not be reached at all, else undefined. */
 export function unreachableReason(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
@@ -70,9 +117,16 @@ function describeSocketError(code: string): string {
     case "EACCES":
     case "EPERM":
       return "permission denied";
+    case "EHOSTUNREACH":
+    case "EHOSTDOWN":
+      return "host unreachable";
+    case "ENETUNREACH":
+      return "network unreachable";
     case "ENOTFOUND":
     case "EAI_AGAIN":
       return "host not found";
+    case "ENOTSOCK":
+      return "not a socket";
     default:
       return code;
   }

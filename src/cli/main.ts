@@ -2,41 +2,76 @@
 // and a documented exit code (README "Exit codes"). --debug adds the stack.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { CommanderError } from "commander";
+import { parseAddress } from "../shared/address.js";
+import { formatDuration } from "../shared/duration.js";
 import { ExitCode, exitCodeFor } from "../shared/errors.js";
-import { createControlClient, unreachableReason } from "./client.js";
-import { CliError } from "./errors.js";
-import { processIO } from "./output.js";
-import { buildProgram, DEFAULT_ADDR } from "./program.js";
+import { createControlClient, failedCallOf, unreachableReason, type ControlClient } from "./client.js";
+import { CliError, OutputClosedError, usageError } from "./errors.js";
+import { processIO, type IO } from "./output.js";
+import { buildProgram, DEFAULT_ADDR, type GlobalOptions, type ProgramDeps } from "./program.js";
 
-export async function main(argv: string[]): Promise<number> {
-  const debug = argv.includes("--debug");
+/** The process-facing seams of the CLI; tests replace them, bin/plugprom uses the defaults. */
+export interface MainDeps {
+  createClient(addr: string, token: string | undefined): ControlClient;
+  io(globals: GlobalOptions): IO;
+  /** Commander's help text. */
+  writeOut(text: string): void;
+  /** Error lines (ours and commander's). */
+  writeErr(text: string): void;
+  cwd(): string;
+  runDaemon?: ProgramDeps["runDaemon"];
+}
+
+const processDeps: MainDeps = {
+  createClient: createControlClient,
+  io: (g) => processIO({ noColor: !g.color }),
+  writeOut: (text) => void process.stdout.write(text),
+  writeErr: (text) => void process.stderr.write(text),
+  cwd: () => process.cwd(),
+};
+
+/** Runs the CLI on `argv` (as process.argv: node, script, args…) and returns the exit code. */
+export async function main(argv: string[], overrides: Partial<MainDeps> = {}): Promise<number> {
+  const deps = { ...processDeps, ...overrides };
+  // Only flags before "--" are ours: after it comes a plugin's command line.
+  const end = argv.indexOf("--");
+  const debug = (end < 0 ? argv : argv.slice(0, end)).includes("--debug");
   let addr = process.env.PLUGPROM_ADDR || DEFAULT_ADDR;
   const program = buildProgram({
     client: (a, token) => {
       addr = a;
-      return createControlClient(a, token);
+      try {
+        parseAddress(a);
+      } catch (err) {
+        throw usageError(`--addr: ${(err as Error).message}`);
+      }
+      return deps.createClient(a, token);
     },
-    io: (g) => processIO({ noColor: !g.color }),
-    cwd: () => process.cwd(),
+    io: deps.io,
+    cwd: deps.cwd,
+    runDaemon: deps.runDaemon,
+    writeOut: deps.writeOut,
+    writeErr: deps.writeErr,
   });
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;
   } catch (err) {
-    return report(err, { debug, addr });
+    return report(err, { debug, addr, writeErr: deps.writeErr });
   }
 }
 
-function report(err: unknown, ctx: { debug: boolean; addr: string }): number {
+function report(err: unknown, ctx: { debug: boolean; addr: string; writeErr(text: string): void }): number {
   const fail = (message: string, code: number) => {
-    process.stderr.write(`plugprom: ${message}\n`);
-    if (ctx.debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    ctx.writeErr(`plugprom: ${message}\n`);
+    if (ctx.debug && err instanceof Error && err.stack) ctx.writeErr(`${err.stack}\n`);
     return code;
   };
   if (err instanceof CommanderError) {
-    // Commander already printed its message (help, version, or a usage error).
+    // Commander already printed its message (help, version, or a one-line usage error).
     return err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help" ? ExitCode.OK : ExitCode.USAGE;
   }
+  if (err instanceof OutputClosedError) return ExitCode.OK;
   if (err instanceof CliError) return fail(err.message, err.exitCode);
   const unreachable = unreachableReason(err);
   if (unreachable) {
@@ -46,15 +81,17 @@ function report(err: unknown, ctx: { debug: boolean; addr: string }): number {
       ExitCode.UNREACHABLE,
     );
   }
+  const call = failedCallOf(err);
+  if (call?.timedOut) {
+    return fail(
+      `the ${call.procedure} call to the daemon at ${ctx.addr} timed out after ${formatDuration(call.elapsedMs)} (--timeout)`,
+      ExitCode.FAILED,
+    );
+  }
   if (err instanceof ConnectError && err.code === Code.Unauthenticated) {
     return fail(`${err.rawMessage} (daemon at ${ctx.addr})`, ExitCode.UNAUTHENTICATED);
   }
-  if (err instanceof ConnectError) {
-    if (err.code === Code.DeadlineExceeded && /operation timed out/.test(err.rawMessage)) {
-      return fail(`the daemon at ${ctx.addr} did not answer in time (--timeout)`, ExitCode.FAILED);
-    }
-    return fail(err.rawMessage, exitCodeFor(err.code));
-  }
+  if (err instanceof ConnectError) return fail(err.rawMessage, exitCodeFor(err.code));
   // Flag validation in the daemon's startup (bad --config, address in use…).
   return fail(err instanceof Error ? err.message : String(err), ExitCode.FAILED);
 }

@@ -4,6 +4,7 @@ import { Chalk, type ChalkInstance } from "chalk";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { PluginState, type PluginInfo, type StatusResponse } from "../shared/gen/plugprom/v1/control_pb.js";
 import { formatDuration } from "../shared/duration.js";
+import { OutputClosedError } from "./errors.js";
 
 /** Where a command writes; tests pass a capturing fake. */
 export interface IO {
@@ -15,12 +16,27 @@ export interface IO {
   now(): Date;
 }
 
+/**
+ * Colour only for a person at a terminal: never with --no-color, with NO_COLOR set to
+ * anything non-empty (no-color.org), or when stdout is a pipe or a file.
+ */
+export function shouldColor(o: { noColor: boolean; isTTY: boolean | undefined; env: NodeJS.ProcessEnv }): boolean {
+  if (o.noColor || o.isTTY !== true) return false;
+  return o.env.NO_COLOR === undefined || o.env.NO_COLOR === "";
+}
+
 export function processIO(opts: { noColor: boolean }): IO {
-  const color = !opts.noColor && process.stdout.isTTY === true && !("NO_COLOR" in process.env && process.env.NO_COLOR !== "");
+  const color = shouldColor({ noColor: opts.noColor, isTTY: process.stdout.isTTY, env: process.env });
+  // Without a listener a closed pipe's 'error' event would crash the process; the failed
+  // write's callback below reports it instead.
+  if (process.stdout.listenerCount("error") === 0) process.stdout.on("error", () => undefined);
   return {
     out: (data) =>
       new Promise((resolve, reject) => {
-        process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
+        process.stdout.write(data, (err) => {
+          if (!err) resolve();
+          else reject((err as NodeJS.ErrnoException).code === "EPIPE" ? new OutputClosedError(err) : err);
+        });
       }),
     err: (line) => void process.stderr.write(line.endsWith("\n") ? line : `${line}\n`),
     color,
@@ -29,34 +45,51 @@ export function processIO(opts: { noColor: boolean }): IO {
 }
 
 /**
- * The JSON shape of one plugin instance (`list --json`, `get --json`, `start --json`, …).
- * Stable: fields are only ever added.
+ * The JSON shape of one plugin instance: `list --json` prints an array of these; `get`,
+ * `start`, `stop`, `kill` and `restart` with --json print one. Stable: fields are only ever
+ * added, never renamed or retyped. Absent values are null, never "" or 0.
  */
 export interface PluginJson {
-  /** Instance name. */
+  /** Instance name, also the `plugin` target label and the proxy path /plugins/<name>/metrics. */
   name: string;
-  /** STARTING, RUNNING, STOPPING, STOPPED, CRASHED or FAILED. */
+  /**
+   * STARTING, RUNNING, STOPPING, STOPPED, CRASHED, FAILED, BACKOFF or CRASHLOOP (the
+   * PluginState enum name without its prefix).
+   */
   state: string;
   /** Process id while a process runs, else null. */
   pid: number | null;
+  /** Automatic restarts so far. */
   restarts: number;
+  /** Target labels given with --label (the daemon adds `plugin` itself in SD). */
   labels: Record<string, string>;
-  /** unix:/abs/path or 127.0.0.1:PORT. */
+  /** Where the daemon reaches the plugin's metrics: unix:/abs/path or 127.0.0.1:PORT. */
   metricsEndpoint: string;
+  /** The executable that runs, after template substitution. */
   command: string;
+  /** Its arguments. */
   args: string[];
-  /** RFC 3339, or null. */
+  /** When the current (or last) process started, RFC 3339; null if it never did. */
   startedAt: string | null;
+  /** When the last process exited, RFC 3339; null while none has. */
   stoppedAt: string | null;
+  /** Why the last start or run failed, or null. */
   lastError: string | null;
+  /** Exit status of the last process, or null (still running, or killed by a signal). */
   lastExitCode: number | null;
+  /** Signal that ended the last process, e.g. "SIGKILL", or null. */
   lastExitSignal: string | null;
+  /** go-plugin app protocol version negotiated in the handshake; null before it. */
   protocolVersion: number | null;
+  /** The plugin's own RPC address from its handshake (never exposed beyond the daemon). */
   rpcAddress: string;
+  /** "grpc" or "netrpc"; "" before the handshake. */
   rpcProtocol: string;
+  /** The last health check answered SERVING. */
   healthy: boolean;
-  /** Catalog entry or path it was started from; "" for the bundled greeter. */
+  /** Catalog entry or executable path it was started from; "" for the bundled greeter. */
   plugin: string;
+  /** Absolute directory the plugin runs in. */
   workingDir: string;
   /** Per-target scrape settings in Prometheus duration syntax, or null for the job's. */
   scrapeInterval: string | null;

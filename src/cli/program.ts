@@ -31,6 +31,9 @@ export interface ProgramDeps {
   cwd(): string;
   /** Lets tests replace the daemon; the real one runs until SIGTERM. */
   runDaemon?: typeof runDaemonCommand;
+  /** Where commander writes help and usage errors; default process.stdout/stderr. */
+  writeOut?(text: string): void;
+  writeErr?(text: string): void;
 }
 
 export const DEFAULT_ADDR = "127.0.0.1:50051";
@@ -53,26 +56,27 @@ export function buildProgram(deps: ProgramDeps): Command {
     .version(VERSION, "-V, --version", "print the CLI version")
     .addOption(new Option("--addr <addr>", "daemon control address: host:port or unix:/path").env("PLUGPROM_ADDR").default(DEFAULT_ADDR))
     .option("--json", "machine-readable JSON output", false)
-    .option("--timeout <duration>", "deadline for each call to the daemon", "60s")
+    .option("--timeout <duration>", "deadline for each call to the daemon (0: none; logs -f has none)", "60s")
     .option("--debug", "print stack traces on errors", false)
     .option("--no-color", "no colours (also off when NO_COLOR is set or stdout is not a terminal)")
     .option("--token-file <file>", "control token for a daemon started with --control-token-file (or PLUGPROM_TOKEN)")
-    .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .configureOutput({
-      outputError: (str, write) => write(`plugprom: ${str.replace(/^error: /, "").trimEnd()}\n`),
-    });
+    .configureOutput(outputFor("plugprom", deps));
 
   /** Runs a client command with the shared seams built from the global flags. */
   const client =
-    <O>(run: (o: O, client: ControlClient, io: IO, call: { timeoutMs: number }) => Promise<void>, options: (cmd: Command, ...args: string[]) => O) =>
+    <O>(run: (o: O, client: ControlClient, io: IO, call: { timeoutMs?: number }) => Promise<void>, options: (cmd: Command, ...args: string[]) => O) =>
     async (...actionArgs: unknown[]) => {
       const cmd = actionArgs[actionArgs.length - 1] as Command;
       const globals = cmd.optsWithGlobals() as GlobalOptions;
       const positional = actionArgs.slice(0, -2) as string[];
-      const timeoutMs = duration("--timeout", globals.timeout);
-      await run(options(cmd, ...positional), deps.client(globals.addr, tokenOf(globals)), deps.io(globals), { timeoutMs });
+      await run(options(cmd, ...positional), deps.client(globals.addr, tokenOf(globals)), deps.io(globals), deadline(globals));
     };
+  /** --timeout as call options; 0 means no deadline (connect would fail a 0 ms deadline at once). */
+  const deadline = (globals: GlobalOptions): { timeoutMs?: number } => {
+    const timeoutMs = duration("--timeout", globals.timeout);
+    return timeoutMs > 0 ? { timeoutMs } : {};
+  };
   const globalsOf = (cmd: Command) => cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
   const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -221,7 +225,9 @@ export function buildProgram(deps: ProgramDeps): Command {
       const globals = globalsOf(cmd);
       const o = cmd.opts();
       const follow = o.follow as boolean;
-      const call = follow ? {} : { timeoutMs: duration("--timeout", globals.timeout) };
+      const call = deadline(globals);
+      // A followed log has no end, so no deadline (deadline() still validated the flag).
+      if (follow) delete call.timeoutMs;
       await runLogs({ name, lines: o.lines as string | undefined, follow, json: globals.json }, deps.client(globals.addr, tokenOf(globals)), deps.io(globals), call);
     });
   program
@@ -252,5 +258,18 @@ export function buildProgram(deps: ProgramDeps): Command {
       const globals = globalsOf(cmd);
       await deps.io(globals).out(globals.json ? `${JSON.stringify({ version: VERSION })}\n` : `plugprom ${VERSION}\n`);
     });
+  // Subcommands took a copy of the output settings when they were made; give each its own
+  // so a usage error points at that command's help.
+  for (const sub of program.commands) sub.configureOutput(outputFor(`plugprom ${sub.name()}`, deps));
   return program;
+}
+
+/** Usage errors are one line on stderr, like every other error of the CLI. */
+function outputFor(command: string, deps: ProgramDeps) {
+  return {
+    ...(deps.writeOut ? { writeOut: deps.writeOut } : {}),
+    ...(deps.writeErr ? { writeErr: deps.writeErr } : {}),
+    outputError: (str: string, write: (s: string) => void) =>
+      write(`plugprom: ${str.replace(/^error: /, "").trimEnd().replace(/\s*\n\s*/g, " ")} (see "${command} --help")\n`),
+  };
 }

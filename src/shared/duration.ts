@@ -1,5 +1,7 @@
-// Durations as users write them on the command line: "500ms", "5s", "1m30s", "2h".
-// A bare number is refused rather than guessed at (seconds? milliseconds?).
+// Durations as users write them on the command line: "500ms", "5s", "1m30s", "2h", as in
+// Go and Prometheus (units ms, s, m, h; decimals allowed; parts in any order add up).
+// A bare number is refused rather than guessed at (seconds? milliseconds?); only "0",
+// which means the same in every unit, needs none.
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;

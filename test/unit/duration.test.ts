@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { formatDuration, formatPromDuration, parseDuration } from "../../src/shared/duration.js";
 
-
+// A plain number is not a duration: "30" could mean seconds or milliseconds, so it is
+// refused with an example; "0" is the one exception.
 const valid: Array<[string, number]> = [
   ["500ms", 500],
   ["5s", 5_000],
@@ -10,11 +11,16 @@ const valid: Array<[string, number]> = [
   ["2m", 120_000],
   ["1m30s", 90_000],
   ["1h", 3_600_000],
+  ["1h30m", 5_400_000],
+  ["1m30s500ms", 90_500],
+  ["1.5m", 90_000],
+  ["0s", 0],
   ["0", 0],
+  [" 5s ", 5_000],
 ];
 for (const [text, ms] of valid) test(`"${text}" is ${ms} ms`, () => assert.equal(parseDuration(text), ms));
 
-for (const text of ["", "5", "5x", "s", "-1s", "5s junk", "1m 30s"]) {
+for (const text of ["", "5", "30", "5x", "5S", "s", "-1s", "5s junk", "1m 30s", "1e3s", ".5s"]) {
   test(`"${text}" is refused with an example of the format`, () => {
     assert.throws(() => parseDuration(text), /duration/);
   });

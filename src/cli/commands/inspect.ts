@@ -2,7 +2,8 @@
 import type { ControlClient } from "../client.js";
 import { pluginJson, renderPluginDetails, renderPluginTable, renderStatus, statusJson, toJson, type IO } from "../output.js";
 
-type CallOptions = { timeoutMs: number };
+/** Per-call options; no timeoutMs means no deadline (--timeout 0). */
+type CallOptions = { timeoutMs?: number };
 
 export async function runList(o: { json: boolean }, client: ControlClient, io: IO, call: CallOptions): Promise<void> {
   const { plugins } = await client.list({}, call);

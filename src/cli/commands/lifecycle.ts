@@ -11,7 +11,8 @@ export interface LifecycleOptions {
   json: boolean;
 }
 
-type CallOptions = { timeoutMs: number };
+/** Per-call options; no timeoutMs means no deadline (--timeout 0). */
+type CallOptions = { timeoutMs?: number };
 
 export async function runStop(o: LifecycleOptions, client: ControlClient, io: IO, call: CallOptions): Promise<void> {
   const grace = o.grace !== undefined ? durationFromMs(duration("--grace", o.grace)) : undefined;

@@ -11,7 +11,7 @@ export interface ScrapeOptions {
   openmetrics: boolean;
 }
 
-export async function runScrape(o: ScrapeOptions, client: ControlClient, io: IO, call: { timeoutMs: number }): Promise<void> {
+export async function runScrape(o: ScrapeOptions, client: ControlClient, io: IO, call: { timeoutMs?: number }): Promise<void> {
   const accept = o.openmetrics ? OPENMETRICS_ACCEPT : (o.accept ?? "");
   for await (const msg of client.scrape({ name: o.name, accept }, call)) {
     if (msg.chunk.length > 0) await io.out(msg.chunk);

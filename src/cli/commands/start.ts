@@ -86,7 +86,7 @@ export function buildStartRequest(o: StartOptions): StartRequest {
   });
 }
 
-export async function runStart(o: StartOptions, client: ControlClient, io: IO, callOptions: { timeoutMs: number }): Promise<void> {
+export async function runStart(o: StartOptions, client: ControlClient, io: IO, callOptions: { timeoutMs?: number }): Promise<void> {
   const req = buildStartRequest(o);
   const res = await client.start(req, callOptions);
   const info = res.plugin!;

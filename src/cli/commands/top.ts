@@ -32,7 +32,7 @@ export function renderTop(plugins: readonly PluginInfo[], previous: Map<string, 
   return rows.length === 0 ? "no plugins\n" : table(["NAME", "STATE", "PID", "CPU", "RSS", "RESTARTS", "LAST SCRAPE"], rows);
 }
 
-export async function runTop(o: TopOptions, client: ControlClient, io: IO, call: { timeoutMs: number }): Promise<void> {
+export async function runTop(o: TopOptions, client: ControlClient, io: IO, call: { timeoutMs?: number }): Promise<void> {
   const previous = new Map<string, { cpu: number; at: number }>();
   const sample = async () => {
     const { plugins } = await client.list({}, call);
