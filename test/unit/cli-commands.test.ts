@@ -183,6 +183,17 @@ test("every call carries the --timeout deadline; --timeout 0 and logs -f have no
 
 // --- start ----------------------------------------------------------------------------
 
+test("start with a relative command after -- makes it absolute; a bare name is left for PATH; --no-auto-mtls is sent", async () => {
+  const relative = await runCli({ start: () => ({ plugin: abc }) }, ["start", "a", "--no-auto-mtls", "--", "./bin/thing", "x"]);
+  const bare = await runCli({ start: () => ({ plugin: abc }) }, ["start", "b", "--", "node", "greeter.js"]);
+  const [, r1] = relative.calls[0] as [string, StartRequest, unknown];
+  const [, r2] = bare.calls[0] as [string, StartRequest, unknown];
+  assert.deepEqual(r1.command, ["/home/me/project/bin/thing", "x"]);
+  assert.equal(r1.autoMtls, false);
+  assert.deepEqual(r2.command, ["node", "greeter.js"]);
+  assert.equal(r2.autoMtls, undefined, "AutoMTLS is the daemon's default unless turned off");
+});
+
 test("start builds the request from flags; everything after -- is the command, untouched", async () => {
   const r = await runCli({ start: () => ({ plugin: abc }) }, [
     "start", "abc",
