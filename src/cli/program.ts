@@ -105,6 +105,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--tls-key-file <file>", "the TLS certificate's private key")
     .option("--max-scrape-bytes <size>", "cut scrapes larger than this", "64MiB")
     .option("--max-concurrent-scrapes <n>", "scrapes of one plugin in flight at once; more get 429", "8")
+    .option("--max-federate-bytes <size>", "all plugins' expositions held for one /federate answer", "64MiB")
     .option("--file-sd <path>", "also write the SD target groups to this file_sd JSON file on every change")
     .action(async (_opts: unknown, cmd: Command) => {
       const o = cmd.opts();
@@ -131,6 +132,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         tlsKeyFile: o.tlsKeyFile as string | undefined,
         maxScrapeBytes: o.maxScrapeBytes as string,
         maxConcurrentScrapes: o.maxConcurrentScrapes as string,
+        maxFederateBytes: o.maxFederateBytes as string,
         fileSd: o.fileSd as string | undefined,
       });
     });

@@ -8,6 +8,7 @@ import { buildTargetGroups, renderSdDocument } from "./discovery.js";
 import type { InstanceDirectory } from "./instance.js";
 import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
+import { createFederateHandler } from "./federate.js";
 import { createScrapeProxy, plain } from "./proxy.js";
 import { renderStatusPage, statusModel } from "./status-page.js";
 
@@ -23,6 +24,8 @@ export interface HttpServerDeps {
   maxScrapeBytes: number;
   /** See ProxyDeps.maxConcurrentScrapes. */
   maxConcurrentScrapes: number;
+  /** See FederateDeps.maxFederateBytes. */
+  maxFederateBytes: number;
   /** Everything but /healthz requires this bearer token, when set. */
   scrapeToken?: string;
   /** Serve HTTPS with this certificate and key (PEM); SD then advertises __scheme__: https. */
@@ -43,6 +46,7 @@ function send(res: ServerResponse, status: number, contentType: string, method: 
 
 export function createHttpServer(deps: HttpServerDeps): Server {
   const proxyScrape = createScrapeProxy(deps);
+  const federate = createFederateHandler(deps);
 
   type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
   const routes = new Map<string, Route>([
@@ -56,6 +60,7 @@ export function createHttpServer(deps: HttpServerDeps): Server {
         res.end(req.method === "HEAD" ? undefined : body);
       },
     ],
+    ["/federate", federate],
     ["/healthz", (_req, res) => plain(res, 200, "ok\n")],
     ["/", (req, res) => send(res, 200, "text/html; charset=utf-8", req.method, renderStatusPage(status()))],
     ["/status.json", (req, res) => send(res, 200, "application/json; charset=utf-8", req.method, `${JSON.stringify(status())}\n`)],

@@ -100,6 +100,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     persist: (snapshot) => {
       if (persisting) writer.save(snapshot);
     },
+    flushPersisted: () => writer.flush(),
   });
   metrics = new DaemonMetrics(registry);
 
@@ -113,6 +114,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     gzip: opts.gzip,
     maxScrapeBytes: opts.maxScrapeBytes,
     maxConcurrentScrapes: opts.maxConcurrentScrapes,
+    maxFederateBytes: opts.maxFederateBytes,
     scrapeToken,
     tls,
     daemonInfo: () => ({ version: VERSION, grpcAddr: stateFileAddr(boundGrpc), httpAddr: stateFileAddr(boundHttp), advertiseAddr }),

@@ -19,6 +19,7 @@ export class DaemonMetrics {
   private readonly stops: Counter<"plugin">;
   private readonly restarts: Counter<"plugin">;
   private readonly truncated: Counter<"plugin">;
+  private readonly federateDropped: Counter<"plugin">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
   private readonly sdRequests: Counter;
@@ -79,6 +80,12 @@ export class DaemonMetrics {
     this.truncated = new Counter({
       name: "plugprom_proxy_truncated_total",
       help: "Scrapes cut because the plugin sent more than --max-scrape-bytes.",
+      labelNames: ["plugin"],
+      registers,
+    });
+    this.federateDropped = new Counter({
+      name: "plugprom_federate_dropped_families_total",
+      help: "A plugin's metric families left out of /federate because an earlier plugin's family of that name has another type.",
       labelNames: ["plugin"],
       registers,
     });
@@ -159,6 +166,10 @@ export class DaemonMetrics {
   }
 
   /** A scrape was cut at --max-scrape-bytes. */
+  federateFamiliesDropped(name: string, families: number): void {
+    this.federateDropped.inc({ plugin: name }, families);
+  }
+
   scrapeTruncated(name: string): void {
     this.truncated.inc({ plugin: name });
   }

@@ -42,6 +42,8 @@ export interface DaemonOptions {
   maxScrapeBytes: number;
   /** Scrapes of one plugin in flight at once; more get 429. */
   maxConcurrentScrapes: number;
+  /** All plugins' expositions held for one /federate answer, together. */
+  maxFederateBytes: number;
   /** Also write the SD target groups to this file (Prometheus file_sd), on every change. */
   fileSd?: string;
   /** How often RUNNING plugins are health-checked. */

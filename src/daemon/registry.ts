@@ -38,6 +38,11 @@ export interface RegistryDeps {
   events: { pluginStarted(name: string): void; pluginStopped(name: string): void; pluginRestarted(name: string): void };
   /** Called after every change with the instances to persist (instances.json). */
   persist?: (snapshot: () => PersistedInstance[]) => void;
+  /**
+   * Resolves when what persist was given is on disk. Start, stop, kill and restart answer
+   * only after it: a daemon killed right after `plugprom stop x` must not bring x back.
+   */
+  flushPersisted?: () => Promise<void>;
 }
 
 export class Registry implements InstanceDirectory {
@@ -80,8 +85,10 @@ export class Registry implements InstanceDirectory {
       if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
       await sup.removeFiles();
       this.changed();
+      await this.durable();
       throw err;
     }
+    await this.durable();
     return sup.info();
   }
 
@@ -121,7 +128,9 @@ export class Registry implements InstanceDirectory {
     const sup = this.require(name);
     return this.exclusive(name, "stopping", async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
-      return this.forget(sup);
+      const info = this.forget(sup);
+      await this.durable();
+      return info;
     });
   }
 
@@ -129,7 +138,9 @@ export class Registry implements InstanceDirectory {
     const sup = this.require(name);
     return this.exclusive(name, "being killed", async () => {
       await sup.kill();
-      return this.forget(sup);
+      const info = this.forget(sup);
+      await this.durable();
+      return info;
     });
   }
 
@@ -141,6 +152,7 @@ export class Registry implements InstanceDirectory {
       sup.restarts++;
       this.deps.events.pluginRestarted(name);
       await sup.start();
+      await this.durable();
       return sup.info();
     });
   }
@@ -184,6 +196,10 @@ export class Registry implements InstanceDirectory {
     } finally {
       this.busy.delete(name);
     }
+  }
+
+  private async durable(): Promise<void> {
+    await this.deps.flushPersisted?.();
   }
 
   private changed(): void {

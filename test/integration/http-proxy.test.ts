@@ -38,7 +38,7 @@ async function listen(server: Server, where: string | number): Promise<void> {
   await once(server, "listening");
 }
 
-async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number; maxConcurrentScrapes?: number; log?: Logger } = {}) {
+async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number; maxConcurrentScrapes?: number; maxFederateBytes?: number; log?: Logger } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pp-http-"));
   const directory = new FakeDirectory();
   const daemon = createHttpServer({
@@ -50,6 +50,7 @@ async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: nu
     gzip: opts.gzip ?? true,
     maxScrapeBytes: opts.maxScrapeBytes ?? 64 * 1024 * 1024,
     maxConcurrentScrapes: opts.maxConcurrentScrapes ?? 8,
+    maxFederateBytes: opts.maxFederateBytes ?? 64 << 20,
   });
   await listen(daemon, 0);
   const servers: Server[] = [daemon];
@@ -403,4 +404,51 @@ test("the scrape timeout also bounds the wait for a pooled connection to the plu
   assert.deepEqual(results.map((r) => r.status), Array(6).fill(504));
   assert.ok(arrived < 6, "some scrapes never got a connection");
   assert.ok(elapsed < 1_800, `all answered within about one timeout, not two (${elapsed} ms)`);
+});
+
+test("/federate: a plugin that is late, refuses, answers another format or an unparsable body is up 0; the rest is served in time", async (t) => {
+  const { base, upstream, directory } = await setup(t);
+  const held: Array<() => void> = [];
+  await upstream("good", (_req, res) => res.end("# TYPE g gauge\ng 1\n"));
+  await upstream("late", (_req, res) => void held.push(() => res.end("g 2\n")));
+  await upstream("proto", (_req, res) => (res.writeHead(200, { "content-type": "application/vnd.google.protobuf" }), res.end("x")));
+  await upstream("broken", (_req, res) => res.end("g{ 3\n"));
+  await upstream("error", (_req, res) => (res.writeHead(500), res.end()));
+  directory.add("gone", { kind: "unix", path: "/nonexistent/plugprom.sock" });
+  directory.add("crashed", undefined, PluginState.CRASHED);
+  t.after(() => held.forEach((f) => f()));
+  const started = Date.now();
+  const r = await get(`${base}/federate`, { "x-prometheus-scrape-timeout-seconds": "0.5" });
+  const took = Date.now() - started;
+  assert.equal(r.status, 200);
+  // Within the scraper's 0.5 s (the daemon's own default here is 5 s); loose against a busy machine.
+  assert.ok(took < 1500, `answered within the scrape timeout (${took} ms)`);
+  const up = Object.fromEntries([...r.body.matchAll(/^plugprom_federate_plugin_up\{plugin="(\w+)"\} (\d)$/gm)].map((m) => [m[1], Number(m[2])]));
+  assert.deepEqual(up, { broken: 0, crashed: 0, error: 0, gone: 0, good: 1, late: 0, proto: 0 });
+  assert.match(r.body, /^# TYPE g gauge\ng\{plugin="good"\} 1$/m);
+});
+
+test("/federate scrapes a bounded number of plugins at once and keeps within --max-federate-bytes", async (t) => {
+  const { base, upstream } = await setup(t, { maxFederateBytes: 2500 });
+  let inFlight = 0;
+  let peak = 0;
+  for (let i = 0; i < 20; i++) {
+    await upstream(`p${String(i).padStart(2, "0")}`, (_req, res) => {
+      peak = Math.max(peak, ++inFlight);
+      // Answer on the next turn, so that scrapes overlap if the fan-out lets them.
+      setImmediate(() => {
+        inFlight--;
+        res.end(`# TYPE filler gauge\nfiller{pad="${"x".repeat(150)}"} 1\n`);
+      });
+    });
+  }
+  const r = await get(`${base}/federate`);
+  assert.equal(r.status, 200);
+  assert.ok(peak > 1 && peak <= 8, `peak concurrency ${peak}`);
+  const ups = [...r.body.matchAll(/^plugprom_federate_plugin_up\{plugin="\w+"\} (\d)$/gm)].map((m) => Number(m[1]));
+  assert.equal(ups.length, 20);
+  const merged = ups.filter((u) => u === 1).length;
+  // Each body is ~190 bytes: 2500 bytes hold 13 of them, never all 20.
+  assert.ok(merged >= 10 && merged <= 13, `${merged} plugins merged`);
+  assert.equal((r.body.match(/^filler\{/gm) ?? []).length, merged);
 });

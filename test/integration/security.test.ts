@@ -79,7 +79,7 @@ test("with --scrape-token-file SD, the proxy and /metrics need it; /healthz stay
   writeFileSync(join(dir, "scrape"), "scr4pe\n");
   const d = await daemon(t, ["--scrape-token-file", join(dir, "scrape")]);
   assert.equal((await d.cli(["start", "abc"])).code, 0, "the control plane is not affected");
-  for (const path of ["/sd_config", "/discovery", "/metrics", "/plugins/abc/metrics", "/plugins/unknown/metrics"]) {
+  for (const path of ["/sd_config", "/discovery", "/metrics", "/federate", "/", "/status.json", "/plugins/abc/metrics", "/plugins/unknown/metrics"]) {
     const denied = await httpGet(`${d.httpBase}${path}`);
     assert.equal(denied.status, 401, path);
     assert.equal(denied.headers["www-authenticate"], 'Bearer realm="plugprom"');

@@ -30,6 +30,7 @@ export interface DaemonFlags {
   tlsKeyFile?: string;
   maxScrapeBytes: string;
   maxConcurrentScrapes: string;
+  maxFederateBytes: string;
   fileSd?: string;
 }
 
@@ -82,6 +83,7 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     ...tlsOf(f, cwd),
     maxScrapeBytes: byteSize("--max-scrape-bytes", f.maxScrapeBytes),
     maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes),
+    maxFederateBytes: byteSize("--max-federate-bytes", f.maxFederateBytes),
     fileSd: f.fileSd !== undefined ? resolve(cwd, f.fileSd) : undefined,
   };
 }

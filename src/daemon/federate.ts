@@ -1,0 +1,135 @@
+// GET /federate: every advertised plugin's metrics in one exposition, for a Prometheus that
+// can scrape only one static target. Plugins are scraped in parallel (a bounded number at a
+// time) within the scraper's own timeout; a plugin that fails, answers too late or too much
+// adds plugprom_federate_plugin_up{plugin} 0 instead of failing the whole answer.
+//
+// Unlike the per-plugin proxy this has to hold bodies: families are merged across plugins,
+// so nothing can be written before every plugin has answered. What it holds is bounded by
+// --max-federate-bytes in total and --max-scrape-bytes per plugin.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { constants as zlibConstants, createGzip } from "node:zlib";
+import { once } from "node:events";
+import { ConnectError } from "@connectrpc/connect";
+import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+import { ExpositionError, ExpositionMerger } from "./exposition-merge.js";
+import type { InstanceView } from "./instance.js";
+import { processExposition } from "./process-exposition.js";
+import { acceptsGzip, timeoutFor, type ProxyDeps } from "./proxy.js";
+import { openScrape } from "./upstream.js";
+
+/** Plugins scraped at once for one /federate request. */
+export const FEDERATE_CONCURRENCY = 8;
+/** Kept back from the scraper's timeout for merging and writing the answer. */
+const WRITE_MARGIN = 0.1;
+
+/** The proxy's settings (one plugin's body is capped by its --max-scrape-bytes), plus a total. */
+export interface FederateDeps extends Pick<ProxyDeps, "directory" | "metrics" | "defaultScrapeTimeoutMs" | "log" | "gzip" | "maxScrapeBytes"> {
+  /** All plugins' expositions together; a plugin that would go past it is left out. */
+  maxFederateBytes: number;
+}
+
+type Outcome = { ok: true; text: string } | { ok: false; reason: string };
+
+export function createFederateHandler(deps: FederateDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    const timeoutMs = timeoutFor(req, deps.defaultScrapeTimeoutMs);
+    const deadline = Date.now() + timeoutMs * (1 - WRITE_MARGIN);
+    const targets = deps.directory.list().filter((i) => i.advertised);
+    // The scraper hung up: stop every scrape still running for it.
+    const abort = new AbortController();
+    res.once("close", () => abort.abort());
+
+    let budget = deps.maxFederateBytes;
+    const take = (n: number) => {
+      if (n > budget) return false;
+      budget -= n;
+      return true;
+    };
+    const outcomes = new Array<Outcome>(targets.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < targets.length && !abort.signal.aborted) {
+        const i = next++;
+        outcomes[i] = await collect(targets[i], deadline - Date.now(), take, abort.signal, deps);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FEDERATE_CONCURRENCY, targets.length) }, worker));
+    if (abort.signal.aborted) return;
+
+    const merger = new ExpositionMerger();
+    targets.forEach((inst, i) => {
+      const outcome = outcomes[i];
+      if (!outcome.ok) {
+        deps.log.debug("plugin left out of /federate", { plugin: inst.name, reason: outcome.reason });
+        merger.markUp(inst.name, false);
+        return;
+      }
+      try {
+        const dropped = merger.add(inst.name, outcome.text);
+        if (dropped.length > 0) {
+          deps.metrics.federateFamiliesDropped(inst.name, dropped.length);
+          deps.log.warn("families left out of /federate: another plugin's family of that name has another type", { plugin: inst.name, families: dropped.slice(0, 10).join(",") });
+        }
+        merger.markUp(inst.name, true);
+      } catch (err) {
+        if (!(err instanceof ExpositionError)) throw err;
+        deps.log.warn("plugin left out of /federate: its exposition does not parse", { plugin: inst.name, error: err.message });
+        merger.markUp(inst.name, false);
+      }
+    });
+    await write(req, res, merger.render(), deps.gzip);
+  };
+}
+
+/** One plugin's exposition, or why there is none. */
+async function collect(inst: InstanceView, timeoutMs: number, take: (n: number) => boolean, signal: AbortSignal, deps: FederateDeps): Promise<Outcome> {
+  if (inst.state !== PluginState.RUNNING) return { ok: false, reason: `${PluginState[inst.state]}, not RUNNING` };
+  if (inst.noMetrics) {
+    const text = processExposition(inst.pid);
+    if (text === undefined) return { ok: false, reason: "process gone" };
+    return take(text.length) ? { ok: true, text } : { ok: false, reason: "over --max-federate-bytes" };
+  }
+  if (!inst.metricsEndpoint) return { ok: false, reason: "no metrics endpoint" };
+  if (timeoutMs <= 0) return { ok: false, reason: "no time left before the scrape timeout" };
+  try {
+    // Text format only: the merge parses it. Identity, so that the size cap is the text's.
+    const res = await openScrape(inst.metricsEndpoint, { accept: "text/plain;version=0.0.4", acceptEncoding: "identity", timeoutMs, signal });
+    const type = res.headers["content-type"] ?? "text/plain";
+    const encoding = res.headers["content-encoding"] ?? "identity";
+    if (!type.startsWith("text/plain") || encoding !== "identity") {
+      res.destroy();
+      return { ok: false, reason: `unsupported answer: ${type}, ${encoding}` };
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > deps.maxScrapeBytes || !take(chunk.length)) {
+        res.destroy();
+        return { ok: false, reason: size > deps.maxScrapeBytes ? "larger than --max-scrape-bytes" : "over --max-federate-bytes" };
+      }
+      chunks.push(chunk);
+    }
+    return { ok: true, text: Buffer.concat(chunks, size).toString("utf8") };
+  } catch (err) {
+    return { ok: false, reason: err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err) };
+  }
+}
+
+async function write(req: IncomingMessage, res: ServerResponse, chunks: Iterable<string>, gzipAllowed: boolean): Promise<void> {
+  const gzip = gzipAllowed && acceptsGzip(req.headers["accept-encoding"]) && req.method !== "HEAD";
+  const headers: Record<string, string> = { "content-type": "text/plain; version=0.0.4; charset=utf-8" };
+  if (gzip) Object.assign(headers, { "content-encoding": "gzip", vary: "Accept-Encoding" });
+  res.writeHead(200, headers);
+  if (req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  const out = gzip ? createGzip({ level: 1, flush: zlibConstants.Z_NO_FLUSH }) : res;
+  if (gzip) out.pipe(res);
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    if (!out.write(chunk)) await Promise.race([once(out, "drain"), once(res, "close")]);
+  }
+  out.end();
+}
