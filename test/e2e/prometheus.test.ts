@@ -80,3 +80,30 @@ scrape_configs:
     return r.result.length === 1 && r.result[0].value[1] === "0";
   }, 20_000);
 });
+
+test("Prometheus scraping /federate as one static target stores every plugin's series under its plugin label", async (t) => {
+  const d = await startDaemon({ env: {} });
+  t.after(() => d.close());
+  for (const n of ["one", "two"]) assert.equal((await d.cli(["start", n, "--env", "PLUGPROM_GREETER_TICK_MS=200"])).code, 0);
+  const prom = await startPrometheus(`
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: federate
+    metrics_path: /federate
+    static_configs:
+      - targets: ["${d.httpAddr}"]
+`);
+  t.after(() => prom.close());
+  const query = async (q: string) => (await prom.api<{ result: VectorSample[] }>(`/api/v1/query?query=${encodeURIComponent(q)}`)).result;
+  await waitFor("both plugins' ticker counts in Prometheus", async () => (await query('plugin_ticker_count{job="federate"} > 0')).length === 2, 30_000);
+  const ticks = await query('plugin_ticker_count{job="federate"}');
+  assert.deepEqual(ticks.map((s) => s.metric.plugin).sort(), ["one", "two"]);
+  const up = await query("plugprom_federate_plugin_up");
+  assert.deepEqual(up.map((s) => [s.metric.plugin, s.value[1]]).sort(), [["one", "1"], ["two", "1"]]);
+  // Prometheus parsed the merged exposition without error.
+  const health = (await prom.api<{ activeTargets: ActiveTarget[] }>("/api/v1/targets?state=active")).activeTargets;
+  assert.equal(health.length, 1);
+  assert.equal(health[0].health, "up", health[0].lastError);
+});
