@@ -8,8 +8,12 @@ import { deadlineExceeded, unavailable } from "../shared/errors.js";
 
 export const UPSTREAM_PATH = "/metrics";
 
-/** Keep-alive, bounded: a few parallel scrapes per plugin, one idle connection kept. */
-export const upstreamAgent = new Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 1, scheduling: "lifo" });
+/**
+ * Keep-alive, bounded per plugin: as many connections as --max-concurrent-scrapes allows by
+ * default (8), so scrapes rarely queue here; up to 4 idle ones kept, so a burst does not
+ * reconnect for every request.
+ */
+export const upstreamAgent = new Agent({ keepAlive: true, maxSockets: 8, maxFreeSockets: 4, scheduling: "lifo" });
 
 /** Connection options for an endpoint, shared by the proxy and openScrape. */
 export function upstreamTarget(endpoint: Address): { socketPath?: string; host: string; port?: number; protocol: "http:" } {

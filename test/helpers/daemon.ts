@@ -53,6 +53,8 @@ export interface StartDaemonOptions {
   stateDir?: string;
   /** Keep the state dir on close (tests that restart a daemon on it). */
   keepStateDir?: boolean;
+  /** Node flags for the daemon process (e.g. --cpu-prof for the benchmarks). */
+  nodeFlags?: string[];
 }
 
 /** The environment tests give plugprom processes: no colour, short plugin tick for tests. */
@@ -77,7 +79,9 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
     "debug",
     ...(opts.args ?? []),
   ];
-  const proc = spawn(PLUGPROM, args, { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  const proc = opts.nodeFlags
+    ? spawn(process.execPath, [...opts.nodeFlags, PLUGPROM, ...args], { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(PLUGPROM, args, { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {

@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { createHttpServer } from "../../src/daemon/http.js";
 import { acceptsGzip } from "../../src/daemon/proxy.js";
+import { upstreamAgent } from "../../src/daemon/upstream.js";
 import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
 import { createLogger, silentLogger, type Logger } from "../../src/daemon/log.js";
 import { DaemonMetrics } from "../../src/daemon/metrics.js";
@@ -394,15 +395,16 @@ test("a scraper that hangs up mid-body makes the proxy hang up on the plugin too
 });
 
 test("the scrape timeout also bounds the wait for a pooled connection to the plugin", async (t) => {
-  const { base, upstream } = await setup(t, { maxConcurrentScrapes: 8 });
+  const { base, upstream } = await setup(t, { maxConcurrentScrapes: 32 });
   let arrived = 0;
   await upstream("stuck", () => void arrived++); // never answers
   // More scrapes than the agent's per-plugin connections: some wait in its queue.
+  const n = upstreamAgent.maxSockets + 4;
   const started = Date.now();
-  const results = await Promise.all(Array.from({ length: 6 }, () => get(`${base}/plugins/stuck/metrics`, { "x-prometheus-scrape-timeout-seconds": "1" })));
+  const results = await Promise.all(Array.from({ length: n }, () => get(`${base}/plugins/stuck/metrics`, { "x-prometheus-scrape-timeout-seconds": "1" })));
   const elapsed = Date.now() - started;
-  assert.deepEqual(results.map((r) => r.status), Array(6).fill(504));
-  assert.ok(arrived < 6, "some scrapes never got a connection");
+  assert.deepEqual(results.map((r) => r.status), Array(n).fill(504));
+  assert.ok(arrived < n, "some scrapes never got a connection");
   assert.ok(elapsed < 1_800, `all answered within about one timeout, not two (${elapsed} ms)`);
 });
 
