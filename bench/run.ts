@@ -5,7 +5,7 @@
 // absolute numbers. Not part of `npm test`.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { cpus, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { buildGoProgram } from "../test/helpers/go-build.js";
 import { getPlugin, PLUGPROM, startDaemon, type DaemonHandle } from "../test/helpers/daemon.js";
 import { fixturesDir, repoRoot } from "../test/helpers/paths.js";
 import { freePort } from "../test/helpers/prometheus.js";
+import { flameSvg, folded, table, type CpuProfile } from "./cpuprofile.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 3);
 const SIZES: Array<[string, number | "fixture"]> = [
@@ -199,6 +200,8 @@ http.createServer((req, res) => {
   const plainLat = wrk(`${d.httpBase}/plugins/up-57kb/metrics`, 1);
   const gzBytes = Number(execFileSync("sh", ["-c", `curl -s -H 'Accept-Encoding: gzip' ${d.httpBase}/plugins/up-57kb/metrics | wc -c`], { encoding: "utf8" }));
 
+  const profile = await profileProxy(work, go, join(work, "57KB.prom"));
+
   const hf = join(work, "hyperfine.json");
   execFileSync("hyperfine", ["-N", "--warmup", "3", "--runs", "20", "--export-json", hf, `${process.execPath} -e 0`, `${PLUGPROM} --addr ${d.grpcAddr} list`], { stdio: "ignore" });
   const [floor, list] = (JSON.parse(readFileSync(hf, "utf8")) as { results: Array<{ mean: number }> }).results;
@@ -230,6 +233,13 @@ Daemon RSS growth while streaming 10 MB bodies back to back on one connection: $
 | identity | ${Math.round(plain.rps)} | ${fmt(plainLat.p50us)} | ${u57.bytes} |
 | gzip (level 1, streaming) | ${Math.round(gz.rps)} | ${fmt(gzLat.p50us)} | ${gzBytes} |
 
+## Where the proxy's CPU goes (57 KB, 16 connections, \`--cpu-prof\`)
+
+Functions by self time in a daemon under load; \`(idle)\` is time the event loop waited.
+Flame graph: [proxy-flame.svg](proxy-flame.svg).
+
+${profile}
+
 ## CLI start latency
 
 | command | mean |
@@ -240,6 +250,27 @@ Daemon RSS growth while streaming 10 MB bodies back to back on one connection: $
   mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
   writeFileSync(join(repoRoot, "bench", "results", "latest.md"), md);
   console.log(md);
+}
+
+/**
+ * A second daemon under --cpu-prof, proxying the 57 KB body at 16 connections; returns the
+ * top of its profile as a table and writes the flame graph next to latest.md.
+ */
+async function profileProxy(work: string, go: string, bodyFile: string): Promise<string> {
+  const dir = join(work, "prof");
+  const d = await startDaemon({ args: ["--log-level", "info", "--max-concurrent-scrapes", "64"], nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`] });
+  try {
+    const r = await d.cli(["start", "up", "--metrics-transport", "tcp", "--no-auto-mtls", "--env", `GREETER_FIXED_BODY=${bodyFile}`, "--", go]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    wrk(`${d.httpBase}/plugins/up/metrics`, 16);
+    await d.stop(); // the profile is written as the daemon exits
+  } finally {
+    await d.close();
+  }
+  const profile = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]), "utf8")) as CpuProfile;
+  mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
+  writeFileSync(join(repoRoot, "bench", "results", "proxy-flame.svg"), flameSvg(folded(profile), "plugprom daemon proxying 57 KB at 16 connections"));
+  return table(profile, 15);
 }
 
 function fmt(us: number): string {

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Bundles the CLI (and, as a lazily loaded chunk, the daemon) into dist/bundle with esbuild:
 // one file to parse instead of hundreds of modules to resolve halves the CLI's start time.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
+
+// Chunk names carry content hashes: without a clean slate every build leaves its old chunks.
+rmSync("dist/bundle", { recursive: true, force: true });
 
 await build({
   entryPoints: { plugprom: "src/cli/main.ts" },
