@@ -66,7 +66,18 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     ["/status.json", (req, res) => send(res, 200, "application/json; charset=utf-8", req.method, `${JSON.stringify(status())}\n`)],
   ]);
 
-  const sdDocument = () => renderSdDocument(buildTargetGroups(deps.directory.list(), deps.advertiseAddr(), { scheme: deps.tls ? "https" : undefined }));
+  // The SD document is rendered once per change, not once per request: Prometheus servers
+  // (several, in HA pairs) ask every refresh interval, and with hundreds of plugins the
+  // rendering is most of the request's cost.
+  let sdCache: { advertise: string; doc: string } | undefined;
+  deps.directory.onChange?.(() => (sdCache = undefined));
+  const sdDocument = () => {
+    const advertise = deps.advertiseAddr();
+    if (sdCache?.advertise === advertise && deps.directory.onChange) return sdCache.doc;
+    const doc = renderSdDocument(buildTargetGroups(deps.directory.list(), advertise, { scheme: deps.tls ? "https" : undefined }));
+    sdCache = { advertise, doc };
+    return doc;
+  };
   const status = () =>
     statusModel(
       deps.directory.list(),

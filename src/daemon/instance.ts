@@ -35,4 +35,9 @@ export interface InstanceDirectory {
   get(name: string): InstanceView | undefined;
   /** All known instances, sorted by name. */
   list(): InstanceView[];
+  /**
+   * Calls fn after any change to what list() returns; returns the unsubscribe function.
+   * Optional: without it, readers derive what they need on every request.
+   */
+  onChange?(fn: () => void): () => void;
 }
