@@ -87,11 +87,14 @@ export class DesiredStateWriter {
 
 /**
  * Serialises atomic writes of one file: at most one write in flight and one pending (the
- * newest content wins), so a burst of changes costs two writes, not one per change.
+ * newest content wins), so a burst of changes costs two writes, not one per change. Content
+ * equal to what was last written is not written again (most state changes, e.g. health,
+ * change nothing that is saved).
  */
 export class CoalescingFileWriter {
   private writing: Promise<void> | undefined;
   private pending: (() => string) | undefined;
+  private written: string | undefined;
 
   constructor(
     private readonly path: string,
@@ -110,12 +113,18 @@ export class CoalescingFileWriter {
   }
 
   private async drain(): Promise<void> {
+    // Never finish synchronously: save() stores the promise returned here, and the finally
+    // below must clear it after that, not before (an unchanged content writes nothing).
+    await null;
     try {
       while (this.pending) {
         const render = this.pending;
         this.pending = undefined;
+        const content = render();
+        if (content === this.written) continue;
         try {
-          await writeAtomic(this.path, render());
+          await writeAtomic(this.path, content);
+          this.written = content;
         } catch (err) {
           this.onError(err);
         }

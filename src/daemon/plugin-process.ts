@@ -3,6 +3,7 @@
 // files, not pipes, so that a plugin outlives the daemon (a pipe whose reader died would
 // kill it with SIGPIPE on its next log line).
 import { spawn } from "node:child_process";
+import { constants as fsConstants } from "node:fs";
 import { open } from "node:fs/promises";
 import { isSameProcess, readProcStatSync } from "./proc.js";
 
@@ -33,9 +34,10 @@ export interface SpawnOptions {
 
 /** Spawns in a new session and process group; resolves once the process exists. */
 export async function spawnPlugin(command: string, args: string[], o: SpawnOptions): Promise<PluginProcess> {
-  // Fresh files per start: the daemon reads them from the beginning for the handshake.
-  const out = await open(o.stdoutPath, "w", 0o600).then(async (fh) => (await fh.close(), open(o.stdoutPath, "a", 0o600)));
-  const err = await open(o.stderrPath, "w", 0o600).then(async (fh) => (await fh.close(), open(o.stderrPath, "a", 0o600)));
+  // Fresh files per start (the daemon reads them from the beginning for the handshake), in
+  // append mode so that the daemon's rotation can truncate them under the running plugin.
+  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_APPEND;
+  const [out, err] = await Promise.all([open(o.stdoutPath, flags, 0o600), open(o.stderrPath, flags, 0o600)]);
   try {
     const child = spawn(command, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ["ignore", out.fd, err.fd] });
     await new Promise<void>((resolve, reject) => {

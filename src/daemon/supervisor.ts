@@ -283,7 +283,10 @@ export class Supervisor implements InstanceView {
   persisted(): PersistedInstance {
     const p: PersistedInstance = { spec: this.spec, restarts: this.restarts };
     const h = this.handshake;
-    if (this.state === PluginState.RUNNING && this.proc?.alive() && h && this.startedAt) {
+    // From the handshake on, a daemon that dies can adopt the process rather than start a
+    // second one; saved then (not only at RUNNING) so that the write overlaps the health check.
+    const live = this.state === PluginState.RUNNING || this.state === PluginState.STARTING;
+    if (live && this.proc?.alive() && h && this.startedAt) {
       p.reattach = {
         pid: this.proc.pid,
         startTicks: this.proc.startTicks,
@@ -414,6 +417,7 @@ export class Supervisor implements InstanceView {
       if (err instanceof HandshakeError) throw aborted(`${err.message}. Last stderr: ${stderrTail(this.output)}`);
       throw err;
     }
+    this.deps.onStateChange?.(this); // the reattach information is complete: save it now
     await withDeadline(Promise.race([this.connect(deadline), exitedEarly]), deadline, () =>
       deadlineExceeded(
         this.handshake?.protocol === "grpc"

@@ -73,7 +73,8 @@ test("a SIGKILLed plugin comes back after its backoff, listed in SD meanwhile, r
 
 test("restart policies: never leaves a crash CRASHED, on-failure leaves a clean exit STOPPED, always restarts it", async (t) => {
   const d = await daemon(t, ["--backoff-initial", "50ms", "--backoff-max", "50ms"]);
-  const quitter = (code: number) => ["--env", "GREETER_MODE=exit-after-handshake", "--env", `GREETER_EXIT_CODE=${code}`, "--", goGreeter];
+  // Exits 400 ms after serving: Start reaches RUNNING first even on a busy machine.
+  const quitter = (code: number) => ["--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=400ms", "--env", `GREETER_EXIT_CODE=${code}`, "--", goGreeter];
   assert.equal((await d.cli(["start", "never", "--restart", "never", ...quitter(3)])).code, 0);
   assert.equal((await d.cli(["start", "clean", ...quitter(0)])).code, 0);
   assert.equal((await d.cli(["start", "always", "--restart", "always", ...quitter(0)])).code, 0);
@@ -86,7 +87,8 @@ test("restart policies: never leaves a crash CRASHED, on-failure leaves a clean 
 
 test("a plugin that exits right after its handshake, forever, is a crash loop: CRASHLOOP, bounded restarts, then FAILED; restart clears it", async (t) => {
   const d = await daemon(t, ["--backoff-initial", "50ms", "--backoff-max", "300ms"]);
-  const r = await d.cli(["start", "loop", "--env", "GREETER_MODE=exit-after-handshake", "--", goGreeter]);
+  // It exits 400 ms after serving: Start reaches RUNNING first even on a busy machine.
+  const r = await d.cli(["start", "loop", "--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=400ms", "--", goGreeter]);
   assert.equal(r.code, 0, r.stderr);
   // CRASHLOOP lasts only as long as each backoff: the daemon's own word is the reliable witness.
   const cpu = () => {

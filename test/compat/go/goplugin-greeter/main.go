@@ -13,6 +13,8 @@
 //	    "hang-on-shutdown" (stays alive after GRPCController.Shutdown stopped its server)
 //	-exit-code N                 GREETER_EXIT_CODE
 //	    exit code for exit-after-handshake (default 7)
+//	-exit-after 100ms            GREETER_EXIT_AFTER
+//	    how long after serving exit-after-handshake exits
 //	-start-delay 2s              GREETER_START_DELAY
 //	    sleep this long before serving (a plugin that is slow to start but does start)
 //	-protocol P                  GREETER_PROTOCOL
@@ -157,6 +159,7 @@ func main() {
 	versionList := setting("versions", "GREETER_VERSIONS", "1", "comma-separated app protocol versions served")
 	mode := setting("mode", "GREETER_MODE", "", "exit-after-handshake, ignore-sigterm, slow-start or hang-on-shutdown")
 	exitCode := setting("exit-code", "GREETER_EXIT_CODE", "7", "exit code in exit-after-handshake mode")
+	exitAfter := setting("exit-after", "GREETER_EXIT_AFTER", "100ms", "how long after serving exit-after-handshake exits")
 	startDelay := setting("start-delay", "GREETER_START_DELAY", "0s", "sleep this long before serving")
 	protocol := setting("protocol", "GREETER_PROTOCOL", "grpc", "grpc or netrpc")
 	flag.Parse()
@@ -169,6 +172,11 @@ func main() {
 			os.Exit(2)
 		}
 		versions = append(versions, n)
+	}
+	after, err := time.ParseDuration(*exitAfter)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad -exit-after %q: %v\n", *exitAfter, err)
+		os.Exit(2)
 	}
 	delay, err := time.ParseDuration(*startDelay)
 	if err != nil {
@@ -204,7 +212,7 @@ func main() {
 	case "hang-on-shutdown":
 	case "exit-after-handshake":
 		go func() {
-			time.Sleep(delay + 100*time.Millisecond)
+			time.Sleep(delay + after)
 			logger.Error("exiting on purpose right after the handshake", "code", code)
 			os.Exit(code)
 		}()
