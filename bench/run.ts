@@ -94,7 +94,8 @@ async function main(): Promise<void> {
   cleanups.push(() => rm(work, { recursive: true, force: true }));
   const go = await buildGoProgram("goplugin-greeter");
   // Peers have no per-target concurrency limit; give plugprom room for wrk's 16 connections.
-  const d: DaemonHandle = await startDaemon({ args: ["--log-level", "info", "--max-concurrent-scrapes", "64"] });
+  // --gzip always: on loopback "auto" never compresses, and the gzip table measures its cost.
+  const d: DaemonHandle = await startDaemon({ args: ["--log-level", "info", "--max-concurrent-scrapes", "64", "--gzip", "always"] });
   cleanups.push(() => d.close());
 
   // One fixed-body upstream per size, started by plugprom on loopback TCP so that every

@@ -95,7 +95,8 @@ export function buildProgram(deps: ProgramDeps): Command {
     .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
     .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
     .option("--health-interval <duration>", "how often running plugins are health-checked", "10s")
-    .option("--no-gzip", "never compress scrapes in the proxy (plugins' own compression still passes through)")
+    .option("--gzip <when>", "compress scrapes: auto (not for scrapers on this host or bodies under 1 KiB), always or never", "auto")
+    .option("--no-gzip", "the same as --gzip never")
     .option("--keep-plugins", "leave plugins running on SIGTERM/SIGINT, for a later daemon to reattach", false)
     .option("--backoff-initial <duration>", "first restart backoff; doubles per failure", "200ms")
     .option("--backoff-max <duration>", "restart backoff cap", "30s")
@@ -122,7 +123,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         startTimeout: o.startTimeout,
         pluginPortRange: o.pluginPortRange,
         healthInterval: o.healthInterval,
-        gzip: o.gzip as boolean,
+        gzip: o.gzip as string | false,
         keepPlugins: o.keepPlugins as boolean,
         backoffInitial: o.backoffInitial as string,
         backoffMax: o.backoffMax as string,

@@ -14,7 +14,7 @@ import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import { ExpositionError, ExpositionMerger } from "./exposition-merge.js";
 import type { InstanceView } from "./instance.js";
 import { processExposition } from "./process-exposition.js";
-import { acceptsGzip, timeoutFor, type ProxyDeps } from "./proxy.js";
+import { acceptsGzip, gzipPays, timeoutFor, type GzipPolicy, type ProxyDeps } from "./proxy.js";
 import { openScrape } from "./upstream.js";
 
 /** Plugins scraped at once for one /federate request. */
@@ -116,8 +116,8 @@ async function collect(inst: InstanceView, timeoutMs: number, take: (n: number) 
   }
 }
 
-async function write(req: IncomingMessage, res: ServerResponse, chunks: Iterable<string>, gzipAllowed: boolean): Promise<void> {
-  const gzip = gzipAllowed && acceptsGzip(req.headers["accept-encoding"]) && req.method !== "HEAD";
+async function write(req: IncomingMessage, res: ServerResponse, chunks: Iterable<string>, policy: GzipPolicy): Promise<void> {
+  const gzip = req.method !== "HEAD" && acceptsGzip(req.headers["accept-encoding"]) && gzipPays(policy, req.socket.remoteAddress, undefined);
   const headers: Record<string, string> = { "content-type": "text/plain; version=0.0.4; charset=utf-8" };
   if (gzip) Object.assign(headers, { "content-encoding": "gzip", vary: "Accept-Encoding" });
   res.writeHead(200, headers);

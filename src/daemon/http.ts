@@ -9,7 +9,7 @@ import type { InstanceDirectory } from "./instance.js";
 import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
 import { createFederateHandler } from "./federate.js";
-import { createScrapeProxy, plain } from "./proxy.js";
+import { createScrapeProxy, plain, type GzipPolicy } from "./proxy.js";
 import { renderStatusPage, statusModel } from "./status-page.js";
 
 export interface HttpServerDeps {
@@ -19,7 +19,7 @@ export interface HttpServerDeps {
   defaultScrapeTimeoutMs: number;
   log: Logger;
   /** See ProxyDeps.gzip. */
-  gzip: boolean;
+  gzip: GzipPolicy;
   /** See ProxyDeps.maxScrapeBytes. */
   maxScrapeBytes: number;
   /** See ProxyDeps.maxConcurrentScrapes. */

@@ -1,5 +1,6 @@
 // Everything `plugprom daemon` can be told, already parsed from flags and environment by
 // the CLI. main.ts wires the daemon from exactly this.
+import type { GzipPolicy } from "./proxy.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
@@ -25,8 +26,8 @@ export interface DaemonOptions {
   startTimeoutMs: number;
   /** PLUGIN_MIN_PORT..PLUGIN_MAX_PORT for plugins that listen on TCP. */
   pluginPortRange: { min: number; max: number };
-  /** Compress scrapes for clients that accept gzip when the plugin did not. */
-  gzip: boolean;
+  /** When to compress scrapes for clients that accept gzip and the plugin did not. */
+  gzip: GzipPolicy;
   /** Leave plugins running when the daemon exits, for a later reattach (upgrades). */
   keepPlugins: boolean;
   /** Restart backoff: first wait, doubling per failure up to the cap. */

@@ -31,8 +31,8 @@ export interface ProxyDeps {
   metrics: DaemonMetrics;
   defaultScrapeTimeoutMs: number;
   log: Logger;
-  /** Compress (gzip, streaming) when the scraper accepts it and the plugin did not compress. */
-  gzip: boolean;
+  /** When to compress (gzip, streaming) for a scraper that accepts it: see gzipPays. */
+  gzip: GzipPolicy;
   /** A body larger than this is cut mid-stream (and counted): the scrape fails visibly. */
   maxScrapeBytes: number;
   /** Scrapes in flight per plugin; more are refused (429) rather than queued without bound. */
@@ -54,7 +54,13 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       const v = upstream.headers[h];
       if (v !== undefined) headers[h] = v;
     }
-    const gzip = deps.gzip && upstream.statusCode === 200 && !upstream.headers["content-encoding"] && acceptsGzip(req.headers["accept-encoding"]) && req.method !== "HEAD";
+    const length = upstream.headers["content-length"];
+    const gzip =
+      upstream.statusCode === 200 &&
+      !upstream.headers["content-encoding"] &&
+      req.method !== "HEAD" &&
+      acceptsGzip(req.headers["accept-encoding"]) &&
+      gzipPays(deps.gzip, req.socket.remoteAddress, length === undefined ? undefined : Number(length));
     if (gzip) {
       delete headers["content-length"];
       headers["content-encoding"] = "gzip";
@@ -170,6 +176,27 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     });
     upstreamReq.end();
   };
+}
+
+export type GzipPolicy = "auto" | "always" | "never";
+
+/** Below this, gzip's header and CPU cost more than the bytes it saves. */
+const GZIP_MIN_BYTES = 1024;
+
+/**
+ * Whether compressing an answer is worth its CPU. "auto": not for a scraper on this host
+ * (loopback or a Unix socket: the bytes cost nothing there, the compression costs the daemon
+ * and the scraper CPU) and not for a body known to be under 1 KiB.
+ */
+export function gzipPays(policy: GzipPolicy, remoteAddress: string | undefined, contentLength: number | undefined): boolean {
+  if (policy !== "auto") return policy === "always";
+  if (contentLength !== undefined && contentLength < GZIP_MIN_BYTES) return false;
+  return !isLocal(remoteAddress);
+}
+
+function isLocal(address: string | undefined): boolean {
+  if (address === undefined) return true; // a Unix socket
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 
 /** True when the Accept-Encoding header allows gzip (q > 0). */

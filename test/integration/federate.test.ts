@@ -19,7 +19,7 @@ function series(body: string): string[] {
 
 test("/federate merges every plugin's metrics under plugin=<name>; a failing plugin is up 0, not an error", async (t) => {
   const goGreeter = await buildGoProgram("goplugin-greeter");
-  const d = await startDaemon({ args: ["--max-scrape-bytes", "1MiB"] });
+  const d = await startDaemon({ args: ["--max-scrape-bytes", "1MiB", "--gzip", "always"] });
   t.after(() => d.close());
   for (const args of [["abc"], ["def"], ["gop", "--", goGreeter], ["bare", "--no-metrics", "--", GREETER], ["flood", "--env", "FLOOD_BYTES=3000000", "--", process.execPath, FLOOD]]) {
     const r = await d.cli(["start", ...args]);

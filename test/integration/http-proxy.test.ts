@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { createHttpServer } from "../../src/daemon/http.js";
-import { acceptsGzip } from "../../src/daemon/proxy.js";
+import { acceptsGzip, gzipPays, type GzipPolicy } from "../../src/daemon/proxy.js";
 import { upstreamAgent } from "../../src/daemon/upstream.js";
 import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
 import { createLogger, silentLogger, type Logger } from "../../src/daemon/log.js";
@@ -39,7 +39,7 @@ async function listen(server: Server, where: string | number): Promise<void> {
   await once(server, "listening");
 }
 
-async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: number; maxConcurrentScrapes?: number; maxFederateBytes?: number; log?: Logger } = {}) {
+async function setup(t: TestContext, opts: { gzip?: GzipPolicy; maxScrapeBytes?: number; maxConcurrentScrapes?: number; maxFederateBytes?: number; log?: Logger } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pp-http-"));
   const directory = new FakeDirectory();
   const daemon = createHttpServer({
@@ -48,7 +48,9 @@ async function setup(t: TestContext, opts: { gzip?: boolean; maxScrapeBytes?: nu
     advertiseAddr: () => "daemon.example:2112",
     defaultScrapeTimeoutMs: 5_000,
     log: opts.log ?? silentLogger,
-    gzip: opts.gzip ?? true,
+    // The tests' scrapers are on loopback, where "auto" never compresses: "always" unless
+    // a test is about the policy.
+    gzip: opts.gzip ?? "always",
     maxScrapeBytes: opts.maxScrapeBytes ?? 64 * 1024 * 1024,
     maxConcurrentScrapes: opts.maxConcurrentScrapes ?? 8,
     maxFederateBytes: opts.maxFederateBytes ?? 64 << 20,
@@ -322,7 +324,7 @@ test("the proxy gzips, streaming, for a scraper that accepts it when the plugin 
 });
 
 test("a plugin's own gzip passes through untouched, and --no-gzip never compresses", async (t) => {
-  const { base, upstream } = await setup(t, { gzip: false });
+  const { base, upstream } = await setup(t, { gzip: "never" });
   const gz = gzipSync(exposition);
   await upstream("zipped", (req, res) => {
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4", "content-encoding": "gzip" });
@@ -457,4 +459,26 @@ test("/federate scrapes a bounded number of plugins at once and keeps within --m
   // Each body is ~190 bytes: 2500 bytes hold 13 of them, never all 20.
   assert.ok(merged >= 10 && merged <= 13, `${merged} plugins merged`);
   assert.equal((r.body.match(/^filler\{/gm) ?? []).length, merged);
+});
+
+test("--gzip auto does not compress for a scraper on this host, nor a body under 1 KiB; elsewhere it does", async (t) => {
+  const { base, upstream } = await setup(t, { gzip: "auto" });
+  await upstream("plain", (_req, res) => (res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }), res.end(exposition)));
+  const r = await getRaw(`${base}/plugins/plain/metrics`, { "accept-encoding": "gzip" });
+  assert.equal(r.headers["content-encoding"], undefined, "loopback: identity");
+  assert.equal(r.body.toString(), exposition);
+  // The decision itself, for the addresses a test on one machine cannot come from.
+  for (const [policy, address, length, expected] of [
+    ["auto", "10.1.2.3", 57_000, true],
+    ["auto", "2001:db8::1", undefined, true],
+    ["auto", "10.1.2.3", 900, false],
+    ["auto", "127.0.0.1", 57_000, false],
+    ["auto", "::ffff:127.0.0.1", 57_000, false],
+    ["auto", "::1", 57_000, false],
+    ["auto", undefined, 57_000, false],
+    ["always", "127.0.0.1", 10, true],
+    ["never", "10.1.2.3", 57_000, false],
+  ] as const) {
+    assert.equal(gzipPays(policy, address, length), expected, `${policy} ${address} ${length}`);
+  }
 });

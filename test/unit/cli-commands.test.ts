@@ -368,6 +368,17 @@ test("daemon with no flags uses the documented defaults", async () => {
   assert.equal(opts!.scrapeTimeoutMs, 10_000);
   assert.equal(opts!.stopGraceMs, 5_000);
   assert.equal(opts!.startTimeoutMs, 30_000);
+  assert.equal(opts!.gzip, "auto");
+  assert.equal(opts!.maxFederateBytes, 64 * 1024 * 1024);
+});
+
+test("daemon --gzip takes auto, always or never; --no-gzip is never; anything else is a usage error", async () => {
+  assert.equal((await daemonOptions(["--gzip", "always"])).opts!.gzip, "always");
+  assert.equal((await daemonOptions(["--gzip", "never"])).opts!.gzip, "never");
+  assert.equal((await daemonOptions(["--no-gzip"])).opts!.gzip, "never");
+  const bad = await daemonOptions(["--gzip", "sometimes"]);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr, 'plugprom: --gzip "sometimes": expected auto, always or never\n');
 });
 
 test("daemon flags and PLUGPROM_* variables, paths made absolute", async () => {

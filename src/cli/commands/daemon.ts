@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseAddress } from "../../shared/address.js";
 import type { DaemonOptions, LogFormat, LogLevel } from "../../daemon/options.js";
+import type { GzipPolicy } from "../../daemon/proxy.js";
 import { usageError } from "../errors.js";
 import { duration } from "./start.js";
 
@@ -20,7 +21,8 @@ export interface DaemonFlags {
   startTimeout: string;
   pluginPortRange: string;
   healthInterval: string;
-  gzip: boolean;
+  /** false for --no-gzip. */
+  gzip: string | false;
   keepPlugins: boolean;
   backoffInitial: string;
   backoffMax: string;
@@ -32,6 +34,12 @@ export interface DaemonFlags {
   maxConcurrentScrapes: string;
   maxFederateBytes: string;
   fileSd?: string;
+}
+
+function gzipPolicy(flag: string | false): GzipPolicy {
+  if (flag === false) return "never";
+  if (flag === "auto" || flag === "always" || flag === "never") return flag;
+  throw usageError(`--gzip ${JSON.stringify(flag)}: expected auto, always or never`);
 }
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -75,7 +83,7 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     stopGraceMs: positive("--stop-grace", f.stopGrace),
     startTimeoutMs: positive("--start-timeout", f.startTimeout),
     healthIntervalMs: positive("--health-interval", f.healthInterval),
-    gzip: f.gzip,
+    gzip: gzipPolicy(f.gzip),
     keepPlugins: f.keepPlugins,
     backoff: backoffOf(f),
     controlTokenFile: f.controlTokenFile !== undefined ? resolve(cwd, f.controlTokenFile) : undefined,
