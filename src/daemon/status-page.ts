@@ -88,7 +88,8 @@ th{background:#f4f4f4} .running{color:#137333;font-weight:600} .crashed,.failed,
 </style></head>
 <body>
 <h1>plugprom</h1>
-<div class="meta">version ${esc(m.version)} · control ${esc(m.grpcAddr)} · http ${esc(m.httpAddr)} · advertised ${esc(m.advertiseAddr)} · <span id="generated">${esc(m.generatedAt)}</span></div>
+<div class="meta">version ${esc(m.version)} · control ${esc(m.grpcAddr)} · http ${esc(m.httpAddr)} · advertised ${esc(m.advertiseAddr)} · <span id="generated">${esc(m.generatedAt)}</span>
+· <a href="/metrics">daemon metrics</a> · <a href="/federate">all plugins merged</a></div>
 <table id="plugins"><thead><tr><th>name</th><th>state</th><th>pid</th><th>uptime</th><th>restarts</th><th>healthy</th><th>last scrape</th><th></th></tr></thead>
 <tbody>
 ${rows}

@@ -37,6 +37,11 @@ test("the status page lists every plugin, refreshes itself, works without JavaSc
   assert.match((await page.textContent('#plugins tr[data-plugin="abc"] td:nth-child(7)')) ?? "", /ms, .*KiB \(200\)/);
   assert.equal(await page.getAttribute('#plugins tr[data-plugin="abc"] a', "href"), "/plugins/abc/metrics");
 
+  // The merged endpoint is one click away, and serves the plugin's series.
+  const federate = await page.getAttribute('a[href="/federate"]', "href");
+  assert.equal(federate, "/federate");
+  assert.match((await httpGet(`${d.httpBase}${federate}`)).body, /^plugprom_federate_plugin_up\{plugin="abc"\} 1$/m);
+
   // Live refresh: a plugin started after the page loaded appears without a reload.
   assert.equal((await d.cli(["start", "def"])).code, 0);
   await page.waitForSelector('#plugins tr[data-plugin="def"] td.state.running', { timeout: 10_000 });
