@@ -39,18 +39,20 @@ export function createFederateHandler(deps: FederateDeps): (req: IncomingMessage
     const abort = new AbortController();
     res.once("close", () => abort.abort());
 
+    // Bytes held for this answer, all plugins together; a plugin left out gives its back.
     let budget = deps.maxFederateBytes;
     const take = (n: number) => {
       if (n > budget) return false;
       budget -= n;
       return true;
     };
+    const giveBack = (n: number) => void (budget += n);
     const outcomes = new Array<Outcome>(targets.length);
     let next = 0;
     const worker = async () => {
       while (next < targets.length && !abort.signal.aborted) {
         const i = next++;
-        outcomes[i] = await collect(targets[i], deadline - Date.now(), take, abort.signal, deps);
+        outcomes[i] = await collect(targets[i], deadline - Date.now(), { take, giveBack }, abort.signal, deps);
       }
     };
     await Promise.all(Array.from({ length: Math.min(FEDERATE_CONCURRENCY, targets.length) }, worker));
@@ -82,15 +84,21 @@ export function createFederateHandler(deps: FederateDeps): (req: IncomingMessage
 }
 
 /** One plugin's exposition, or why there is none. */
-async function collect(inst: InstanceView, timeoutMs: number, take: (n: number) => boolean, signal: AbortSignal, deps: FederateDeps): Promise<Outcome> {
+interface Budget {
+  take(n: number): boolean;
+  giveBack(n: number): void;
+}
+
+async function collect(inst: InstanceView, timeoutMs: number, budget: Budget, signal: AbortSignal, deps: FederateDeps): Promise<Outcome> {
   if (inst.state !== PluginState.RUNNING) return { ok: false, reason: `${PluginState[inst.state]}, not RUNNING` };
   if (inst.noMetrics) {
     const text = processExposition(inst.pid);
     if (text === undefined) return { ok: false, reason: "process gone" };
-    return take(text.length) ? { ok: true, text } : { ok: false, reason: "over --max-federate-bytes" };
+    return budget.take(text.length) ? { ok: true, text } : { ok: false, reason: "over --max-federate-bytes" };
   }
   if (!inst.metricsEndpoint) return { ok: false, reason: "no metrics endpoint" };
   if (timeoutMs <= 0) return { ok: false, reason: "no time left before the scrape timeout" };
+  let held = 0;
   try {
     // Text format only: the merge parses it. Identity, so that the size cap is the text's.
     const res = await openScrape(inst.metricsEndpoint, { accept: "text/plain;version=0.0.4", acceptEncoding: "identity", timeoutMs, signal });
@@ -101,16 +109,24 @@ async function collect(inst: InstanceView, timeoutMs: number, take: (n: number) 
       return { ok: false, reason: `unsupported answer: ${type}, ${encoding}` };
     }
     const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > deps.maxScrapeBytes || !take(chunk.length)) {
-        res.destroy();
-        return { ok: false, reason: size > deps.maxScrapeBytes ? "larger than --max-scrape-bytes" : "over --max-federate-bytes" };
+    let tooLarge: string | undefined;
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        if (held + chunk.length > deps.maxScrapeBytes) tooLarge = "larger than --max-scrape-bytes";
+        else if (!budget.take(chunk.length)) tooLarge = "over --max-federate-bytes";
+        if (tooLarge) break; // destroys the response: that connection is not reused
+        held += chunk.length;
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (err) {
+      budget.giveBack(held);
+      throw err;
     }
-    return { ok: true, text: Buffer.concat(chunks, size).toString("utf8") };
+    if (tooLarge) {
+      budget.giveBack(held);
+      return { ok: false, reason: tooLarge };
+    }
+    return { ok: true, text: Buffer.concat(chunks, held).toString("utf8") };
   } catch (err) {
     return { ok: false, reason: err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err) };
   }

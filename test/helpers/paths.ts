@@ -14,4 +14,4 @@ function findRoot(): string {
 }
 
 export const repoRoot = findRoot();
-export const fixturesDir = join(repoRoot, "..", "shared", "fixtures");
+export const fixturesDir = join(repoRoot, "test", "fixtures");

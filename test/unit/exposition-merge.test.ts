@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { Counter, Gauge, Histogram, Registry, Summary } from "prom-client";
 import { ExpositionError, ExpositionMerger } from "../../src/daemon/exposition-merge.js";
 import { parseExposition } from "../../src/daemon/exposition-parser.js";
-import { repoRoot } from "../helpers/paths.js";
+import { fixturesDir } from "../helpers/paths.js";
 import { promtool } from "../helpers/prometheus.js";
 
 const render = (m: ExpositionMerger) => [...m.render()].join("");
@@ -85,7 +85,7 @@ test("an exposition that does not parse is refused whole; what was merged before
 });
 
 test("the node_exporter fixture merges with itself into a valid exposition with twice the series", () => {
-  const fixture = readFileSync(join(repoRoot, "..", "shared", "fixtures", "node_exporter.prom"), "utf8");
+  const fixture = readFileSync(join(fixturesDir, "node_exporter.prom"), "utf8");
   const one = new ExpositionMerger();
   one.add("a", fixture);
   assert.equal(sampleLines(render(one)).length, sampleLines(fixture).length, "every sample of the fixture");

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { ExpositionSyntaxError, parseExposition } from "../../src/daemon/exposition-parser.js";
-import { repoRoot } from "../helpers/paths.js";
+import { fixturesDir } from "../helpers/paths.js";
 
 test("families are grouped as expfmt groups them; labelled histograms and summaries keep every series", () => {
   const text = [
@@ -86,7 +86,7 @@ test("what expfmt refuses is refused, with the line and the reason", () => {
 });
 
 test("the node_exporter fixture parses whole: every sample line is a sample, every TYPE a family type", () => {
-  const fixture = readFileSync(join(repoRoot, "..", "shared", "fixtures", "node_exporter.prom"), "utf8");
+  const fixture = readFileSync(join(fixturesDir, "node_exporter.prom"), "utf8");
   const fams = parseExposition(fixture);
   const sampleLines = fixture.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
   assert.equal(
