@@ -38,15 +38,20 @@ export class LogFollower {
   async start(): Promise<void> {
     this.fh = await open(this.path, "r");
     if (this.opts.fromEnd) this.offset = (await this.fh.stat()).size;
-    // inotify makes the handshake arrive promptly; the poll covers what it can miss.
+    // inotify makes the handshake arrive promptly; the poll covers what it can miss. With
+    // inotify the poll is only a safety net, and slow: a daemon with hundreds of plugins
+    // would otherwise spend its threadpool on reads that find nothing (two files each).
     try {
       this.watcher = watch(this.path, () => this.poke());
-      this.watcher.on("error", () => undefined);
+      this.watcher.on("error", () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+        this.poll(this.opts.pollMs ?? 250);
+      });
+      this.poll(this.opts.pollMs ?? 2_000);
     } catch {
-      // no inotify: the poll alone will do
+      this.poll(this.opts.pollMs ?? 250); // no inotify: the poll alone will do
     }
-    this.timer = setInterval(() => this.poke(), this.opts.pollMs ?? 250);
-    this.timer.unref();
     this.poke();
   }
 
@@ -61,6 +66,13 @@ export class LogFollower {
     this.splitter.end();
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
+  }
+
+  private poll(ms: number): void {
+    clearInterval(this.timer);
+    if (this.stopped) return;
+    this.timer = setInterval(() => this.poke(), ms);
+    this.timer.unref();
   }
 
   private poke(): void {
