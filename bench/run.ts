@@ -5,7 +5,7 @@
 // absolute numbers. Not part of `npm test`.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { cpus, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,13 +33,28 @@ interface WrkResult {
 const children: ChildProcess[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
+/** What the bench runs, by the Debian package that provides it; installed when missing. */
+const TOOLS: Array<[present: () => boolean, pkg: string]> = [
+  ...["wrk", "nginx", "prometheus-exporter-exporter", "hyperfine"].map((b): [() => boolean, string] => [() => onPath(b), b === "nginx" ? "nginx-light" : b]),
+  [() => onPath("go"), "golang-go"],
+  [() => existsSync("/usr/share/gocode/src/github.com/hashicorp/go-plugin"), "golang-github-hashicorp-go-plugin-dev"],
+  [() => existsSync("/usr/share/gocode/src/google.golang.org/grpc"), "golang-google-grpc-dev"],
+  [() => existsSync("/usr/share/gocode/src/github.com/prometheus/client_golang"), "golang-github-prometheus-client-golang-dev"],
+];
+
+function onPath(binary: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${binary}`]).status === 0;
+}
+
 function ensureTools(): void {
-  const missing = ["wrk", "nginx", "prometheus-exporter-exporter", "hyperfine"].filter((b) => spawnSync("sh", ["-c", `command -v ${b}`]).status !== 0);
-  if (missing.length === 0) return;
-  const pkgs = missing.map((b) => (b === "nginx" ? "nginx-light" : b));
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: apt-get install ${pkgs.join(" ")}`);
+  const pkgs = TOOLS.filter(([present]) => !present()).map(([, pkg]) => pkg);
+  if (pkgs.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing tools: apt-get install ${pkgs.join(" ")}`);
   console.error(`installing ${pkgs.join(" ")} …`);
-  execFileSync("apt-get", ["install", "-y", "-qq", ...pkgs], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  // A fresh machine has no package lists yet.
+  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...pkgs], { stdio: "inherit", env });
 }
 
 function bodyOf(size: number | "fixture"): Buffer {
