@@ -25,7 +25,7 @@ function normaliseValue(value: string): string {
 }
 
 export class LiteHeaders {
-  /** Lower-case name → values in insertion order. */
+  /** Lower-case name to values, in insertion order. */
   readonly #values = new Map<string, string[]>();
 
   constructor(init?: Init) {
