@@ -93,7 +93,8 @@ export function moduleOf(f: CallFrame): string {
 function frameLabel(f: CallFrame): string {
   const name = f.functionName || "(anonymous)";
   if (!f.url) return name;
-  return `${name} ${moduleOf(f)}:${f.lineNumber + 1}`.replace(/;/g, ",");
+  // The line is the script's own (a bundle's, for bundled modules).
+  return `${name} ${moduleOf(f)} (${f.url.slice(f.url.lastIndexOf("/") + 1)}:${f.lineNumber + 1})`.replace(/;/g, ",");
 }
 
 export function summarise(p: CpuProfile): Summary {
