@@ -1,92 +1,137 @@
-// Reads a V8 .cpuprofile (node --cpu-prof) and turns it into what a person reads: the
-// functions with the most self time, the most inclusive time, folded stacks (the input
-// format of flame graph tools) and a self-contained SVG flame graph.
+// Summarises a V8 .cpuprofile (from `node --cpu-prof`) without any tool: a top-N table of
+// self time by function, the same by module, a folded-stacks file ("a;b;c <µs>" lines) for
+// flamegraph tools (flamegraph.pl, speedscope, inferno), and a self-contained SVG flame graph.
 //
-//   node dist/bench/cpuprofile.js <file.cpuprofile> [--top 25] [--svg out.svg] [--folded out.txt]
+//   node dist/bench/cpuprofile.js PROFILE.cpuprofile [--top N] [--folded OUT.folded] [--svg OUT.svg]
+//
+// Modules: a frame's file, its package for node_modules, "node:<id>" for Node's own
+// JavaScript; inside an esbuild bundle the "// path/to/file.js" comments esbuild writes
+// before each bundled module give the original module of a line.
 import { readFileSync, writeFileSync } from "node:fs";
-import { basename } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   children?: number[];
 }
 
 export interface CpuProfile {
   nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
   startTime: number;
   endTime: number;
+  samples: number[];
+  timeDeltas: number[];
 }
 
-export interface Row {
-  frame: string;
-  selfMs: number;
-  totalMs: number;
+export interface Summary {
+  totalUs: number;
+  /** [label, self µs], largest first. */
+  byFunction: Array<[string, number]>;
+  byModule: Array<[string, number]>;
+  /** Folded stacks, one "frame;frame;frame µs" line per distinct stack. */
+  folded: string[];
 }
 
-/** "name file:line", with node_modules and dist paths shortened to what identifies them. */
-export function frameName(n: ProfileNode): string {
-  const { functionName, url, lineNumber } = n.callFrame;
-  const fn = functionName || "(anonymous)";
-  if (!url) return fn;
-  const short = url.replace(/^file:\/\//, "").replace(/^.*\/node_modules\//, "").replace(/^.*\/dist\//, "");
-  return `${fn} ${short}:${lineNumber + 1}`;
-}
-
-/** Time per sampled node: each sample is charged the delta that follows it. */
-function sampleTimes(p: CpuProfile): Map<number, number> {
-  const out = new Map<number, number>();
+/** Self time per node: each sample lasts until the next one (the last until endTime). */
+function selfTimes(p: CpuProfile): Map<number, number> {
+  const self = new Map<number, number>();
+  let t = p.startTime;
+  const times = p.timeDeltas.map((d) => (t += d));
   for (let i = 0; i < p.samples.length; i++) {
-    const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
-    out.set(p.samples[i], (out.get(p.samples[i]) ?? 0) + dt);
+    const dur = (i + 1 < times.length ? times[i + 1] : p.endTime) - times[i];
+    if (dur > 0) self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + dur);
   }
-  return out;
+  return self;
 }
 
-function stacks(p: CpuProfile): Map<number, ProfileNode[]> {
+/** Line (0-based) → bundled module, from esbuild's "// path" comments; cached per file. */
+const bundleSections = new Map<string, Array<[number, string]>>();
+function sectionsOf(url: string): Array<[number, string]> {
+  let s = bundleSections.get(url);
+  if (s) return s;
+  s = [];
+  try {
+    const lines = readFileSync(url.startsWith("file:") ? fileURLToPath(url) : url, "utf8").split("\n");
+    lines.forEach((l, i) => {
+      const m = /^\/\/ ((?:[\w@.-]+\/)+[\w@.-]+\.(?:[cm]?js|[cm]?ts|json))$/.exec(l);
+      if (m) s!.push([i, m[1]]);
+    });
+  } catch {
+    // Not a readable file (eval'd code, gone since): no sections.
+  }
+  bundleSections.set(url, s);
+  return s;
+}
+
+export function moduleOf(f: CallFrame): string {
+  const { url } = f;
+  if (!url) return f.functionName.startsWith("(") ? f.functionName : "(native)";
+  if (url.startsWith("node:")) return url;
+  const sections = sectionsOf(url);
+  let file = url.replace(/^file:\/\//, "");
+  if (sections.length > 0) {
+    let lo = -1;
+    for (const [line, path] of sections) {
+      if (line > f.lineNumber) break;
+      lo = line;
+      file = path;
+    }
+    if (lo < 0) file = `${file} (bundle prelude)`;
+  }
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
+  return nm ? nm[1] : file.replace(/^.*?\/(src|dist|bin|bench|test)\//, "$1/");
+}
+
+function frameLabel(f: CallFrame): string {
+  const name = f.functionName || "(anonymous)";
+  if (!f.url) return name;
+  // The line is the script's own (a bundle's, for bundled modules).
+  return `${name} ${moduleOf(f)} (${f.url.slice(f.url.lastIndexOf("/") + 1)}:${f.lineNumber + 1})`.replace(/;/g, ",");
+}
+
+export function summarise(p: CpuProfile): Summary {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const out = new Map<number, ProfileNode[]>();
-  for (const n of p.nodes) {
-    const stack: ProfileNode[] = [];
-    for (let id: number | undefined = n.id; id !== undefined; id = parent.get(id)) stack.unshift(byId.get(id)!);
-    out.set(n.id, stack.slice(1)); // without (root)
+  const self = selfTimes(p);
+  const byFunction = new Map<string, number>();
+  const byModule = new Map<string, number>();
+  const folded = new Map<string, number>();
+  for (const [id, us] of self) {
+    const f = byId.get(id)!.callFrame;
+    const key = frameLabel(f);
+    byFunction.set(key, (byFunction.get(key) ?? 0) + us);
+    const mod = moduleOf(f);
+    byModule.set(mod, (byModule.get(mod) ?? 0) + us);
+    const stack: string[] = [];
+    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+      const cf = byId.get(n)!.callFrame;
+      if (cf.functionName !== "(root)") stack.push(frameLabel(cf));
+    }
+    const line = stack.reverse().join(";");
+    folded.set(line, (folded.get(line) ?? 0) + us);
   }
-  return out;
+  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
+  return {
+    totalUs: p.endTime - p.startTime,
+    byFunction: sorted(byFunction),
+    byModule: sorted(byModule),
+    folded: [...folded].filter(([, us]) => us > 0).map(([s, us]) => `${s} ${Math.round(us)}`),
+  };
 }
 
-export function summarize(p: CpuProfile): { totalMs: number; rows: Row[] } {
-  const times = sampleTimes(p);
-  const all = stacks(p);
-  const rows = new Map<string, Row>();
-  const row = (f: string) => rows.get(f) ?? rows.set(f, { frame: f, selfMs: 0, totalMs: 0 }).get(f)!;
-  let totalMs = 0;
-  for (const [id, ms] of times) {
-    totalMs += ms;
-    const stack = all.get(id)!;
-    if (stack.length === 0) continue;
-    row(frameName(stack[stack.length - 1])).selfMs += ms;
-    for (const f of new Set(stack.map(frameName))) row(f).totalMs += ms;
-  }
-  return { totalMs, rows: [...rows.values()] };
-}
-
-/** One line per distinct stack, root first, frames separated by ';', then the time in µs. */
-export function folded(p: CpuProfile): string {
-  const times = sampleTimes(p);
-  const all = stacks(p);
-  const lines = new Map<string, number>();
-  for (const [id, ms] of times) {
-    const stack = all.get(id)!.map(frameName).map((f) => f.replace(/;/g, ","));
-    if (stack.length === 0) continue;
-    const key = stack.join(";");
-    lines.set(key, (lines.get(key) ?? 0) + ms * 1000);
-  }
-  return [...lines].map(([k, us]) => `${k} ${Math.round(us)}`).join("\n") + "\n";
+export function table(title: string, rows: Array<[string, number]>, totalUs: number, top: number): string {
+  const out = [`| ${title} | self ms | % |`, "| --- | --- | --- |"];
+  for (const [label, us] of rows.slice(0, top)) out.push(`| ${label.replace(/\|/g, "\\|")} | ${(us / 1000).toFixed(2)} | ${((100 * us) / totalUs).toFixed(1)} |`);
+  return out.join("\n");
 }
 
 interface Tree {
@@ -138,27 +183,28 @@ export function flameSvg(foldedText: string, title: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><text x="4" y="14" font-size="13" font-family="sans-serif">${esc(title)}</text>\n${body}\n</svg>\n`;
 }
 
-export function table(p: CpuProfile, top: number): string {
-  const { totalMs, rows } = summarize(p);
-  const pct = (ms: number) => `${((100 * ms) / totalMs).toFixed(1)}%`;
-  const lines = [`sampled ${totalMs.toFixed(0)} ms`, "", "| self | total | function |", "| ---: | ---: | --- |"];
-  for (const r of rows.sort((a, b) => b.selfMs - a.selfMs).slice(0, top)) lines.push(`| ${pct(r.selfMs)} | ${pct(r.totalMs)} | \`${r.frame}\` |`);
-  return lines.join("\n");
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const [file, ...rest] = process.argv.slice(2);
+function main(argv: string[]): void {
+  const file = argv.find((a, i) => !a.startsWith("--") && !["--top", "--folded", "--svg"].includes(argv[i - 1]));
   if (!file) {
-    console.error("usage: cpuprofile <file.cpuprofile> [--top N] [--svg out.svg] [--folded out.txt]");
+    console.error("usage: node dist/bench/cpuprofile.js PROFILE.cpuprofile [--top N] [--folded OUT.folded] [--svg OUT.svg]");
     process.exit(2);
   }
-  const opt = (name: string) => {
-    const i = rest.indexOf(name);
-    return i === -1 ? undefined : rest[i + 1];
-  };
-  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
-  console.log(table(profile, Number(opt("--top") ?? 25)));
-  const f = folded(profile);
-  if (opt("--folded")) writeFileSync(opt("--folded")!, f);
-  if (opt("--svg")) writeFileSync(opt("--svg")!, flameSvg(f, basename(file)));
+  const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+  const top = Number(opt("--top") ?? 25);
+  const s = summarise(JSON.parse(readFileSync(file, "utf8")) as CpuProfile);
+  console.log(`${file}: ${(s.totalUs / 1000).toFixed(1)} ms profiled\n`);
+  console.log(`${table("module", s.byModule, s.totalUs, top)}\n`);
+  console.log(table("function", s.byFunction, s.totalUs, top));
+  const foldedOut = opt("--folded");
+  if (foldedOut) {
+    writeFileSync(foldedOut, `${s.folded.join("\n")}\n`);
+    console.log(`\nfolded stacks: ${foldedOut}`);
+  }
+  const svgOut = opt("--svg");
+  if (svgOut) {
+    writeFileSync(svgOut, flameSvg(s.folded.join("\n"), file));
+    console.log(`flame graph: ${svgOut}`);
+  }
 }
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main(process.argv.slice(2));

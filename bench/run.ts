@@ -1,8 +1,9 @@
 // `npm run bench`: the scrape proxy against the physical limit (a direct scrape) and its
 // peers (nginx, exporter_exporter, a naive Node http-proxy), the cost of gzip, and CLI start
-// latency, all on loopback in one run. Prints a markdown table and writes
-// bench/results/latest.md. Goals are ratios between peers measured together, never
-// absolute numbers. Not part of `npm test`.
+// latency (against `node -e 0` and `pm2 jlist`), all on loopback in one run. Prints a
+// markdown table and writes bench/results/latest.md. Goals are ratios between peers measured
+// together, never absolute numbers. Not part of `npm test`. BENCH_ONLY=cli runs only the CLI
+// start latency and writes nothing.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,7 +14,7 @@ import { buildGoProgram } from "../test/helpers/go-build.js";
 import { getPlugin, PLUGPROM, startDaemon, type DaemonHandle } from "../test/helpers/daemon.js";
 import { fixturesDir, repoRoot } from "../test/helpers/paths.js";
 import { freePort } from "../test/helpers/prometheus.js";
-import { flameSvg, folded, table, type CpuProfile } from "./cpuprofile.js";
+import { flameSvg, summarise, table, type CpuProfile } from "./cpuprofile.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 3);
 const SIZES: Array<[string, number | "fixture"]> = [
@@ -103,7 +104,60 @@ async function spawnPeer(cmd: string, args: string[], readyUrl: string): Promise
   throw new Error(`${cmd} never answered ${readyUrl}: ${err}`);
 }
 
+/** pm2 from PATH, else installed once from the npm registry into a cache directory. */
+function pm2Bin(): string {
+  if (spawnSync("sh", ["-c", "command -v pm2"]).status === 0) return "pm2";
+  const prefix = join(process.env.XDG_CACHE_HOME || tmpdir(), "plugprom-bench", "pm2");
+  const bin = join(prefix, "node_modules", ".bin", "pm2");
+  if (!existsSync(bin)) {
+    console.error(`installing pm2 into ${prefix} …`);
+    execFileSync("npm", ["install", "--prefix", prefix, "--no-audit", "--no-fund", "pm2@latest"], { stdio: "inherit" });
+  }
+  return bin;
+}
+
+/**
+ * `plugprom list` against the floor (`node -e 0`) and a peer CLI that also asks a local
+ * daemon for its process list (`pm2 jlist`, with its own PM2_HOME; its daemon is killed
+ * afterwards). The warm-up runs also write plugprom's code cache and start pm2's daemon.
+ */
+function cliLatency(work: string, d: DaemonHandle): string {
+  const pm2 = pm2Bin();
+  const env = { ...process.env, PM2_HOME: join(work, "pm2") };
+  const hf = join(work, "hyperfine.json");
+  try {
+    execFileSync("hyperfine", ["-N", "--warmup", "3", "--runs", "30", "--export-json", hf, `${process.execPath} -e 0`, `${PLUGPROM} --addr ${d.grpcAddr} list`, `${pm2} jlist`], { stdio: "ignore", env });
+  } finally {
+    spawnSync(pm2, ["kill"], { stdio: "ignore", env });
+  }
+  const [floor, list, peer] = (JSON.parse(readFileSync(hf, "utf8")) as { results: Array<{ mean: number }> }).results;
+  const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
+  return `## CLI start latency
+
+| command | mean | / node -e 0 |
+| --- | --- | --- |
+| \`node -e 0\` (the floor) | ${ms(floor.mean)} | 1.00× |
+| \`plugprom list\` | ${ms(list.mean)} | ${(list.mean / floor.mean).toFixed(2)}× (goal ≤ 1.5×) |
+| \`pm2 jlist\` (peer) | ${ms(peer.mean)} | ${(peer.mean / floor.mean).toFixed(2)}× |
+
+\`plugprom list\` / \`pm2 jlist\`: ${(list.mean / peer.mean).toFixed(2)}×.
+`;
+}
+
+/** BENCH_ONLY=cli: just the CLI start latency, against a fresh daemon. */
+async function cliOnly(): Promise<void> {
+  if (spawnSync("sh", ["-c", "command -v hyperfine"]).status !== 0) ensureTools();
+  const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
+  const d = await startDaemon({ args: ["--log-level", "info"] });
+  cleanups.push(() => d.close());
+  const r = await d.cli(["start", "abc"]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  console.log(cliLatency(work, d));
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === "cli") return cliOnly();
   ensureTools();
   const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
@@ -218,9 +272,7 @@ http.createServer((req, res) => {
 
   const profile = await profileProxy(work, go, join(work, "57KB.prom"));
 
-  const hf = join(work, "hyperfine.json");
-  execFileSync("hyperfine", ["-N", "--warmup", "3", "--runs", "20", "--export-json", hf, `${process.execPath} -e 0`, `${PLUGPROM} --addr ${d.grpcAddr} list`], { stdio: "ignore" });
-  const [floor, list] = (JSON.parse(readFileSync(hf, "utf8")) as { results: Array<{ mean: number }> }).results;
+  const cli = cliLatency(work, d);
 
   const md = `# plugprom benchmark
 
@@ -251,18 +303,12 @@ Daemon RSS growth while streaming 10 MB bodies back to back on one connection: $
 
 ## Where the proxy's CPU goes (57 KB, 16 connections, \`--cpu-prof\`)
 
-Functions by self time in a daemon under load; \`(idle)\` is time the event loop waited.
-Flame graph: [proxy-flame.svg](proxy-flame.svg).
+Self time in a daemon under load, by function and by module; \`(idle)\` is time the event
+loop waited. Flame graph: [proxy-flame.svg](proxy-flame.svg).
 
 ${profile}
 
-## CLI start latency
-
-| command | mean |
-| --- | --- |
-| \`node -e 0\` (the floor) | ${(floor.mean * 1000).toFixed(1)} ms |
-| \`plugprom list\` | ${(list.mean * 1000).toFixed(1)} ms (${(list.mean / floor.mean).toFixed(2)}× the floor; goal ≤ 1.5×) |
-`;
+${cli}`;
   mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
   writeFileSync(join(repoRoot, "bench", "results", "latest.md"), md);
   console.log(md);
@@ -284,9 +330,10 @@ async function profileProxy(work: string, go: string, bodyFile: string): Promise
     await d.close();
   }
   const profile = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]), "utf8")) as CpuProfile;
+  const s = summarise(profile);
   mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
-  writeFileSync(join(repoRoot, "bench", "results", "proxy-flame.svg"), flameSvg(folded(profile), "plugprom daemon proxying 57 KB at 16 connections"));
-  return table(profile, 15);
+  writeFileSync(join(repoRoot, "bench", "results", "proxy-flame.svg"), flameSvg(s.folded.join("\n"), "plugprom daemon proxying 57 KB at 16 connections"));
+  return `${table("function", s.byFunction, s.totalUs, 15)}\n\n${table("module", s.byModule, s.totalUs, 10)}`;
 }
 
 function fmt(us: number): string {

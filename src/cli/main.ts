@@ -7,6 +7,7 @@ import { formatDuration } from "../shared/duration.js";
 import { ExitCode, exitCodeFor } from "../shared/errors.js";
 import { createControlClient, failedCallOf, unreachableReason, type ControlClient } from "./client.js";
 import { CliError, OutputClosedError, usageError } from "./errors.js";
+import { installLiteHeaders } from "./headers.js";
 import { processIO, type IO } from "./output.js";
 import { buildProgram, DEFAULT_ADDR, type GlobalOptions, type ProgramDeps } from "./program.js";
 
@@ -23,7 +24,11 @@ export interface MainDeps {
 }
 
 const processDeps: MainDeps = {
-  createClient: createControlClient,
+  createClient: (addr, token) => {
+    // This process is a CLI client: spare it the load of undici behind the global Headers.
+    installLiteHeaders();
+    return createControlClient(addr, token);
+  },
   io: (g) => processIO({ noColor: !g.color }),
   writeOut: (text) => void process.stdout.write(text),
   writeErr: (text) => void process.stderr.write(text),
