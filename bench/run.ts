@@ -16,7 +16,9 @@ import { fixturesDir, repoRoot } from "../test/helpers/paths.js";
 import { freePort } from "../test/helpers/prometheus.js";
 import { flameSvg, summarise, table, type CpuProfile } from "./cpuprofile.js";
 
-const SECONDS = Number(process.env.BENCH_SECONDS || 3);
+const SECONDS = Number(process.env.BENCH_SECONDS || 2);
+/** Each proxy cell is measured this many times, peers interleaved; the table shows medians. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
 const SIZES: Array<[string, number | "fixture"]> = [
   ["5KB", 5 * 1024],
   ["57KB", "fixture"],
@@ -247,15 +249,26 @@ http.createServer((req, res) => {
   let rssPeak = rssBefore;
   let rssOneStream = 0;
   for (const u of upstreams) {
+    // Rounds, the peers interleaved within each, and the median per peer: a burst of load
+    // from elsewhere on a shared machine then skews one sample of every peer, not all of one.
+    const samples = new Map<string, Array<{ lat: WrkResult; tput: WrkResult }>>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [peer, url] of peers(u)) {
+        const before1 = peer === "plugprom" ? rss(d.proc.pid!) : 0;
+        const lat = wrk(url, 1);
+        if (peer === "plugprom" && u.label === "10MB" && round === 0) rssOneStream = rss(d.proc.pid!) - before1;
+        const tput = wrk(url, 16);
+        if (peer === "plugprom") rssPeak = Math.max(rssPeak, rss(d.proc.pid!));
+        samples.set(peer, [...(samples.get(peer) ?? []), { lat, tput }]);
+      }
+    }
     const results = new Map<string, { lat: WrkResult; tput: WrkResult }>();
-    for (const [peer, url] of peers(u)) {
-      const before1 = peer === "plugprom" ? rss(d.proc.pid!) : 0;
-      const lat = wrk(url, 1);
-      if (peer === "plugprom" && u.label === "10MB") rssOneStream = rss(d.proc.pid!) - before1;
-      const tput = wrk(url, 16);
-      if (peer === "plugprom") rssPeak = Math.max(rssPeak, rss(d.proc.pid!));
+    for (const [peer, runs] of samples) {
+      const lat = { rps: 0, p50us: median(runs.map((r) => r.lat.p50us)), p99us: median(runs.map((r) => r.lat.p99us)), errors: 0 };
+      const tput = { rps: median(runs.map((r) => r.tput.rps)), p50us: 0, p99us: 0, errors: 0 };
+      const errors = runs.reduce((n, r) => n + r.lat.errors + r.tput.errors, 0);
       results.set(peer, { lat, tput });
-      rows.push(`| ${u.label} | ${peer} | ${fmt(lat.p50us)} | ${fmt(lat.p99us)} | ${Math.round(tput.rps)} | ${lat.errors + tput.errors} |`);
+      rows.push(`| ${u.label} | ${peer} | ${fmt(lat.p50us)} | ${fmt(lat.p99us)} | ${Math.round(tput.rps)} | ${errors} |`);
     }
     const pp = results.get("plugprom")!;
     summary.push(
@@ -276,11 +289,11 @@ http.createServer((req, res) => {
 
   const md = `# plugprom benchmark
 
-${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · wrk ${SECONDS} s per cell, loopback · upstream: a Go client_golang program serving a fixed body
+${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · wrk ${SECONDS} s per cell, median of ${ROUNDS} interleaved rounds, loopback · upstream: a Go client_golang program serving a fixed body
 
 ## Scrape proxy
 
-Latency at 1 connection, throughput at 16.
+Latency at 1 connection, throughput at 16; each the median of ${ROUNDS} rounds with the peers interleaved.
 
 | body | peer | p50 | p99 | req/s | errors |
 | --- | --- | --- | --- | --- | --- |
@@ -334,6 +347,11 @@ async function profileProxy(work: string, go: string, bodyFile: string): Promise
   mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
   writeFileSync(join(repoRoot, "bench", "results", "proxy-flame.svg"), flameSvg(s.folded.join("\n"), "plugprom daemon proxying 57 KB at 16 connections"));
   return `${table("function", s.byFunction, s.totalUs, 15)}\n\n${table("module", s.byModule, s.totalUs, 10)}`;
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)];
 }
 
 function fmt(us: number): string {

@@ -12,7 +12,7 @@ import { checkInstanceName } from "../shared/names.js";
 import type { InstanceDirectory } from "./instance.js";
 import type { Logger } from "./log.js";
 import type { DaemonMetrics } from "./metrics.js";
-import { UPSTREAM_PATH, upstreamAgent, upstreamTarget } from "./upstream.js";
+import { createUpstreamAgent, UPSTREAM_PATH, upstreamTarget } from "./upstream.js";
 import { processExposition } from "./process-exposition.js";
 
 /** What a scrape may tell the plugin; everything else (cookies, auth, forwarding) stays here. */
@@ -47,6 +47,9 @@ interface Scrape {
 }
 
 export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse, name: string) => void {
+  // Its own pool, as large as the per-plugin limit: scrapes past it are refused (429), so none
+  // ever waits here for a connection.
+  const agent = createUpstreamAgent(deps.maxConcurrentScrapes);
   /** Writes the plugin's answer: filtered headers, the body streamed, cut on any anomaly. */
   const respond = (req: IncomingMessage, res: ServerResponse, upstream: IncomingMessage, scrape: Scrape) => {
     const headers: Record<string, string | string[]> = {};
@@ -145,7 +148,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       const v = req.headers[h];
       if (v !== undefined) forwarded[h] = v;
     }
-    const upstreamReq: ClientRequest = request({ ...upstreamTarget(inst.metricsEndpoint), path: UPSTREAM_PATH, method: req.method, headers: forwarded, agent: upstreamAgent });
+    const upstreamReq: ClientRequest = request({ ...upstreamTarget(inst.metricsEndpoint), path: UPSTREAM_PATH, method: req.method, headers: forwarded, agent });
     // A total deadline, as Prometheus' scrape timeout is: waiting for a pooled connection,
     // headers and body included. Destroying the request ends it wherever it is.
     const timer = setTimeout(() => {

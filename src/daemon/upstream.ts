@@ -9,12 +9,17 @@ import { deadlineExceeded, unavailable } from "../shared/errors.js";
 export const UPSTREAM_PATH = "/metrics";
 
 /**
- * Keep-alive, bounded per plugin: as many connections as --max-concurrent-scrapes allows by
- * default (8), so scrapes rarely queue here. As many may stay idle: with fewer, a burst
- * closes and reopens connections for most of its scrapes (the profile showed connect and
- * close as a tenth of the proxy's CPU). Idle ones are closed after a minute.
+ * A keep-alive agent for plugin endpoints, pooled per socket path or port. As many idle
+ * connections may stay as may be open: with fewer, a burst closes and reopens connections for
+ * most of its scrapes (the proxy's profile showed connect and close as a tenth of its CPU).
+ * Idle ones are closed after a minute.
  */
-export const upstreamAgent = new Agent({ keepAlive: true, maxSockets: 8, maxFreeSockets: 8, timeout: 60_000, scheduling: "lifo" });
+export function createUpstreamAgent(maxSocketsPerPlugin: number): Agent {
+  return new Agent({ keepAlive: true, maxSockets: maxSocketsPerPlugin, maxFreeSockets: maxSocketsPerPlugin, timeout: 60_000, scheduling: "lifo" });
+}
+
+/** For the control API's Scrape and for /federate: a few at a time per plugin. */
+export const upstreamAgent = createUpstreamAgent(8);
 
 /** Connection options for an endpoint, shared by the proxy and openScrape. */
 export function upstreamTarget(endpoint: Address): { socketPath?: string; host: string; port?: number; protocol: "http:" } {

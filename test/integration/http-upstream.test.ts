@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { openScrape } from "../../src/daemon/upstream.js";
+import { openScrape, upstreamAgent } from "../../src/daemon/upstream.js";
 import type { Address } from "../../src/shared/address.js";
 
 async function setup(t: TestContext) {
@@ -121,4 +121,23 @@ test("an aborted signal is CANCELED", async (t) => {
   await atPlugin;
   ctl.abort();
   await assert.rejects(scrape, hasCode(Code.Canceled));
+});
+
+test("the deadline also bounds the wait for a pooled connection: scrapes queued behind a stuck plugin fail in time", async (t) => {
+  const { plugin } = await setup(t);
+  const arrivals: number[] = [];
+  const endpoint = await plugin(() => void arrivals.push(Date.now())); // never answers
+  // More scrapes than the agent opens to one plugin: some wait in its queue.
+  const n = upstreamAgent.maxSockets + 4;
+  const started = Date.now();
+  const results = await Promise.allSettled(Array.from({ length: n }, () => openScrape(endpoint, { timeoutMs: 1_000 })));
+  const elapsed = Date.now() - started;
+  for (const r of results) {
+    assert.equal(r.status, "rejected");
+    assert.equal(ConnectError.from((r as PromiseRejectedResult).reason).code, Code.DeadlineExceeded);
+  }
+  assert.ok(elapsed < 1_800, `all failed within about one timeout, not two (${elapsed} ms)`);
+  // Until the deadline only maxSockets reached the plugin; the rest waited in the queue.
+  const early = arrivals.filter((at) => at - started < 900).length;
+  assert.ok(early <= upstreamAgent.maxSockets, `${early} scrapes reached the plugin before the deadline`);
 });
