@@ -8,7 +8,7 @@
 // unreadable, foreign or stale cache means compiling as without one.
 import { isAscii } from "node:buffer";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
@@ -83,9 +83,31 @@ export function loadClientBundle(file: string, env: NodeJS.ProcessEnv): { main: 
         const tmp = `${cacheFile}.${process.pid}.tmp`;
         writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
         renameSync(tmp, cacheFile);
+        pruneStaleCaches(dir, cacheFile);
       } catch {
         // A cache that cannot be written is only a slower next start.
       }
     },
   };
+}
+
+/** A cache file unused for this long belongs to a version that is most likely gone. */
+export const STALE_CACHE_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * Removes other bundles' caches (earlier versions, after an upgrade) written more than 30
+ * days ago. By age, not by version: two installed versions then never delete each other's
+ * cache more than once a month.
+ */
+function pruneStaleCaches(dir: string, keep: string): void {
+  const cutoff = Date.now() - STALE_CACHE_MS;
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    if (file === keep || !/^cli-.*\.v8cache$/.test(name)) continue;
+    try {
+      if (statSync(file).mtimeMs < cutoff) unlinkSync(file);
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
 }

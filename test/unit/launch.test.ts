@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -87,4 +87,23 @@ test("PLUGPROM_NO_CODE_CACHE runs without reading or writing a cache", async (t)
   const r = await run(PLUGPROM, ["version"], { env: testEnv({ XDG_CACHE_HOME: home, PLUGPROM_NO_CODE_CACHE: "1" }) });
   assert.equal(r.stdout, `plugprom ${VERSION}\n`);
   await assert.rejects(readdir(join(home, "plugprom")), { code: "ENOENT" });
+});
+
+test("writing a cache removes other versions' caches unused for 30 days, and nothing else", async (t) => {
+  const home = await withCacheHome(t);
+  const dir = join(home, "plugprom");
+  await mkdir(dir, { mode: 0o700 });
+  const old = join(dir, "cli-0123456789abcdef-v18.0.0-x64.v8cache");
+  const recent = join(dir, "cli-fedcba9876543210-v20.0.0-x64.v8cache");
+  const other = join(dir, "notes.txt");
+  for (const f of [old, recent, other]) await writeFile(f, "x");
+  const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+  await utimes(old, longAgo, longAgo);
+  await utimes(other, longAgo, longAgo);
+  assert.equal((await plugprom(home, ["version"])).code, 0);
+  const left = await readdir(dir);
+  assert.ok(!left.includes("cli-0123456789abcdef-v18.0.0-x64.v8cache"), "the stale cache is gone");
+  assert.ok(left.includes("cli-fedcba9876543210-v20.0.0-x64.v8cache"), "a recent one stays");
+  assert.ok(left.includes("notes.txt"), "files that are not caches stay");
+  assert.equal(left.filter((f) => f.endsWith(".v8cache")).length, 2, "the new cache was written");
 });
