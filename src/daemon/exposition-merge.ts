@@ -39,9 +39,13 @@ export class ExpositionMerger {
    * claims one of their series names with another type, or because the name is reserved.
    */
   add(plugin: string, text: string): string[] {
-    const staged = stage(plugin, text);
+    return this.commit(stageExposition(plugin, text));
+  }
+
+  /** Merges what stageExposition prepared; see add. Cheap: the parsing is done. */
+  commit(staged: StagedExposition): string[] {
     const dropped: string[] = [];
-    for (const fam of staged) {
+    for (const fam of staged.families) {
       const names = seriesNames(fam.name, fam.type);
       const existing = this.families.get(fam.name);
       const clash =
@@ -86,6 +90,20 @@ export class ExpositionMerger {
       yield `# HELP ${FEDERATE_UP_METRIC} 1 if the plugin's metrics are in this response, 0 if it could not be scraped or parsed.\n# TYPE ${FEDERATE_UP_METRIC} gauge\n${lines.join("\n")}\n`;
     }
   }
+}
+
+/** One plugin's exposition, parsed, checked and rendered, ready to be merged. */
+export interface StagedExposition {
+  readonly families: readonly StagedFamily[];
+}
+
+/**
+ * The expensive half of add, on its own: /federate stages each plugin's body as it arrives
+ * (spreading the parsing over the fan-out, and dropping the raw text early) and merges them
+ * in name order at the end. Throws ExpositionError.
+ */
+export function stageExposition(plugin: string, text: string): StagedExposition {
+  return { families: stage(plugin, text) };
 }
 
 function stage(plugin: string, text: string): StagedFamily[] {

@@ -11,7 +11,7 @@ import { constants as zlibConstants, createGzip } from "node:zlib";
 import { once } from "node:events";
 import { ConnectError } from "@connectrpc/connect";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
-import { ExpositionError, ExpositionMerger } from "./exposition-merge.js";
+import { ExpositionError, ExpositionMerger, stageExposition, type StagedExposition } from "./exposition-merge.js";
 import type { InstanceView } from "./instance.js";
 import { processExposition } from "./process-exposition.js";
 import { acceptsGzip, gzipPays, timeoutFor, type GzipPolicy, type ProxyDeps } from "./proxy.js";
@@ -28,7 +28,7 @@ export interface FederateDeps extends Pick<ProxyDeps, "directory" | "metrics" | 
   maxFederateBytes: number;
 }
 
-type Outcome = { ok: true; text: string } | { ok: false; reason: string };
+type Outcome = { ok: true; staged: StagedExposition } | { ok: false; reason: string; unparsable?: boolean };
 
 export function createFederateHandler(deps: FederateDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
@@ -62,39 +62,47 @@ export function createFederateHandler(deps: FederateDeps): (req: IncomingMessage
     targets.forEach((inst, i) => {
       const outcome = outcomes[i];
       if (!outcome.ok) {
-        deps.log.debug("plugin left out of /federate", { plugin: inst.name, reason: outcome.reason });
+        if (outcome.unparsable) deps.log.warn("plugin left out of /federate: its exposition does not parse", { plugin: inst.name, error: outcome.reason });
+        else deps.log.debug("plugin left out of /federate", { plugin: inst.name, reason: outcome.reason });
         merger.markUp(inst.name, false);
         return;
       }
-      try {
-        const dropped = merger.add(inst.name, outcome.text);
-        if (dropped.length > 0) {
-          deps.metrics.federateFamiliesDropped(inst.name, dropped.length);
-          deps.log.warn("families left out of /federate: another plugin's family of that name has another type", { plugin: inst.name, families: dropped.slice(0, 10).join(",") });
-        }
-        merger.markUp(inst.name, true);
-      } catch (err) {
-        if (!(err instanceof ExpositionError)) throw err;
-        deps.log.warn("plugin left out of /federate: its exposition does not parse", { plugin: inst.name, error: err.message });
-        merger.markUp(inst.name, false);
+      const dropped = merger.commit(outcome.staged);
+      if (dropped.length > 0) {
+        deps.metrics.federateFamiliesDropped(inst.name, dropped.length);
+        deps.log.warn("families left out of /federate: another plugin's family of that name has another type", { plugin: inst.name, families: dropped.slice(0, 10).join(",") });
       }
+      merger.markUp(inst.name, true);
     });
     await write(req, res, merger.render(), deps.gzip);
   };
 }
 
-/** One plugin's exposition, or why there is none. */
+/** The bytes one /federate answer may hold, shared by its fan-out. */
 interface Budget {
   take(n: number): boolean;
   giveBack(n: number): void;
 }
 
+/** One plugin's exposition, parsed as soon as it has arrived, or why there is none. */
 async function collect(inst: InstanceView, timeoutMs: number, budget: Budget, signal: AbortSignal, deps: FederateDeps): Promise<Outcome> {
+  const text = await fetchText(inst, timeoutMs, budget, signal, deps);
+  if (typeof text !== "string") return text;
+  try {
+    return { ok: true, staged: stageExposition(inst.name, text) };
+  } catch (err) {
+    if (!(err instanceof ExpositionError)) throw err;
+    return { ok: false, reason: err.message, unparsable: true };
+  }
+}
+
+/** The plugin's exposition as text (or /proc's, for --no-metrics), or why there is none. */
+async function fetchText(inst: InstanceView, timeoutMs: number, budget: Budget, signal: AbortSignal, deps: FederateDeps): Promise<string | Outcome> {
   if (inst.state !== PluginState.RUNNING) return { ok: false, reason: `${PluginState[inst.state]}, not RUNNING` };
   if (inst.noMetrics) {
     const text = processExposition(inst.pid);
     if (text === undefined) return { ok: false, reason: "process gone" };
-    return budget.take(text.length) ? { ok: true, text } : { ok: false, reason: "over --max-federate-bytes" };
+    return budget.take(text.length) ? text : { ok: false, reason: "over --max-federate-bytes" };
   }
   if (!inst.metricsEndpoint) return { ok: false, reason: "no metrics endpoint" };
   if (timeoutMs <= 0) return { ok: false, reason: "no time left before the scrape timeout" };
@@ -126,7 +134,7 @@ async function collect(inst: InstanceView, timeoutMs: number, budget: Budget, si
       budget.giveBack(held);
       return { ok: false, reason: tooLarge };
     }
-    return { ok: true, text: Buffer.concat(chunks, held).toString("utf8") };
+    return Buffer.concat(chunks, held).toString("utf8");
   } catch (err) {
     return { ok: false, reason: err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err) };
   }
