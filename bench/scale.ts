@@ -47,6 +47,16 @@ function sdLatency(url: string): { p50ms: number; p99ms: number; requests: numbe
   return { p50ms: ms("50"), p99ms: ms("99"), requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0) };
 }
 
+function leastSquares(points: Array<[number, number]>): { slope: number; intercept: number } {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  const slope = sxy / sxx;
+  return { slope, intercept: my - slope * mx };
+}
+
 async function main(): Promise<void> {
   const go = await buildGoProgram("goplugin-greeter");
   const d = await startDaemon({ args: ["--log-level", "info"] });
@@ -66,18 +76,30 @@ async function main(): Promise<void> {
     // server asks), for 5 s: thousands of requests, so the p99 is not one unlucky sample.
     const sd = sdLatency(`${d.httpBase}/sd_config`);
 
-    let errors = 0;
-    let scrapes = 0;
-    const cpuBefore = cpuSeconds(pid);
-    const wallBefore = Date.now();
-    for (let s = 0; s < SCRAPE_SECONDS; s++) {
-      const tick = Date.now();
-      const results = await Promise.all(names.map((n) => get(`${d.httpBase}/plugins/${n}/metrics`)));
-      scrapes += results.length;
-      errors += results.filter((r) => r.status !== 200).length;
-      await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
+    /** Scrapes `targets` every second for `seconds`; the daemon's share of a core meanwhile. */
+    const scrapeEverySecond = async (targets: string[], seconds: number) => {
+      let errors = 0;
+      let scrapes = 0;
+      const cpuBefore = cpuSeconds(pid);
+      const wallBefore = Date.now();
+      for (let s = 0; s < seconds; s++) {
+        const tick = Date.now();
+        const results = await Promise.all(targets.map((n) => get(`${d.httpBase}/plugins/${n}/metrics`)));
+        scrapes += results.length;
+        errors += results.filter((r) => r.status !== 200).length;
+        await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
+      }
+      return { errors, scrapes, cpuShare: (cpuSeconds(pid) - cpuBefore) / ((Date.now() - wallBefore) / 1000) };
+    };
+    const { errors, scrapes, cpuShare } = await scrapeEverySecond(names, SCRAPE_SECONDS);
+    // The slope of CPU against the number of targets: shorter runs with a quarter and a half
+    // of them, and a least-squares line through the three points (the intercept is what the
+    // daemon spends with 200 plugins running and none scraped).
+    const points: Array<[number, number]> = [[names.length, cpuShare]];
+    for (const n of [Math.round(names.length / 4), Math.round(names.length / 2)]) {
+      points.push([n, (await scrapeEverySecond(names.slice(0, n), Math.max(5, Math.round(SCRAPE_SECONDS / 3)))).cpuShare]);
     }
-    const cpuShare = (cpuSeconds(pid) - cpuBefore) / ((Date.now() - wallBefore) / 1000);
+    const fit = leastSquares(points);
 
     const md = `
 ## Scale: ${INSTANCES} instances on one daemon
@@ -88,7 +110,8 @@ async function main(): Promise<void> {
 | daemon RSS, no plugins → ${INSTANCES} | ${(rssEmpty / 2 ** 20).toFixed(1)} MB → ${(rssFull / 2 ** 20).toFixed(1)} MB (${((rssFull - rssEmpty) / INSTANCES / 1024).toFixed(0)} KiB per instance) |
 | SD document (${INSTANCES + 1} groups), p50 / p99 over ${sd.requests} requests (wrk, 1 connection, 5 s) | ${sd.p50ms.toFixed(2)} ms / ${sd.p99ms.toFixed(2)} ms (goal p99 < 5 ms) |
 | every target scraped each second for ${SCRAPE_SECONDS} s | ${scrapes} scrapes, ${errors} errors (goal 0) |
-| daemon CPU while scraping | ${(cpuShare * 100).toFixed(1)} % of one core (goal < 25 %); ${((cpuShare * 100) / INSTANCES).toFixed(3)} % per target |
+| daemon CPU while scraping | ${(cpuShare * 100).toFixed(1)} % of one core (goal < 25 %) |
+| daemon CPU against targets scraped each second (${points.map(([n]) => n).sort((a, b) => a - b).join(", ")}) | slope ${(fit.slope * 100).toFixed(3)} % of a core per target, intercept ${(fit.intercept * 100).toFixed(1)} % |
 `;
     appendFileSync(join(repoRoot, "bench", "results", "latest.md"), md);
     console.log(md);
