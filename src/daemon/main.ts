@@ -5,12 +5,12 @@ import type { Server as HttpsServer } from "node:https";
 import { createSecureContext } from "node:tls";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { bearerMatches, readTokenFile } from "../shared/token.js";
-import http2 from "node:http2";
 import type { Server as HttpServer } from "node:http";
 import { connect as netConnect, type AddressInfo, type Server as NetServer } from "node:net";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createControlListener, type ControlListener } from "./control-listener.js";
 import { formatAddress, formatHost, isWildcardHost, parseAddress, type Address } from "../shared/address.js";
 import { errorMessage, invalidArgument } from "../shared/errors.js";
 import { VERSION } from "../shared/version.js";
@@ -131,13 +131,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   };
   process.on("SIGHUP", onSighup);
   let shutdownRequested: (keepPlugins: boolean) => void = () => undefined;
-  const sessions = new Set<http2.Http2Session>();
-  const controlServer = http2.createServer(
-    {
-      // Bounds per client: concurrent streams, header size, session memory.
-      settings: { maxConcurrentStreams: 64, maxHeaderListSize: 16 * 1024 },
-      maxSessionMemory: 16,
-    },
+  // HTTP/2 and HTTP/1.1 on one port: gRPC, Connect and gRPC-Web clients alike.
+  const control = createControlListener(
     connectNodeAdapter({
       routes: controlRoutes({
         registry,
@@ -154,18 +149,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       interceptors: controlToken ? [requireToken(controlToken)] : [],
     }),
   );
-  controlServer.on("session", (s) => {
-    // An idle client connection is closed after a minute; `logs -f` streams keep it busy.
-    s.setTimeout(60_000, () => s.close());
-    sessions.add(s);
-    s.once("close", () => sessions.delete(s));
-  });
 
   let boundHttp: Address;
   let boundGrpc: Address;
   try {
     boundHttp = await listen(httpServer, httpAddr, "--http-addr");
-    boundGrpc = await listen(controlServer, grpcAddr, "--grpc-addr");
+    boundGrpc = await listen(control.server, grpcAddr, "--grpc-addr");
   } catch (err) {
     httpServer.close();
     await releaseLock();
@@ -236,7 +225,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
           persisting = false;
           await registry.stopAll(opts.stopGraceMs, { forget: false });
         }
-        await closeServers(httpServer, controlServer, sessions);
+        await closeServers(httpServer, control);
         await rm(stateFilePath, { force: true });
         if (boundGrpc.kind === "unix") await rm(boundGrpc.path, { force: true });
         await releaseLock();
@@ -288,22 +277,13 @@ function socketInUse(path: string): Promise<boolean> {
   });
 }
 
-async function closeServers(httpServer: HttpServer, controlServer: http2.Http2Server, sessions: Set<http2.Http2Session>): Promise<void> {
-  const closed = Promise.all([
-    new Promise<void>((resolve) => httpServer.close(() => resolve())),
-    new Promise<void>((resolve) => controlServer.close(() => resolve())),
-  ]);
+async function closeServers(httpServer: HttpServer, control: ControlListener): Promise<void> {
+  const closed = Promise.all([new Promise<void>((resolve) => httpServer.close(() => resolve())), control.close(1_000)]);
   httpServer.closeAllConnections();
-  for (const s of sessions) s.close();
-  // Sessions that do not close within a moment (a `logs -f` stream) are cut.
-  const cut = setTimeout(() => {
-    for (const s of sessions) s.destroy();
-  }, 1_000);
   await closed;
-  clearTimeout(cut);
 }
 
-function listen(server: NetServer | HttpServer | http2.Http2Server, addr: Address, flag: string): Promise<Address> {
+function listen(server: NetServer | HttpServer, addr: Address, flag: string): Promise<Address> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const what = formatAddress(addr);
