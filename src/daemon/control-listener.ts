@@ -47,7 +47,13 @@ export function createControlListener(handler: ControlHandler): ControlListener 
     s.once("close", () => sessions.delete(s));
   });
 
-  const h1 = createHttp1Server({ maxHeaderSize: CONTROL_LIMITS.maxHeaderBytes }, handler);
+  // The timeouts below are enforced by a check every connectionsCheckingInterval (30 s by
+  // default, which would make a 10 s bound up to 40 s).
+  const h1 = createHttp1Server({ maxHeaderSize: CONTROL_LIMITS.maxHeaderBytes, connectionsCheckingInterval: 1_000 }, handler);
+  // Node tracks an HTTP server's connections (the header and request timeouts, closing idle
+  // or all connections) from its 'listening' event on. This server never listens itself: its
+  // connections come from the listener below, so it is told now.
+  h1.emit("listening");
   h1.headersTimeout = CONTROL_LIMITS.headersTimeoutMs;
   // The request (headers and body, a control message is at most 1 MiB) must arrive within
   // this; a streaming answer (`Logs` with follow) may last as long as it likes.
@@ -55,14 +61,18 @@ export function createControlListener(handler: ControlHandler): ControlListener 
   h1.keepAliveTimeout = CONTROL_LIMITS.idleTimeoutMs;
   h1.maxHeadersCount = 64;
 
-  const server = createNetServer((socket) => sniff(socket, h2, h1));
+  const undecided = new Set<Socket>();
+  const server = createNetServer((socket) => sniff(socket, h2, h1, undecided));
   server.maxConnections = CONTROL_LIMITS.maxConnections;
 
   return {
     server,
     async close(graceMs) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      h1.closeIdleConnections();
+      for (const socket of undecided) socket.destroy();
+      // Closes idle connections and stops the timeout checks; the callback only says that
+      // this server was never listening itself.
+      h1.close(() => undefined);
       for (const s of sessions) s.close();
       // Connections still busy after a moment (a `logs -f` stream) are cut.
       const cut = setTimeout(() => {
@@ -76,10 +86,12 @@ export function createControlListener(handler: ControlHandler): ControlListener 
 }
 
 /** Reads until the first bytes match the HTTP/2 preface or stop matching it, then hands the socket over. */
-function sniff(socket: Socket, h2: http2.Http2Server, h1: ReturnType<typeof createHttp1Server>): void {
+function sniff(socket: Socket, h2: http2.Http2Server, h1: ReturnType<typeof createHttp1Server>, undecided: Set<Socket>): void {
   let seen: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => socket.destroy(), CONTROL_LIMITS.headersTimeoutMs);
+  undecided.add(socket);
   const done = () => {
+    undecided.delete(socket);
     clearTimeout(timer);
     socket.off("data", onData);
     socket.off("error", onError);

@@ -176,16 +176,45 @@ test("with a control token every protocol refuses a missing or wrong token and a
   }
 });
 
-test("HTTP/1.1 control connections keep the bounds: oversized headers are refused, a silent connection is closed", async (t) => {
+/**
+ * Opens a raw connection, writes `data`, and resolves with how long the daemon took to close
+ * it; Infinity when it was still open after 30 s (then this side closes it).
+ */
+function closedAfter(host: string, port: number, data: string): Promise<number> {
+  return new Promise((resolve) => {
+    const opened = Date.now();
+    const socket = connect(port, host, () => socket.write(data));
+    const giveUp = setTimeout(() => {
+      resolve(Infinity);
+      socket.destroy();
+    }, 30_000);
+    socket.on("data", () => undefined);
+    socket.on("close", () => {
+      clearTimeout(giveUp);
+      resolve(Date.now() - opened);
+    });
+    socket.on("error", () => undefined);
+  });
+}
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test("HTTP/1.1 control connections keep the bounds: oversized headers are refused, silent and slow connections are closed", async (t) => {
   const d = await daemon(t);
   const [host, port] = [d.grpcAddr.split(":")[0], Number(d.grpcAddr.split(":")[1])];
-  // A connection that never says which protocol it speaks is closed after the header timeout.
-  const silent = connect(port, host);
-  const silentClosed = new Promise<number>((resolve) => {
-    const opened = Date.now();
-    silent.on("close", () => resolve(Date.now() - opened));
-    silent.on("error", () => undefined);
-  });
+  // A connection that never says which protocol it speaks, and one that starts its headers
+  // but never ends them, are closed after the 10 s header timeout.
+  const silent = closedAfter(host, port, "");
+  const slow = closedAfter(host, port, `POST ${SERVICE}/List HTTP/1.1\r\nHost: x\r\n`);
   const huge = await new Promise<number>((resolve, reject) => {
     const req = request({ host, port, method: "POST", path: `${SERVICE}/List`, headers: { "content-type": "application/json", "x-big": "x".repeat(20 * 1024) } }, (res) => {
       res.resume();
@@ -195,7 +224,39 @@ test("HTTP/1.1 control connections keep the bounds: oversized headers are refuse
     req.end("{}");
   });
   assert.equal(huge, 431, "headers past 16 KiB");
-  const closedAfter = await silentClosed;
-  assert.ok(closedAfter >= 9_000 && closedAfter < 20_000, `closed after ${closedAfter} ms`);
+  for (const [what, closed] of [["silent", silent], ["slow headers", slow]] as const) {
+    const ms = await closed;
+    assert.ok(ms >= 9_000 && ms < 20_000, `${what}: closed after ${ms} ms`);
+  }
   assert.equal(curlConnect(d.grpcAddr, "List", {}, "1.1").status, 200, "and the port still serves");
+});
+
+test("the daemon stops promptly with HTTP/1.1 control connections open: a following Logs stream and an idle keep-alive one", async (t) => {
+  const d = await daemon(t);
+  assert.equal((await d.cli(["start", "abc"])).code, 0);
+  const [host, port] = [d.grpcAddr.split(":")[0], Number(d.grpcAddr.split(":")[1])];
+  // A Connect server-streaming call over HTTP/1.1: one enveloped JSON message in.
+  const message = Buffer.from(JSON.stringify({ name: "abc", follow: true, lines: 1 }));
+  const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
+  envelope.writeUInt32BE(message.length, 1);
+  let streaming: () => void = () => undefined;
+  const firstLine = new Promise<void>((resolve) => (streaming = resolve));
+  const streamEnded = new Promise<void>((resolve) => {
+    const req = request({ host, port, method: "POST", path: `${SERVICE}/Logs`, headers: { "content-type": "application/connect+json", "content-length": envelope.length } }, (res) => {
+      assert.equal(res.httpVersion, "1.1");
+      res.on("data", () => streaming());
+      res.on("close", () => resolve());
+      res.on("error", () => resolve());
+    });
+    req.on("error", () => resolve());
+    req.end(envelope);
+  });
+  const idle = closedAfter(host, port, `POST ${SERVICE}/List HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+  await firstLine;
+  const asked = Date.now();
+  assert.equal(await within(15_000, "the daemon's exit after SIGTERM", d.stop()), 0);
+  const took = Date.now() - asked;
+  assert.ok(took < 10_000, `stopped after ${took} ms`);
+  await within(5_000, "the end of the Logs stream", streamEnded);
+  assert.ok((await idle) > 0);
 });
