@@ -6,6 +6,7 @@ import { durationFromMs, type Duration } from "@bufbuild/protobuf/wkt";
 import { Argument, Option } from "@commander-js/extra-typings";
 import { parseAddress } from "../shared/address.js";
 import { parseDuration } from "../shared/duration.js";
+import { errorMessage } from "../shared/errors.js";
 import { parseKeyValues } from "../shared/names.js";
 import { usageError } from "./errors.js";
 
@@ -19,7 +20,7 @@ export function duration(flag: string, text: string): number {
   try {
     return parseDuration(text);
   } catch (err) {
-    throw usageError(`${flag}: ${(err as Error).message}`);
+    throw usageError(`${flag}: ${errorMessage(err)}`);
   }
 }
 
@@ -50,7 +51,7 @@ export function keyValues(flag: string, items: readonly string[]): Record<string
   try {
     return parseKeyValues(flag, items);
   } catch (err) {
-    throw usageError((err as Error).message);
+    throw usageError(errorMessage(err));
   }
 }
 
@@ -88,7 +89,7 @@ export function address(flag: string, text: string): string {
   try {
     parseAddress(text);
   } catch (err) {
-    throw usageError(`${flag}: ${(err as Error).message}`);
+    throw usageError(`${flag}: ${errorMessage(err)}`);
   }
   return text;
 }

@@ -2,6 +2,7 @@
 // lists them. A command's arguments, flags, options and work live in its own file under
 // commands/ (the shape is described in factory.ts); nothing command-specific happens here.
 import { Command, Option, type CommandUnknownOpts } from "@commander-js/extra-typings";
+import { errorMessage } from "../shared/errors.js";
 import { readTokenFile } from "../shared/token.js";
 import { VERSION } from "../shared/version.js";
 import type { ControlClient } from "./client.js";
@@ -98,7 +99,7 @@ function tokenOf(g: GlobalFlags): string | undefined {
     try {
       return readTokenFile(g.tokenFile, "--token-file");
     } catch (err) {
-      throw usageError((err as Error).message);
+      throw usageError(errorMessage(err));
     }
   }
   return process.env.PLUGPROM_TOKEN || undefined;
