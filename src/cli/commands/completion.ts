@@ -9,7 +9,7 @@ import { namesAnInstance, oneOf } from "../flags.js";
 import type { IO } from "../output.js";
 
 const SHELLS = ["bash", "zsh", "fish"] as const;
-export const COMPLETE_NAMES = "__complete-names";
+const COMPLETE_NAMES = "__complete-names";
 
 export interface CompletionOptions {
   shell: (typeof SHELLS)[number];
@@ -27,7 +27,7 @@ export function newCompletionCommand(f: Factory, runF: (o: CompletionOptions, io
 }
 
 /** What to complete, read from the program: its visible commands in help order. */
-export function completionsOf(program: CommandUnknownOpts): Pick<CompletionOptions, "commands" | "takeName"> {
+function completionsOf(program: CommandUnknownOpts): Pick<CompletionOptions, "commands" | "takeName"> {
   const visible = program.createHelp().visibleCommands(program);
   return {
     commands: visible.flatMap((c) => [c.name(), ...c.aliases()]),

@@ -39,13 +39,13 @@ function declareDaemon() {
     .option("--file-sd <path>", "also write the SD target groups to this file_sd JSON file on every change");
 }
 
-export type DaemonFlags = ReturnType<ReturnType<typeof declareDaemon>["opts"]>;
+type DaemonFlags = ReturnType<ReturnType<typeof declareDaemon>["opts"]>;
 
 export function newDaemonCommand(f: Factory, runF: (o: DaemonOptions) => Promise<void> = runDaemonCommand) {
   return declareDaemon().action((flags) => runF(daemonOptions(flags, f.cwd())));
 }
 
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "plugprom");
 }
 

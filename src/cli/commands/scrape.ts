@@ -4,7 +4,7 @@ import { Command } from "@commander-js/extra-typings";
 import type { Factory, Run, Seams } from "../factory.js";
 import { instanceName } from "../flags.js";
 
-export const OPENMETRICS_ACCEPT = "application/openmetrics-text; version=1.0.0";
+const OPENMETRICS_ACCEPT = "application/openmetrics-text; version=1.0.0";
 
 export interface ScrapeOptions {
   name: string;
