@@ -2,9 +2,9 @@
 // plugins (connections are pooled per socket path or port), and a streaming GET used by the
 // control API's Scrape. The upstream path is always /metrics; no request data reaches it.
 import { Agent, request, type IncomingMessage, type RequestOptions } from "node:http";
-import type { Address } from "../shared/address.js";
+import type { Address } from "../../shared/address.js";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { deadlineExceeded, unavailable } from "../shared/errors.js";
+import { deadlineExceeded, unavailable } from "../../shared/errors.js";
 
 export const UPSTREAM_PATH = "/metrics";
 
