@@ -1,0 +1,155 @@
+// The Connect implementation of plugprom.v1.ControlService: translates RPCs into registry
+// calls. CLI → control API → registry → supervisor → process.
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ControlService, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { errorMessage, failedPrecondition, invalidArgument, unavailable } from "../../shared/errors.js";
+import { ConnectError } from "@connectrpc/connect";
+import { VERSION } from "../../shared/version.js";
+import { buildTargetGroups, renderSdDocument } from "../http/discovery.js";
+import type { OutputLine } from "../supervision/plugin-output.js";
+import type { Registry } from "../supervision/registry.js";
+import { openScrape } from "../scrape/upstream.js";
+
+export interface ControlDeps {
+  registry: Registry;
+  advertiseAddr: () => string;
+  addresses: () => { grpcAddr: string; httpAddr: string };
+  stateDir: string;
+  startedAt: Date;
+  scrapeTimeoutMs: number;
+  /** The last scrape's duration per plugin (list shows it; `plugprom top` uses it). */
+  lastScrapeSeconds?: (name: string) => number | undefined;
+  /** The HTTP side serves TLS: targets are advertised with __scheme__: https. */
+  httpsScheme: boolean;
+  /** Asks the daemon to exit (after answering). */
+  shutdown(keepPlugins: boolean): void;
+}
+
+/** Bounds a `logs -f` subscriber: a client that stops reading loses lines, not daemon memory. */
+const MAX_PENDING_LOG_LINES = 1_000;
+
+export function controlRoutes(deps: ControlDeps): (router: ConnectRouter) => void {
+  return (router) => router.service(ControlService, controlService(deps));
+}
+
+export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlService> {
+  const { registry } = deps;
+  const graceOf = (grace: { seconds: bigint; nanos: number } | undefined) => {
+    if (!grace) return undefined;
+    const ms = durationMs(grace as Parameters<typeof durationMs>[0]);
+    if (!(ms >= 0 && ms <= 10 * 60_000)) throw invalidArgument("grace must be between 0 and 10m");
+    return ms;
+  };
+  return {
+    async start(req) {
+      return { plugin: await registry.start(req) };
+    },
+    async stop(req) {
+      return { plugin: await registry.stop(req.name, graceOf(req.grace)) };
+    },
+    async kill(req) {
+      return { plugin: await registry.kill(req.name) };
+    },
+    async restart(req) {
+      return { plugin: await registry.restart(req.name, graceOf(req.grace)) };
+    },
+    list() {
+      return {
+        plugins: registry.list().map((s) => {
+          const info = s.info();
+          info.lastScrapeSeconds = deps.lastScrapeSeconds?.(s.name) ?? 0;
+          return info;
+        }),
+      };
+    },
+    get(req) {
+      return { plugin: registry.require(req.name).info() };
+    },
+    targets() {
+      return { json: renderSdDocument(buildTargetGroups(registry.list(), deps.advertiseAddr(), { scheme: deps.httpsScheme ? "https" : undefined })) };
+    },
+    async *scrape(req, ctx) {
+      const sup = registry.require(req.name);
+      if (sup.state !== PluginState.RUNNING || !sup.metricsEndpoint) {
+        throw failedPrecondition(`plugin "${req.name}" is ${PluginState[sup.state]}, not RUNNING`);
+      }
+      const res = await openScrape(sup.metricsEndpoint, {
+        accept: req.accept || undefined,
+        timeoutMs: deps.scrapeTimeoutMs,
+        signal: ctx.signal,
+      });
+      let first = true;
+      try {
+        for await (const chunk of res) {
+          yield { contentType: first ? (res.headers["content-type"] ?? "") : "", chunk: chunk as Buffer };
+          first = false;
+        }
+      } catch (err) {
+        // A connection that breaks mid-body is the plugin's failure, not the daemon's.
+        if (err instanceof ConnectError) throw err;
+        throw unavailable(`plugin "${req.name}" metrics stream broke: ${errorMessage(err)}`);
+      }
+      if (first) yield { contentType: res.headers["content-type"] ?? "", chunk: new Uint8Array() };
+    },
+    status() {
+      const plugins: Record<string, number> = {};
+      for (const s of registry.list()) {
+        const name = PluginState[s.state];
+        plugins[name] = (plugins[name] ?? 0) + 1;
+      }
+      const { grpcAddr, httpAddr } = deps.addresses();
+      return {
+        version: VERSION,
+        pid: process.pid,
+        grpcAddr,
+        httpAddr,
+        advertiseAddr: deps.advertiseAddr(),
+        stateDir: deps.stateDir,
+        startedAt: timestampFromDate(deps.startedAt),
+        plugins,
+      };
+    },
+    shutdown(req) {
+      // Answer first: the caller learns the daemon accepted before it goes away.
+      setImmediate(() => deps.shutdown(req.keepPlugins));
+      return {};
+    },
+    async *logs(req, ctx) {
+      const sup = registry.require(req.name);
+      const n = req.lines === 0 ? 50 : Math.min(req.lines, sup.output.capacity);
+      const toMessage = (l: OutputLine) => ({ line: { time: timestampFromDate(l.time), stream: l.stream, text: l.text } });
+      if (!req.follow) {
+        for (const l of sup.output.tail(n)) yield toMessage(l);
+        return;
+      }
+      yield* follow(sup.output.tail(n), (push) => sup.output.subscribe(push), ctx, toMessage);
+    },
+  };
+}
+
+/** Replays `backlog`, then yields new lines until the client goes away. */
+async function* follow<T>(
+  backlog: OutputLine[],
+  subscribe: (push: (l: OutputLine) => void) => () => void,
+  ctx: HandlerContext,
+  toMessage: (l: OutputLine) => T,
+): AsyncGenerator<T> {
+  const pending: OutputLine[] = [];
+  let wake: (() => void) | undefined;
+  const unsubscribe = subscribe((l) => {
+    if (pending.length < MAX_PENDING_LOG_LINES) pending.push(l);
+    wake?.();
+  });
+  const aborted = new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+  try {
+    for (const l of backlog) yield toMessage(l);
+    while (!ctx.signal.aborted) {
+      while (pending.length > 0) yield toMessage(pending.shift()!);
+      await Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]);
+      wake = undefined;
+    }
+  } finally {
+    unsubscribe();
+  }
+}

@@ -1,0 +1,100 @@
+// A plugin's OS process, whether the daemon spawned it or found it again after a restart:
+// its pid and start time, liveness, exit, and signals to its process group. Output goes to
+// files, not pipes, so that a plugin outlives the daemon (a pipe whose reader died would
+// kill it with SIGPIPE on its next log line).
+import { spawn } from "node:child_process";
+import { constants as fsConstants } from "node:fs";
+import { open } from "node:fs/promises";
+import { isSameProcess, readProcStatSync } from "../proc.js";
+
+export interface ExitStatus {
+  /** null when the process was not our child (reattached): its status is unknowable. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface PluginProcess {
+  readonly pid: number;
+  /** Start time in clock ticks (from /proc): with the pid, the process's identity. */
+  readonly startTicks: string;
+  alive(): boolean;
+  readonly exited: Promise<ExitStatus>;
+  /** Signals the whole process group (the plugin is its leader); ESRCH is ignored. */
+  signalGroup(signal: NodeJS.Signals): void;
+  /** Stops watching (a reattached process is polled); the process itself is untouched. */
+  detach(): void;
+}
+
+export interface SpawnOptions {
+  cwd: string;
+  env: Record<string, string>;
+  stdoutPath: string;
+  stderrPath: string;
+}
+
+/** Spawns in a new session and process group; resolves once the process exists. */
+export async function spawnPlugin(command: string, args: string[], o: SpawnOptions): Promise<PluginProcess> {
+  // Fresh files per start (the daemon reads them from the beginning for the handshake), in
+  // append mode so that the daemon's rotation can truncate them under the running plugin.
+  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_APPEND;
+  const [out, err] = await Promise.all([open(o.stdoutPath, flags, 0o600), open(o.stderrPath, flags, 0o600)]);
+  try {
+    const child = spawn(command, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ["ignore", out.fd, err.fd] });
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", reject);
+    });
+    // The daemon may exit (upgrade, --keep-plugins) while the plugin runs on.
+    child.unref();
+    const pid = child.pid!;
+    const exited = new Promise<ExitStatus>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+    let done = false;
+    void exited.then(() => (done = true));
+    return {
+      pid,
+      startTicks: readProcStatSync(pid)?.startTicks ?? "",
+      alive: () => !done,
+      exited,
+      signalGroup: (signal) => signalGroup(pid, signal),
+      detach: () => undefined,
+    };
+  } finally {
+    await out.close();
+    await err.close();
+  }
+}
+
+/**
+ * Adopts a plugin a previous daemon started. It is not our child, so its exit is noticed by
+ * polling /proc (pid + start time, so a recycled pid is never mistaken for it).
+ */
+export function attachPlugin(pid: number, startTicks: string, pollMs = 250): PluginProcess {
+  let resolveExit!: (s: ExitStatus) => void;
+  const exited = new Promise<ExitStatus>((r) => (resolveExit = r));
+  let done = false;
+  const timer = setInterval(() => {
+    if (isSameProcess(pid, startTicks)) return;
+    clearInterval(timer);
+    done = true;
+    resolveExit({ code: null, signal: null });
+  }, pollMs);
+  timer.unref();
+  return {
+    pid,
+    startTicks,
+    alive: () => !done && isSameProcess(pid, startTicks),
+    exited,
+    signalGroup: (signal) => {
+      if (isSameProcess(pid, startTicks)) signalGroup(pid, signal);
+    },
+    detach: () => clearInterval(timer),
+  };
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone
+  }
+}
