@@ -27,6 +27,7 @@ import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "
 import { MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
 import { pluginEnvironment } from "./plugin-env.js";
 import { placeholdersIn, substituteArgs } from "./template.js";
+import { afterRun, CRASH_LOOP_WINDOW_MS, exitOutcome, MAX_CONSECUTIVE_FAILURES, nextAttempt, NO_FAILURES, type FailureHistory } from "./restart-policy.js";
 import type { InstanceSpec } from "../spec.js";
 
 export interface SupervisorDeps {
@@ -51,14 +52,6 @@ const MAX_UNIX_PATH = 107;
 const HEALTH_POLL_MS = 50;
 const HEALTH_CALL_TIMEOUT_MS = 5_000;
 const FINAL_KILL_WAIT_MS = 5_000;
-/** A run this long resets the backoff: the plugin is not crash-looping any more. */
-export const STABLE_RUN_MS = 10_000;
-/** This many exits within the window is a crash loop (shown as CRASHLOOP). */
-export const CRASH_LOOP_COUNT = 5;
-export const CRASH_LOOP_WINDOW_MS = 60_000;
-/** After this many failures in a row without a stable run, the policy gives up: FAILED. */
-export const MAX_CONSECUTIVE_FAILURES = 10;
-
 const WAITING: ReadonlySet<PluginState> = new Set([PluginState.BACKOFF, PluginState.CRASHLOOP]);
 
 export class Supervisor implements InstanceView {
@@ -87,8 +80,7 @@ export class Supervisor implements InstanceView {
   private stopping: Promise<void> | undefined;
   /** Was RUNNING at least once: its target stays advertised while it restarts. */
   private everRan = false;
-  private crashTimes: number[] = [];
-  private consecutiveFailures = 0;
+  private failures: FailureHistory = NO_FAILURES;
   private readonly log: Logger;
 
   constructor(
@@ -148,8 +140,7 @@ export class Supervisor implements InstanceView {
     this.cancelRestart();
     this.stopRequested = false;
     this.stopping = undefined;
-    this.crashTimes = [];
-    this.consecutiveFailures = 0;
+    this.failures = NO_FAILURES;
     try {
       await this.launch();
     } catch (err) {
@@ -581,48 +572,40 @@ export class Supervisor implements InstanceView {
     const how = reattachedExit ? "exit status unknown: it was started by an earlier daemon" : describeExit(this.lastExitCode, this.lastExitSignal);
     this.lastError = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
     this.log.warn("plugin exited", { exitCode: status.code, signal: status.signal, policy: this.spec.restartPolicy });
-    const restart = this.spec.restartPolicy === "always" || (this.spec.restartPolicy === "on-failure" && failed);
-    if (!restart) {
-      if (failed) this.setState(PluginState.CRASHED);
-      else {
-        this.lastError = "exited on its own (exit 0); restart policy on-failure does not restart it";
-        this.setState(PluginState.STOPPED);
-      }
+    const outcome = exitOutcome(this.spec.restartPolicy, failed);
+    if (outcome === "crashed") return;
+    if (outcome === "stopped") {
+      this.lastError = "exited on its own (exit 0); restart policy on-failure does not restart it";
+      this.setState(PluginState.STOPPED);
       return;
     }
-    // A long enough run means the earlier failures are history.
-    if (this.startedAt && Date.now() - this.startedAt.getTime() >= STABLE_RUN_MS) {
-      this.consecutiveFailures = 0;
-      this.crashTimes = [];
-    }
+    if (this.startedAt) this.failures = afterRun(this.failures, Date.now() - this.startedAt.getTime());
     this.afterFailure();
   }
 
   /** A crash or a failed automatic start: back off and try again, or give up. */
   private afterFailure(): void {
     if (this.stopRequested) return;
-    if (this.spec.restartPolicy === "never") {
+    const now = Date.now();
+    const attempt = nextAttempt(this.failures, now, { policy: this.spec.restartPolicy, backoff: this.deps.backoff, random: Math.random });
+    if (attempt.kind === "never") {
       this.setState(PluginState.FAILED);
       return;
     }
-    const now = Date.now();
-    this.consecutiveFailures++;
-    this.crashTimes = [...this.crashTimes.filter((t) => now - t < CRASH_LOOP_WINDOW_MS), now];
-    if (this.consecutiveFailures > MAX_CONSECUTIVE_FAILURES) {
+    this.failures = attempt.history;
+    if (attempt.kind === "give-up") {
       this.lastError = `gave up after ${MAX_CONSECUTIVE_FAILURES} restarts without a stable run; "plugprom restart ${this.name}" tries again. Last: ${this.lastError}`;
       this.log.error("plugin keeps failing; giving up", { failures: MAX_CONSECUTIVE_FAILURES });
       this.setState(PluginState.FAILED);
       return;
     }
-    const { initialMs, maxMs } = this.deps.backoff;
-    const base = Math.min(maxMs, initialMs * 2 ** (this.consecutiveFailures - 1));
-    // ±20 % jitter so that plugins that died together do not restart in lockstep.
-    const wait = Math.round(base * (0.8 + Math.random() * 0.4));
+    const wait = attempt.waitMs;
     this.nextRestartAt = new Date(now + wait);
-    const looping = this.crashTimes.length >= CRASH_LOOP_COUNT;
-    if (looping && this.state !== PluginState.CRASHLOOP) this.log.error("plugin is crash-looping", { crashes: this.crashTimes.length, windowMs: CRASH_LOOP_WINDOW_MS });
-    this.log.info("restarting plugin after backoff", { waitMs: wait, failures: this.consecutiveFailures });
-    this.setState(looping ? PluginState.CRASHLOOP : PluginState.BACKOFF);
+    if (attempt.crashLoop && this.state !== PluginState.CRASHLOOP) {
+      this.log.error("plugin is crash-looping", { crashes: attempt.history.recent.length, windowMs: CRASH_LOOP_WINDOW_MS });
+    }
+    this.log.info("restarting plugin after backoff", { waitMs: wait, failures: attempt.history.consecutive });
+    this.setState(attempt.crashLoop ? PluginState.CRASHLOOP : PluginState.BACKOFF);
     this.restartTimer = setTimeout(() => void this.autoRestart(), wait);
   }
 
