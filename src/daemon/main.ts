@@ -24,6 +24,7 @@ import { acquireStateDirLock } from "./state/lock.js";
 import { createLogger } from "./log.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
+import { ProcessRunner } from "./supervision/process-runner.js";
 import { Registry } from "./supervision/registry.js";
 import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js";
 
@@ -85,10 +86,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     log,
     catalog,
     supervisor: {
-      socketDir,
-      logDir,
-      daemonEnv: process.env,
-      portRange: opts.pluginPortRange,
+      runner: new ProcessRunner({ socketDir, logDir, daemonEnv: process.env, portRange: opts.pluginPortRange }),
       healthIntervalMs: opts.healthIntervalMs,
       backoff: opts.backoff,
     },

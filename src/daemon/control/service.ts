@@ -10,6 +10,7 @@ import { buildTargetGroups, renderSdDocument } from "../http/discovery.js";
 import type { OutputLine } from "../supervision/plugin-output.js";
 import type { Registry } from "../supervision/registry.js";
 import { openScrape } from "../scrape/upstream.js";
+import { pluginInfo } from "./plugin-info.js";
 
 export interface ControlDeps {
   registry: Registry;
@@ -43,28 +44,22 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
   };
   return {
     async start(req) {
-      return { plugin: await registry.start(req) };
+      return { plugin: pluginInfo(await registry.start(req)) };
     },
     async stop(req) {
-      return { plugin: await registry.stop(req.name, graceOf(req.grace)) };
+      return { plugin: pluginInfo(await registry.stop(req.name, graceOf(req.grace))) };
     },
     async kill(req) {
-      return { plugin: await registry.kill(req.name) };
+      return { plugin: pluginInfo(await registry.kill(req.name)) };
     },
     async restart(req) {
-      return { plugin: await registry.restart(req.name, graceOf(req.grace)) };
+      return { plugin: pluginInfo(await registry.restart(req.name, graceOf(req.grace))) };
     },
     list() {
-      return {
-        plugins: registry.list().map((s) => {
-          const info = s.info();
-          info.lastScrapeSeconds = deps.lastScrapeSeconds?.(s.name) ?? 0;
-          return info;
-        }),
-      };
+      return { plugins: registry.list().map((s) => pluginInfo(s, deps.lastScrapeSeconds?.(s.name))) };
     },
     get(req) {
-      return { plugin: registry.require(req.name).info() };
+      return { plugin: pluginInfo(registry.require(req.name)) };
     },
     targets() {
       return { json: renderSdDocument(buildTargetGroups(registry.list(), deps.advertiseAddr(), { scheme: deps.httpsScheme ? "https" : undefined })) };

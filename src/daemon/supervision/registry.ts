@@ -2,7 +2,7 @@
 // reach a supervisor, and the HTTP side's directory of instances.
 import { isAbsolute } from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import type { PluginInfo, StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
+import type { StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { MetricsTransport, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../../shared/errors.js";
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
@@ -68,7 +68,8 @@ export class Registry implements InstanceDirectory {
     return () => this.listeners.delete(fn);
   }
 
-  async start(req: StartRequest): Promise<PluginInfo> {
+  /** Starts a new instance; resolves with it once RUNNING. */
+  async start(req: StartRequest): Promise<Supervisor> {
     const spec = this.resolveSpec(req);
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
@@ -90,7 +91,7 @@ export class Registry implements InstanceDirectory {
       throw err;
     }
     await this.durable();
-    return sup.info();
+    return sup;
   }
 
   /**
@@ -101,8 +102,7 @@ export class Registry implements InstanceDirectory {
     await Promise.all(
       saved.map(async (p) => {
         if (this.instances.has(p.spec.name)) return;
-        const sup = this.newSupervisor(p.spec);
-        sup.restarts = p.restarts;
+        const sup = this.newSupervisor(p.spec, p.restarts);
         this.instances.set(p.spec.name, sup);
         await sup.restore(p.reattach);
       }),
@@ -115,46 +115,47 @@ export class Registry implements InstanceDirectory {
     await Promise.all(this.list().map((s) => s.detach()));
   }
 
-  private newSupervisor(spec: InstanceSpec): Supervisor {
-    return new Supervisor(spec, {
-      ...this.deps.supervisor,
-      log: this.deps.log,
-      onStateChange: () => this.changed(),
-      onStarted: (s) => this.deps.events.pluginStarted(s.name),
-      onRestart: (s) => this.deps.events.pluginRestarted(s.name),
-    });
+  private newSupervisor(spec: InstanceSpec, restarts = 0): Supervisor {
+    return new Supervisor(
+      spec,
+      {
+        ...this.deps.supervisor,
+        log: this.deps.log,
+        onStateChange: () => this.changed(),
+        onStarted: (s) => this.deps.events.pluginStarted(s.name),
+        onRestart: (s) => this.deps.events.pluginRestarted(s.name),
+      },
+      restarts,
+    );
   }
 
-  async stop(name: string, graceMs?: number): Promise<PluginInfo> {
+  /** Stops an instance gracefully and forgets it; resolves with it, stopped. */
+  async stop(name: string, graceMs?: number): Promise<Supervisor> {
     const sup = this.require(name);
     return this.exclusive(name, "stopping", async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
-      const info = this.forget(sup);
+      this.forget(sup);
       await this.durable();
-      return info;
+      return sup;
     });
   }
 
-  async kill(name: string): Promise<PluginInfo> {
+  async kill(name: string): Promise<Supervisor> {
     const sup = this.require(name);
     return this.exclusive(name, "being killed", async () => {
       await sup.kill();
-      const info = this.forget(sup);
+      this.forget(sup);
       await this.durable();
-      return info;
+      return sup;
     });
   }
 
-  async restart(name: string, graceMs?: number): Promise<PluginInfo> {
+  async restart(name: string, graceMs?: number): Promise<Supervisor> {
     const sup = this.require(name);
     return this.exclusive(name, "restarting", async () => {
-      if (sup.state === PluginState.STARTING) throw failedPrecondition(`plugin "${name}" is still starting`);
-      await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
-      sup.restarts++;
-      this.deps.events.pluginRestarted(name);
-      await sup.start();
+      await sup.restart(graceMs ?? this.deps.defaults.stopGraceMs);
       await this.durable();
-      return sup.info();
+      return sup;
     });
   }
 
@@ -180,12 +181,11 @@ export class Registry implements InstanceDirectory {
     );
   }
 
-  private forget(sup: Supervisor): PluginInfo {
+  private forget(sup: Supervisor): void {
     if (this.instances.get(sup.name) === sup) this.instances.delete(sup.name);
     void sup.removeFiles();
     this.deps.events.pluginStopped(sup.name);
     this.changed();
-    return sup.info();
   }
 
   private async exclusive<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
