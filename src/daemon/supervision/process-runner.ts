@@ -2,8 +2,10 @@
 // their handshake and connects (handshake-diagnosis.ts, health.ts), follows their output
 // (output-capture.ts), and adopts processes an earlier daemon left running (reattach.ts).
 import { unlink } from "node:fs/promises";
+import { create } from "@bufbuild/protobuf";
 import type { Address } from "../../shared/address.js";
 import { aborted, errorMessage } from "../../shared/errors.js";
+import { GreeterService, GreetRequestSchema } from "../../shared/gen/greeter/v1/greeter_pb.js";
 import type { Handshake } from "../../goplugin/handshake.js";
 import { connectPlugin, type PluginClient } from "../../goplugin/host.js";
 import type { ReattachInfo } from "../state/instances-file.js";
@@ -123,7 +125,7 @@ class ProcessRun implements PluginRun {
     if (this.client) {
       this.capture.consumeStdio(this.client);
       if (spec.greetAfterStart) {
-        this.client.greet("plugprom", HEALTH_CALL_TIMEOUT_MS).catch((err: unknown) => this.ctx.log.debug("greeting failed", { error: errorMessage(err) }));
+        this.client.unary(GreeterService.method.greet, create(GreetRequestSchema, { name: "plugprom" }), HEALTH_CALL_TIMEOUT_MS).catch((err: unknown) => this.ctx.log.debug("greeting failed", { error: errorMessage(err) }));
       }
     }
   }
