@@ -6,10 +6,12 @@ import type { Server as HttpsServer } from "node:https";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { formatAddress, formatHost, isWildcardHost, parseAddress, type Address } from "../shared/address.js";
-import { errorMessage, invalidArgument } from "../shared/errors.js";
+import { errorMessage } from "../shared/errors.js";
 import { readTokenFile } from "../shared/token.js";
 import { VERSION } from "../shared/version.js";
+import { toConnectError } from "./control/errors.js";
 import { createControlServer, type ControlServer } from "./control/server.js";
+import { invalid } from "./errors.js";
 import { buildTargetGroups, renderSdDocument } from "./http/discovery.js";
 import { createHttpServer } from "./http/server.js";
 import { readTls, type TlsFiles } from "./http/tls.js";
@@ -21,17 +23,28 @@ import { CoalescingFileWriter, writeAtomic } from "./state/atomic-file.js";
 import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js";
 import { DesiredStateWriter } from "./state/instances-file.js";
 import { openStateDir } from "./state/state-dir.js";
-import { CatalogError, loadCatalog, type Catalog } from "./supervision/catalog.js";
+import { loadCatalog, type Catalog } from "./supervision/catalog.js";
 import { ProcessRunner } from "./supervision/process-runner.js";
 import { Registry } from "./supervision/registry.js";
 
-/** Runs the daemon until SIGINT/SIGTERM or a Shutdown RPC, then resolves. */
+/**
+ * Runs the daemon until SIGINT/SIGTERM or a Shutdown RPC, then resolves. A startup error
+ * reaches the CLI as the control API would report it (so its exit code follows the same table).
+ */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  try {
+    await serve(opts);
+  } catch (err) {
+    throw toConnectError(err);
+  }
+}
+
+async function serve(opts: DaemonOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
   const startedAt = new Date();
   const httpAddr = parseAddress(opts.httpAddr);
   const grpcAddr = parseAddress(opts.grpcAddr);
-  if (httpAddr.kind !== "tcp") throw invalidArgument(`--http-addr ${opts.httpAddr}: must be host:port (Prometheus scrapes it over TCP)`);
+  if (httpAddr.kind !== "tcp") throw invalid(`--http-addr ${opts.httpAddr}: must be host:port (Prometheus scrapes it over TCP)`);
   const catalog = await readCatalog(opts.configFile);
   const { controlToken, scrapeToken, tls } = await readCredentials(opts);
   const stateDir = await openStateDir(opts.stateDir);
@@ -204,13 +217,7 @@ function untilShutdown(o: {
 }
 
 async function readCatalog(configFile: string | undefined): Promise<Catalog> {
-  if (!configFile) return new Map();
-  try {
-    return await loadCatalog(configFile);
-  } catch (err) {
-    if (err instanceof CatalogError) throw invalidArgument(err.message);
-    throw err;
-  }
+  return configFile ? loadCatalog(configFile) : new Map();
 }
 
 /** Credentials and certificates are read before anything listens: a typo is a startup error. */
@@ -222,7 +229,7 @@ async function readCredentials(opts: DaemonOptions): Promise<{ controlToken?: st
       tls: opts.tlsCertFile && opts.tlsKeyFile ? await readTls(opts.tlsCertFile, opts.tlsKeyFile) : undefined,
     };
   } catch (err) {
-    throw invalidArgument(errorMessage(err));
+    throw invalid(errorMessage(err), err);
   }
 }
 

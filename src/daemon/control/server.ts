@@ -5,6 +5,7 @@ import http2 from "node:http2";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { bearerMatches } from "../../shared/token.js";
+import { mapDaemonErrors } from "./errors.js";
 import { controlRoutes, type ControlDeps } from "./service.js";
 
 /** Limits on what one control request may carry; Start requests are small. */
@@ -30,7 +31,8 @@ export function createControlServer(deps: ControlDeps, controlToken: string | un
     connectNodeAdapter({
       routes: controlRoutes(deps),
       readMaxBytes: CONTROL_READ_MAX_BYTES,
-      interceptors: controlToken ? [requireToken(controlToken)] : [],
+      // The token is checked first; daemon errors are mapped to RPC codes here, once.
+      interceptors: controlToken ? [requireToken(controlToken), mapDaemonErrors] : [mapDaemonErrors],
     }),
   );
   server.on("session", (s) => {

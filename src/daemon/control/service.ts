@@ -3,8 +3,8 @@
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ControlService, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { errorMessage, failedPrecondition, invalidArgument, unavailable } from "../../shared/errors.js";
-import { ConnectError } from "@connectrpc/connect";
+import { errorMessage } from "../../shared/errors.js";
+import { conflict, DaemonError, invalid, unreachable } from "../errors.js";
 import { VERSION } from "../../shared/version.js";
 import { buildTargetGroups, renderSdDocument } from "../http/discovery.js";
 import type { OutputLine } from "../supervision/plugin-output.js";
@@ -39,7 +39,7 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
   const graceOf = (grace: { seconds: bigint; nanos: number } | undefined) => {
     if (!grace) return undefined;
     const ms = durationMs(grace as Parameters<typeof durationMs>[0]);
-    if (!(ms >= 0 && ms <= 10 * 60_000)) throw invalidArgument("grace must be between 0 and 10m");
+    if (!(ms >= 0 && ms <= 10 * 60_000)) throw invalid("grace must be between 0 and 10m");
     return ms;
   };
   return {
@@ -67,7 +67,7 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
     async *scrape(req, ctx) {
       const sup = registry.require(req.name);
       if (sup.state !== PluginState.RUNNING || !sup.metricsEndpoint) {
-        throw failedPrecondition(`plugin "${req.name}" is ${PluginState[sup.state]}, not RUNNING`);
+        throw conflict(`plugin "${req.name}" is ${PluginState[sup.state]}, not RUNNING`);
       }
       const res = await openScrape(sup.metricsEndpoint, {
         accept: req.accept || undefined,
@@ -82,8 +82,8 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
         }
       } catch (err) {
         // A connection that breaks mid-body is the plugin's failure, not the daemon's.
-        if (err instanceof ConnectError) throw err;
-        throw unavailable(`plugin "${req.name}" metrics stream broke: ${errorMessage(err)}`);
+        if (err instanceof DaemonError) throw err;
+        throw unreachable(`plugin "${req.name}" metrics stream broke: ${errorMessage(err)}`, err);
       }
       if (first) yield { contentType: res.headers["content-type"] ?? "", chunk: new Uint8Array() };
     },

@@ -3,7 +3,7 @@
 import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { acquireStateDirLock } from "./lock.js";
-import { loadDesiredState, StateFileError, type PersistedInstance } from "./instances-file.js";
+import { loadDesiredState, type PersistedInstance } from "./instances-file.js";
 
 export interface OpenStateDir {
   /** Private 0700 directory for metrics sockets and plugins' Unix sockets. */
@@ -29,7 +29,6 @@ export async function openStateDir(stateDir: string): Promise<OpenStateDir> {
     return { socketDir, logDir, saved: await loadDesiredState(stateDir), releaseLock };
   } catch (err) {
     await releaseLock();
-    if (err instanceof StateFileError) throw new Error(err.message);
     throw err;
   }
 }

@@ -2,7 +2,7 @@
 // handshake (and whether it refused the magic cookie), it printed no handshake in time, it
 // printed something else, or it never reported SERVING. Each names the last lines of stderr,
 // where the plugin's own reason usually is.
-import { aborted, deadlineExceeded } from "../../shared/errors.js";
+import { startFailed, timedOut } from "../errors.js";
 import { HandshakeError, parseHandshake, type Handshake } from "../../goplugin/handshake.js";
 import type { InstanceSpec } from "../spec.js";
 import type { ExitStatus } from "./plugin-process.js";
@@ -19,11 +19,11 @@ export function exitedBeforeHandshake(status: ExitStatus, stderrTail: string, sp
   const cookieHint = /not meant to be executed directly|magic cookie/i.test(stderrTail)
     ? ` The plugin rejected the magic cookie ${spec.magicCookieKey}=${spec.magicCookieValue}: start it with --magic-cookie KEY=VALUE matching its HandshakeConfig.`
     : "";
-  return aborted(`plugin exited before its handshake (${describeExit(status.code ?? undefined, status.signal ?? "")}).${cookieHint} Last stderr: ${stderrTail}`);
+  return startFailed(`plugin exited before its handshake (${describeExit(status.code ?? undefined, status.signal ?? "")}).${cookieHint} Last stderr: ${stderrTail}`);
 }
 
 export function noHandshakeInTime(stderrTail: string, spec: HandshakeSettings): Error {
-  return deadlineExceeded(
+  return timedOut(
     `plugin did not print its handshake within ${spec.startTimeoutMs} ms. Last stderr: ${stderrTail}. ` +
       `Is it a go-plugin plugin expecting ${spec.magicCookieKey}=${spec.magicCookieValue}?`,
   );
@@ -34,13 +34,13 @@ export function readHandshake(line: string, offeredVersions: readonly number[], 
   try {
     return parseHandshake(line, offeredVersions);
   } catch (err) {
-    if (err instanceof HandshakeError) throw aborted(`${err.message}. Last stderr: ${stderrTail()}`);
+    if (err instanceof HandshakeError) throw startFailed(`${err.message}. Last stderr: ${stderrTail()}`, err);
     throw err;
   }
 }
 
 export function notServingInTime(h: Handshake, spec: HandshakeSettings): Error {
-  return deadlineExceeded(
+  return timedOut(
     h.protocol === "grpc"
       ? `plugin did not report SERVING for health service "plugin" within ${spec.startTimeoutMs} ms`
       : `plugin's net/rpc address ${h.address} did not accept a connection within ${spec.startTimeoutMs} ms`,

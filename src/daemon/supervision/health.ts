@@ -4,7 +4,8 @@
 // RUNNING plugin, which owns its timer.
 import { connect as netConnect } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
-import { aborted, deadlineExceeded, errorMessage } from "../../shared/errors.js";
+import { errorMessage } from "../../shared/errors.js";
+import { startFailed, timedOut } from "../errors.js";
 import type { Handshake } from "../../goplugin/handshake.js";
 import type { PluginClient } from "../../goplugin/host.js";
 import type { Clock, TimerHandle } from "./clock.js";
@@ -51,8 +52,8 @@ export async function waitServing(client: PluginClient, deadline: number, signal
     }
     await delay(HEALTH_POLL_MS, undefined, { signal }).catch(() => undefined);
   }
-  if (signal.aborted) throw aborted("stopped while starting");
-  throw deadlineExceeded(`plugin did not report SERVING for health service "plugin" (last: ${last})`);
+  if (signal.aborted) throw startFailed("stopped while starting");
+  throw timedOut(`plugin did not report SERVING for health service "plugin" (last: ${last})`);
 }
 
 /**

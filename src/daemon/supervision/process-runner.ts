@@ -4,7 +4,8 @@
 import { unlink } from "node:fs/promises";
 import { create } from "@bufbuild/protobuf";
 import type { Address } from "../../shared/address.js";
-import { aborted, errorMessage } from "../../shared/errors.js";
+import { errorMessage } from "../../shared/errors.js";
+import { startFailed } from "../errors.js";
 import { GreeterService, GreetRequestSchema } from "../../shared/gen/greeter/v1/greeter_pb.js";
 import type { Handshake } from "../../goplugin/handshake.js";
 import { connectPlugin, type PluginClient } from "../../goplugin/host.js";
@@ -29,7 +30,7 @@ export class ProcessRunner implements PluginRunner {
     try {
       proc = await spawnPlugin(prepared.command, prepared.args, { cwd: prepared.cwd, env: prepared.env, stdoutPath: files.stdout, stderrPath: files.stderr });
     } catch (err) {
-      throw aborted(`cannot run ${prepared.command}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+      throw startFailed(`cannot run ${prepared.command}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, err);
     }
     return new ProcessRun(spec, ctx, proc, {
       startedAt: new Date(),

@@ -2,7 +2,7 @@
 // reach a supervisor, and the HTTP side's directory of instances.
 import type { StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../../shared/errors.js";
+import { conflict, exists, invalid, notFound } from "../errors.js";
 import { checkInstanceName } from "../../shared/names.js";
 import type { Catalog } from "./catalog.js";
 import type { InstanceDirectory } from "../instance.js";
@@ -55,7 +55,7 @@ export class Registry implements InstanceDirectory {
     const spec = resolveSpec(req, { catalog: this.deps.catalog, startTimeoutMs: this.deps.defaults.startTimeoutMs });
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
-      throw alreadyExists(
+      throw exists(
         `plugin "${spec.name}" already exists (${PluginState[existing.state]}); stop it first, or use "plugprom restart ${spec.name}"`,
       );
     }
@@ -143,7 +143,7 @@ export class Registry implements InstanceDirectory {
 
   require(name: string): Supervisor {
     const problem = checkInstanceName(name);
-    if (problem) throw invalidArgument(problem);
+    if (problem) throw invalid(problem);
     const sup = this.instances.get(name);
     if (!sup) throw notFound(`plugin "${name}" not found`);
     return sup;
@@ -172,7 +172,7 @@ export class Registry implements InstanceDirectory {
 
   private async exclusive<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
     const current = this.busy.get(name);
-    if (current) throw failedPrecondition(`plugin "${name}" is ${current}; try again when it is done`);
+    if (current) throw conflict(`plugin "${name}" is ${current}; try again when it is done`);
     this.busy.set(name, what);
     try {
       return await work();

@@ -9,7 +9,8 @@ import { createServer } from "node:net";
 import { delimiter, isAbsolute, join } from "node:path";
 import type { Address } from "../../shared/address.js";
 import { formatAddress } from "../../shared/address.js";
-import { aborted, errorMessage, invalidArgument } from "../../shared/errors.js";
+import { errorMessage } from "../../shared/errors.js";
+import { invalid, startFailed } from "../errors.js";
 import { generateCertificate, type Certificate } from "../../goplugin/mtls.js";
 import type { InstanceSpec } from "../spec.js";
 import { pluginEnvironment } from "./plugin-env.js";
@@ -44,7 +45,7 @@ export async function prepareSpawn(spec: InstanceSpec, where: SpawnEnvironment):
   if (spec.sha256) {
     const actual = await sha256File(command);
     if (actual !== spec.sha256) {
-      throw aborted(`refusing to run ${command}: its SHA-256 is ${actual}, expected ${spec.sha256} (the binary changed, or the checksum is wrong)`);
+      throw startFailed(`refusing to run ${command}: its SHA-256 is ${actual}, expected ${spec.sha256} (the binary changed, or the checksum is wrong)`);
     }
   }
   const metricsEndpoint = spec.noMetrics ? undefined : await allocateMetricsEndpoint(spec, where.socketDir);
@@ -53,7 +54,7 @@ export async function prepareSpawn(spec: InstanceSpec, where: SpawnEnvironment):
     if (spec.noMetrics && placeholdersIn(spec.args).size > 0) throw new Error("{{metrics_*}} placeholders need a metrics endpoint, and --no-metrics gives none");
     args = metricsEndpoint ? substituteArgs(spec.args, metricsEndpoint) : [...spec.args];
   } catch (err) {
-    throw invalidArgument(errorMessage(err));
+    throw invalid(errorMessage(err), err);
   }
   const cert = spec.autoMtls ? await generateCertificate() : undefined;
   const env = pluginEnvironment({
@@ -100,9 +101,9 @@ async function resolveExecutable(command: string, cwd: string, pathVar: string |
   }
   if (command.includes("/")) {
     const exists = await stat(candidates[0]).then(() => true, () => false);
-    throw invalidArgument(exists ? `plugin command ${candidates[0]} is not an executable file` : `plugin command ${candidates[0]} does not exist`);
+    throw invalid(exists ? `plugin command ${candidates[0]} is not an executable file` : `plugin command ${candidates[0]} does not exist`);
   }
-  throw invalidArgument(`plugin command ${JSON.stringify(command)} not found in PATH`);
+  throw invalid(`plugin command ${JSON.stringify(command)} not found in PATH`);
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -117,7 +118,7 @@ async function allocateMetricsEndpoint(spec: InstanceSpec, socketDir: string): P
   }
   const path = metricsSocketPath(socketDir, spec.name);
   if (Buffer.byteLength(path) > MAX_UNIX_PATH) {
-    throw invalidArgument(
+    throw invalid(
       `metrics socket path ${path} is longer than the ${MAX_UNIX_PATH} bytes Unix sockets allow; ` +
         "use a shorter --state-dir or --metrics-transport tcp",
     );

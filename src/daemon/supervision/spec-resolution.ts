@@ -4,7 +4,7 @@
 import { isAbsolute } from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { MetricsTransport, type StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { invalidArgument, notFound } from "../../shared/errors.js";
+import { invalid, notFound } from "../errors.js";
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { bundledGreeterScript } from "../../shared/paths.js";
 import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../../goplugin/handshake.js";
@@ -56,7 +56,7 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
     (req.magicCookieKey !== "" && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(req.magicCookieKey)
       ? `magic cookie key ${JSON.stringify(req.magicCookieKey)} is not an environment variable name`
       : undefined);
-  if (problem) throw invalidArgument(problem);
+  if (problem) throw invalid(problem);
 
   let base: BaseSpec;
   const fromCatalog = req.plugin !== "" && !req.plugin.includes("/");
@@ -68,7 +68,7 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
     }
     base = catalogSpec(entry, req);
   } else if (req.plugin !== "") {
-    if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
+    if (!isAbsolute(req.plugin)) throw invalid(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
     base = commandSpec(req.plugin, req.plugin, req.command, req);
   } else if (req.command.length > 0) {
     base = commandSpec(req.command[0], req.command[0], req.command.slice(1), req);
@@ -87,7 +87,7 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   // anything else runs in the directory the user started it from.
   if (req.workingDir !== "" && !fromCatalog) base.workingDir = req.workingDir;
   if (req.sha256 !== "") {
-    if (!/^[0-9a-f]{64}$/.test(req.sha256)) throw invalidArgument("sha256 must be 64 lower-case hex characters");
+    if (!/^[0-9a-f]{64}$/.test(req.sha256)) throw invalid("sha256 must be 64 lower-case hex characters");
     base.sha256 = req.sha256;
   }
 
@@ -95,7 +95,7 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   try {
     used = placeholdersIn(base.args);
   } catch (err) {
-    throw invalidArgument((err as Error).message);
+    throw invalid((err as Error).message);
   }
   if (req.metricsTransport === MetricsTransport.TCP) base.metricsTransport = "tcp";
   else if (req.metricsTransport === MetricsTransport.UNIX) base.metricsTransport = "unix";
@@ -105,17 +105,17 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   if (req.noMetrics) base.noMetrics = true;
   if (req.restartPolicy !== "") {
     if (!RESTART_POLICIES.includes(req.restartPolicy as RestartPolicy)) {
-      throw invalidArgument(`restart policy ${JSON.stringify(req.restartPolicy)}: expected always, on-failure or never`);
+      throw invalid(`restart policy ${JSON.stringify(req.restartPolicy)}: expected always, on-failure or never`);
     }
     base.restartPolicy = req.restartPolicy as RestartPolicy;
   }
   if (req.scrapeInterval) base.scrapeIntervalMs = durationMs(req.scrapeInterval);
   if (req.scrapeTimeout) base.scrapeTimeoutMs = durationMs(req.scrapeTimeout);
   const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
-  if (scrapeProblem) throw invalidArgument(scrapeProblem);
+  if (scrapeProblem) throw invalid(scrapeProblem);
 
   const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : o.startTimeoutMs;
-  if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalidArgument("start timeout must be between 0 and 10m");
+  if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalid("start timeout must be between 0 and 10m");
   return { ...base, name: req.name, startTimeoutMs };
 }
 
@@ -136,6 +136,6 @@ function catalogSpec(entry: CatalogEntry, req: StartRequest): BaseSpec {
 }
 
 function commandSpec(source: string, command: string, args: string[], req: StartRequest): BaseSpec {
-  if (command === "") throw invalidArgument("empty plugin command");
+  if (command === "") throw invalid("empty plugin command");
   return { ...instanceDefaults(), source, command, args, env: { ...req.env }, labels: { ...req.labels }, workingDir: process.cwd() };
 }

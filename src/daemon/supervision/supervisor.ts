@@ -9,9 +9,9 @@
 //   RUNNING: the periodic health check
 //   BACKOFF, CRASHLOOP: the timer of the next automatic start
 // STARTING → RUNNING → (STOPPING → STOPPED | CRASHED → BACKOFF/CRASHLOOP → STARTING … | FAILED).
-import { ConnectError } from "@connectrpc/connect";
 import type { Address } from "../../shared/address.js";
-import { aborted, errorMessage, failedPrecondition } from "../../shared/errors.js";
+import { errorMessage } from "../../shared/errors.js";
+import { conflict, DaemonError, startFailed } from "../errors.js";
 import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
 import type { Handshake } from "../../goplugin/handshake.js";
 import type { PersistedInstance, ReattachInfo } from "../state/instances-file.js";
@@ -201,7 +201,7 @@ export class Supervisor implements InstanceView {
 
   /** Stops gracefully and starts again with the same spec, counting a restart. */
   async restart(graceMs: number): Promise<void> {
-    if (this.state === PluginState.STARTING) throw failedPrecondition(`plugin "${this.name}" is still starting`);
+    if (this.state === PluginState.STARTING) throw conflict(`plugin "${this.name}" is still starting`);
     await this.stop(graceMs);
     this.restartCount++;
     this.deps.onRestart?.(this);
@@ -292,7 +292,7 @@ export class Supervisor implements InstanceView {
       await run?.drainOutput();
       this.error = message;
       this.log.warn("plugin failed to start", { error: message });
-      throw err instanceof ConnectError ? err : aborted(message);
+      throw err instanceof DaemonError ? err : startFailed(message, err);
     }
     this.isHealthy = true;
     this.becameRunning();
