@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { appendFileSync, existsSync, readFileSync, statSync } from "node:fs";
-import { LogFollower } from "../../src/daemon/supervision/log-follower.js";
-import { waitFor, type Cleanup } from "../helpers/daemon.js";
-import { tempFile } from "../helpers/temp.js";
+import { LogFollower } from "../../../../src/daemon/supervision/log-follower.js";
+import { waitFor, type Cleanup } from "../../../helpers/daemon.js";
+import { tempFile } from "../../../helpers/temp.js";
 
 /** A plugin's output file, as the daemon follows it. */
 const outputFile = (t: Cleanup, content = "") => tempFile(t, "p.stderr.log", content);

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { DaemonMetrics } from "../../src/daemon/metrics.js";
-import { FakeDirectory } from "../helpers/fake-directory.js";
-import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
+import { DaemonMetrics } from "../../../src/daemon/metrics.js";
+import { FakeDirectory } from "../../helpers/fake-directory.js";
+import { PluginState } from "../../../src/shared/gen/plugprom/v1/control_pb.js";
 
 const STATES = ["STARTING", "RUNNING", "STOPPING", "STOPPED", "CRASHED", "FAILED", "BACKOFF", "CRASHLOOP"];
 

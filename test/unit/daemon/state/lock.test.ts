@@ -4,9 +4,9 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { acquireStateDirLock, LOCK_FILE, StateDirLockedError } from "../../src/daemon/state/lock.js";
-import { readProcStatSync } from "../../src/daemon/proc.js";
-import { tempDir } from "../helpers/temp.js";
+import { acquireStateDirLock, LOCK_FILE, StateDirLockedError } from "../../../../src/daemon/state/lock.js";
+import { readProcStatSync } from "../../../../src/daemon/proc.js";
+import { tempDir } from "../../../helpers/temp.js";
 
 test("a state dir held by a live process cannot be locked again", async (t) => {
   const dir = tempDir(t);

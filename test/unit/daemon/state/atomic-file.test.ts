@@ -3,8 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
-import { CoalescingFileWriter } from "../../src/daemon/state/atomic-file.js";
-import { tempFile } from "../helpers/temp.js";
+import { CoalescingFileWriter } from "../../../../src/daemon/state/atomic-file.js";
+import { tempFile } from "../../../helpers/temp.js";
 
 
 test("a burst of saves costs at most two writes, and the newest content wins", async (t) => {

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildTargetGroups, renderSdDocument } from "../../src/daemon/http/discovery.js";
-import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import { instance } from "../helpers/fake-directory.js";
+import { buildTargetGroups, renderSdDocument } from "../../../../src/daemon/http/discovery.js";
+import { PluginState } from "../../../../src/shared/gen/plugprom/v1/control_pb.js";
+import { instance } from "../../../helpers/fake-directory.js";
 
 const inst = (name: string, state: PluginState, labels: Record<string, string> = {}) => instance(name, state, { labels });
 const daemonGroup = { targets: ["host:2112"], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } };
