@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isSameProcess, parseProcStat, readProcStatSync } from "../../src/daemon/proc.js";
+import { isSameProcess, parseProcStat, readProcStatSync } from "../../../src/daemon/proc.js";
 
 test("a stat line whose command contains spaces and parentheses parses", () => {
   const line = "4242 (my (odd) plugin) S 1 4242 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 6 0 123456 987654321 2048 18446744073709551615";
