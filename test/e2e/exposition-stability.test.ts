@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { httpGet, startDaemon, type HttpResult } from "../helpers/daemon.js";
+import { daemon, httpGet, type HttpResult } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
 import { promtool, requireBinary } from "../helpers/prometheus.js";
 
@@ -52,8 +52,7 @@ function parseOpenMetrics(bodies: string[]): Array<string[] | { error: string }>
 type Scrape = { kind: "openmetrics" | "text"; plugin: string } | { kind: "federate" } | { kind: "daemon" };
 
 test("interleaved and concurrent OpenMetrics, text and /federate scrapes never rename a series of an SDK plugin", async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   assert.equal((await d.cli(["start", "abc"])).code, 0);
   const sdk = await d.cli(["start", "sdk", "--", process.execPath, SDK_EXAMPLE]);
   assert.equal(sdk.code, 0, sdk.stderr);

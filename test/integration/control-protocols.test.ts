@@ -6,30 +6,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { StatusResponseSchema } from "../../src/shared/gen/plugprom/v1/control_pb.js";
 import { VERSION } from "../../src/shared/version.js";
-import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { daemon, type DaemonHandle } from "../helpers/daemon.js";
+import { tempDir } from "../helpers/temp.js";
 
 const SERVICE = "/plugprom.v1.ControlService";
-
-function tempDir(t: { after: (fn: () => Promise<void>) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), "pp-ctl-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function daemon(t: { after: (fn: () => Promise<void>) => void }, args: string[] = []): Promise<DaemonHandle> {
-  const d = await startDaemon({ args });
-  t.after(() => d.close());
-  return d;
-}
 
 /** curl's --unix-socket or the URL's host:port, from a daemon's control address. */
 function curlTarget(grpcAddr: string, path: string): string[] {

@@ -12,7 +12,7 @@ import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { VERSION } from "../../src/shared/version.js";
-import { httpGet, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { daemon, httpGet } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
 
 const work = mkdtempSync(join(tmpdir(), "pp-pack-"));
@@ -107,8 +107,7 @@ test("installed globally from the tarball into a fresh prefix: --version, a daem
     assert.ok(!existsSync(join(installed, "node_modules", dev)), `devDependency ${dev} is not installed`);
   }
 
-  const d = await startDaemon({ bin: installedBin });
-  t.after(() => d.close());
+  const d = await daemon(t, [], { bin: installedBin });
   assert.match(d.log(), new RegExp(`version=${VERSION.replaceAll(".", "\\.")}|"version":"${VERSION}"`));
   const start = await d.cli(["start", "abc"]);
   assert.equal(start.code, 0, start.stderr);
@@ -188,8 +187,7 @@ test("a TypeScript plugin written outside the repository, as the README shows it
   assertRan(npm(["install", "--prefer-offline"], project), "npm install in the plugin project");
   assert.ok(lstatSync(join(project, "node_modules", "plugprom", "dist", "src", "plugin", "index.d.ts")).isFile());
 
-  const d = await startDaemon({ bin: installedBin });
-  t.after(() => d.close());
+  const d = await daemon(t, [], { bin: installedBin });
   for (const promClient of ["15", "14"]) {
     if (promClient !== "15") assertRan(npm(["install", "--prefer-offline", `prom-client@${promClient}`], project), `npm install prom-client@${promClient}`);
     const installedVersion = (JSON.parse(readFileSync(join(project, "node_modules", "prom-client", "package.json"), "utf8")) as { version: string }).version;

@@ -3,14 +3,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Cleanup } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
+import { tempDir } from "../helpers/temp.js";
 
-function fakeCheckout(t: { after(fn: () => void): void }, withNodeModules: boolean): string {
-  const dir = mkdtempSync(join(tmpdir(), "pp-clone-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+function fakeCheckout(t: Cleanup, withNodeModules: boolean): string {
+  const dir = tempDir(t, "pp-clone-");
   cpSync(join(repoRoot, "bin"), join(dir, "bin"), { recursive: true });
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "plugprom", type: "module" }));
   if (withNodeModules) mkdirSync(join(dir, "node_modules"));
