@@ -3,6 +3,7 @@
 // instances, never with request data, so a scanner cannot grow the series count.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
+import { EventLoopDelay } from "./event-loop.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
 import type { LastScrape } from "./status-page.js";
@@ -28,6 +29,7 @@ export class DaemonMetrics {
   constructor(directory: InstanceDirectory) {
     const registers = [this.registry];
     collectCleanDefaultMetrics(this.registry);
+    new EventLoopDelay().register(this.registry);
     this.starts = new Counter({ name: "plugprom_plugin_starts_total", help: "Plugin instance starts (including restarts).", labelNames: ["plugin"], registers });
     this.stops = new Counter({ name: "plugprom_plugin_stops_total", help: "Plugin instances stopped or killed on request.", labelNames: ["plugin"], registers });
     this.restarts = new Counter({
