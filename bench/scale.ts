@@ -9,6 +9,7 @@ import { createControlClient } from "../src/cli/client.js";
 import { buildGoProgram } from "../test/helpers/go-build.js";
 import { startDaemon } from "../test/helpers/daemon.js";
 import { repoRoot } from "../test/helpers/paths.js";
+import { cpuSeconds } from "./proc.js";
 
 const INSTANCES = Number(process.env.BENCH_INSTANCES || 200);
 const SCRAPE_SECONDS = Number(process.env.BENCH_SCALE_SECONDS || 60);
@@ -17,11 +18,6 @@ function rss(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
 }
 
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 function get(url: string): Promise<{ status: number; ms: number }> {
