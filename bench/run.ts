@@ -16,6 +16,7 @@ import { fixturesDir, repoRoot } from "../test/helpers/paths.js";
 import { freePort } from "../test/helpers/prometheus.js";
 import { flameSvg, summarise, table, type CpuProfile } from "./cpuprofile.js";
 import { cpuSeconds } from "./proc.js";
+import { leastSquares } from "./stats.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 2);
 /** Each proxy cell is measured this many times, peers interleaved; the table shows medians. */
@@ -280,11 +281,14 @@ http.createServer((req, res) => {
   );
   const rawProxy = await spawnPeer(process.execPath, [raw], `http://127.0.0.1:${rawPort}/5KB`);
 
-  const cpu = await cpuAndTail([
-    ["plugprom", `${d.httpBase}/plugins/up-57kb/metrics`, () => [d.proc.pid!], d.httpBase],
-    ["nginx", `http://127.0.0.1:${nginxPort}/57KB`, () => nginxPids(nginx.pid!)],
-    ["node raw pipe (http.request + pipe)", `http://127.0.0.1:${rawPort}/57KB`, () => [rawProxy.pid!]],
-  ]);
+  const cpu = await cpuAndTail(
+    [
+      ["plugprom", `${d.httpBase}/plugins/up-57kb/metrics`, () => [d.proc.pid!], d.httpBase],
+      ["nginx", `http://127.0.0.1:${nginxPort}/57KB`, () => nginxPids(nginx.pid!)],
+      ["node raw pipe (http.request + pipe)", `http://127.0.0.1:${rawPort}/57KB`, () => [rawProxy.pid!]],
+    ],
+    upstreams.filter((u) => u.label !== "10MB").map((u) => ({ bytes: u.bytes, url: `${d.httpBase}/plugins/up-${u.label.toLowerCase()}/metrics`, pid: d.proc.pid! })),
+  );
   if (process.env.BENCH_ONLY === "cpu") {
     console.log(cpu);
     return;
@@ -391,11 +395,14 @@ ${cli}`;
  * connections, then wrk --latency at 1 connection, where nothing queues and a long p99 is a
  * stall; for plugprom, its event-loop delay over that same 1-connection run. Medians of rounds.
  */
-async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => number[], daemonBase?: string]>): Promise<string> {
+async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => number[], daemonBase?: string]>, bySize: Array<{ bytes: number; url: string; pid: number }>): Promise<string> {
   const rounds = Number(process.env.BENCH_CPU_ROUNDS || 5);
   const seconds = Number(process.env.BENCH_CPU_SECONDS || 4);
   const samples = new Map<string, Array<{ cpuUs: number; requests: number; p50us: number; p99us: number; eldP99: number; eldMax: number; errors: number }>>();
+  const sizeSamples = bySize.map(() => [] as number[]);
   for (let round = 0; round < rounds; round++) {
+    // plugprom's CPU per scrape by body size, for the cost model (the 57 KB row is measured twice).
+    bySize.forEach((s, i) => sizeSamples[i].push(cpuPerRequest(s.url, 4, seconds, () => [s.pid]).cpuUs));
     for (const [name, url, pids, daemonBase] of peers) {
       const cpu = cpuPerRequest(url, 4, seconds, pids);
       const before = daemonBase ? await eventLoopDelay(daemonBase) : undefined;
@@ -421,6 +428,8 @@ async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => n
   );
   const ratio = (k: "cpuUs" | "p99us") => (med("plugprom", k) / med("nginx", k)).toFixed(2);
   const perRound = (k: "cpuUs" | "p99us") => samples.get("plugprom")!.map((r, i) => (r[k] / samples.get("nginx")![i][k]).toFixed(2)).join(", ");
+  const sizes = bySize.map((s, i) => ({ kb: s.bytes / 1024, us: median(sizeSamples[i]) }));
+  const fit = leastSquares(sizes.map((s) => [s.kb, s.us]));
   return `## CPU per scrape and tail latency (57 KB fixture)
 
 CPU: the proxy process's user + system seconds (all threads; nginx: master and worker) from
@@ -434,6 +443,10 @@ ${rounds} rounds, the peers interleaved in each.
 ${rows.join("\n")}
 
 plugprom / nginx: CPU per scrape ${ratio("cpuUs")}× (goal ≤ 1.5×; per round ${perRound("cpuUs")}), p99 ${ratio("p99us")}× (goal ≤ 2×; per round ${perRound("p99us")}).
+
+plugprom's CPU per scrape by body size (4 connections, medians of the same rounds), for the
+README's cost model: ${sizes.map((s) => `${s.kb.toFixed(0)} KB ${Math.round(s.us)} µs`).join(", ")}; least squares
+≈ ${Math.round(fit.intercept)} µs + ${fit.slope.toFixed(2)} µs per KB.
 `;
 }
 

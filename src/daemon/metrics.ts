@@ -12,6 +12,9 @@ import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync, typ
 /** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
 const MAX_LAST_SCRAPES = 1024;
 
+/** The families of one /metrics render share one /proc sample taken within this. */
+const SAMPLE_REUSE_MS = 250;
+
 const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
 
 export class DaemonMetrics {
@@ -113,14 +116,21 @@ export class DaemonMetrics {
   private registerProcessMetrics(directory: InstanceDirectory): void {
     const registers = [this.registry];
     const bootTime = bootTimeSeconds();
+    // One /proc pass per scrape of /metrics, shared by the six families below: each used to
+    // take its own, six synchronous reads of stat and the fd directory per plugin, a stall
+    // of the event loop that grows with the number of plugins.
+    let last: { at: number; rows: Array<{ plugin: string; stat: ProcStat; fds: number | undefined }> } | undefined;
     const sample = () => {
-      const out: Array<{ plugin: string; stat: ProcStat; fds: number | undefined }> = [];
+      const now = performance.now();
+      if (last && now - last.at < SAMPLE_REUSE_MS) return last.rows;
+      const rows: Array<{ plugin: string; stat: ProcStat; fds: number | undefined }> = [];
       for (const i of directory.list()) {
         if (!i.pid) continue;
         const stat = readProcStatSync(i.pid);
-        if (stat) out.push({ plugin: i.name, stat, fds: openFds(i.pid) });
+        if (stat) rows.push({ plugin: i.name, stat, fds: openFds(i.pid) });
       }
-      return out;
+      last = { at: performance.now(), rows };
+      return rows;
     };
     const gauge = (name: string, help: string, value: (s: ProcStat, fds: number | undefined) => number | undefined) =>
       new Gauge({
