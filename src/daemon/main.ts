@@ -14,17 +14,18 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { formatAddress, formatHost, isWildcardHost, parseAddress, type Address } from "../shared/address.js";
 import { errorMessage, invalidArgument } from "../shared/errors.js";
 import { VERSION } from "../shared/version.js";
-import { CatalogError, loadCatalog, type Catalog } from "./catalog.js";
-import { controlRoutes } from "./control.js";
-import { CoalescingFileWriter, DesiredStateWriter, loadDesiredState, StateFileError, writeAtomic } from "./desired-state.js";
-import { buildTargetGroups, renderSdDocument } from "./discovery.js";
-import { createHttpServer } from "./http.js";
-import { acquireStateDirLock } from "./lock.js";
+import { CatalogError, loadCatalog, type Catalog } from "./supervision/catalog.js";
+import { controlRoutes } from "./control/service.js";
+import { CoalescingFileWriter, writeAtomic } from "./state/atomic-file.js";
+import { DesiredStateWriter, loadDesiredState, StateFileError } from "./state/instances-file.js";
+import { buildTargetGroups, renderSdDocument } from "./http/discovery.js";
+import { createHttpServer } from "./http/server.js";
+import { acquireStateDirLock } from "./state/lock.js";
 import { createLogger } from "./log.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
-import { Registry } from "./registry.js";
-import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state-file.js";
+import { Registry } from "./supervision/registry.js";
+import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js";
 
 /** Limits on what one control request may carry; Start requests are small. */
 const CONTROL_READ_MAX_BYTES = 1024 * 1024;

@@ -6,7 +6,6 @@ import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { EventLoopDelay } from "./event-loop.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
-import type { LastScrape } from "./status-page.js";
 import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync, type ProcStat } from "./proc.js";
 
 /** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
@@ -16,6 +15,15 @@ const MAX_LAST_SCRAPES = 1024;
 const SAMPLE_REUSE_MS = 250;
 
 const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
+
+
+/** The last scrape of one plugin through the proxy, for the status page and `plugprom top`. */
+export interface LastScrape {
+  at: Date;
+  seconds: number;
+  bytes: number;
+  code: number;
+}
 
 export class DaemonMetrics {
   readonly registry = new Registry();

@@ -1,7 +1,8 @@
 // Everything `plugprom daemon` can be told, already parsed from flags and environment by
 // the CLI. main.ts wires the daemon from exactly this.
-import type { GzipPolicy } from "./proxy.js";
 
+/** When the proxy compresses: see gzipPays in http/response.ts. */
+export type GzipPolicy = "auto" | "always" | "never";
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
 

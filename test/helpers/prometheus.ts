@@ -19,7 +19,7 @@ export function requireBinary(name: string, pkg: string): string {
   const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
   const path = r.stdout.trim();
   if (r.status !== 0 || path === "") {
-    throw new Error(`${name} not found: install Debian's ${pkg} package (apt-get install ${pkg}); .ci/run does this`);
+    throw new Error(`${name} not found: install Debian's ${pkg} package (apt-get install ${pkg}); npm test installs it when run as root`);
   }
   return path;
 }

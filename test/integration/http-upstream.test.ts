@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { openScrape, sharedPools } from "../../src/daemon/upstream.js";
+import { openScrape, sharedPools } from "../../src/daemon/scrape/upstream.js";
 import type { Address } from "../../src/shared/address.js";
 
 async function setup(t: TestContext) {

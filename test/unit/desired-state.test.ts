@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoalescingFileWriter } from "../../src/daemon/desired-state.js";
+import { CoalescingFileWriter } from "../../src/daemon/state/atomic-file.js";
 
 function tempFile(t: { after(fn: () => Promise<void>): void }): string {
   const dir = mkdtempSync(join(tmpdir(), "pp-cfw-"));

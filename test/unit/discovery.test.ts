@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildTargetGroups, renderSdDocument } from "../../src/daemon/discovery.js";
+import { buildTargetGroups, renderSdDocument } from "../../src/daemon/http/discovery.js";
 import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceView } from "../../src/daemon/instance.js";
 

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acquireStateDirLock, LOCK_FILE, StateDirLockedError } from "../../src/daemon/lock.js";
+import { acquireStateDirLock, LOCK_FILE, StateDirLockedError } from "../../src/daemon/state/lock.js";
 import { readProcStatSync } from "../../src/daemon/proc.js";
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {

@@ -4,7 +4,7 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rea
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LogFollower } from "../../src/daemon/log-follower.js";
+import { LogFollower } from "../../src/daemon/supervision/log-follower.js";
 import { waitFor } from "../helpers/daemon.js";
 
 function tempFile(t: { after: (fn: () => Promise<void>) => void }, content = ""): string {

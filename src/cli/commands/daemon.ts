@@ -3,8 +3,7 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseAddress } from "../../shared/address.js";
-import type { DaemonOptions, LogFormat, LogLevel } from "../../daemon/options.js";
-import type { GzipPolicy } from "../../daemon/proxy.js";
+import type { DaemonOptions, GzipPolicy, LogFormat, LogLevel } from "../../daemon/options.js";
 import { usageError } from "../errors.js";
 import { duration } from "./start.js";
 

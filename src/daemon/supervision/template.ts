@@ -1,7 +1,7 @@
 // Substitution of the daemon-provided metrics endpoint into a plugin's arguments, so that a
 // plugin that takes e.g. `-port N` runs unchanged: `-port {{metrics_port}}`.
-import type { Address } from "../shared/address.js";
-import { formatAddress } from "../shared/address.js";
+import type { Address } from "../../shared/address.js";
+import { formatAddress } from "../../shared/address.js";
 
 const PLACEHOLDER = /\{\{\s*([a-z_]+)\s*\}\}/g;
 export const PLACEHOLDERS = ["metrics_addr", "metrics_port", "metrics_socket"] as const;

@@ -1,8 +1,8 @@
 // The Prometheus HTTP SD document: one target group for the daemon and one per advertised
 // plugin instance, all pointing at the daemon's advertised address. Pure functions.
-import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
-import { formatPromDuration } from "../shared/duration.js";
-import type { InstanceView } from "./instance.js";
+import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { formatPromDuration } from "../../shared/duration.js";
+import type { InstanceView } from "../instance.js";
 
 export interface TargetGroup {
   targets: string[];

@@ -10,12 +10,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants as zlibConstants, createGzip } from "node:zlib";
 import { once } from "node:events";
 import { ConnectError } from "@connectrpc/connect";
-import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
-import { ExpositionError, ExpositionMerger, stageExposition, type StagedExposition } from "./exposition-merge.js";
-import type { InstanceView } from "./instance.js";
-import { processExposition } from "./process-exposition.js";
-import { acceptsGzip, gzipPays, timeoutFor, type GzipPolicy, type ProxyDeps } from "./proxy.js";
-import { openScrape } from "./upstream.js";
+import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { ExpositionError, ExpositionMerger, stageExposition, type StagedExposition } from "../scrape/exposition-merge.js";
+import type { InstanceView } from "../instance.js";
+import { processExposition } from "../scrape/process-exposition.js";
+import type { GzipPolicy } from "../options.js";
+import type { ProxyDeps } from "./proxy.js";
+import { acceptsGzip, gzipPays, timeoutFor } from "./response.js";
+import { openScrape } from "../scrape/upstream.js";
 
 /** Plugins scraped at once for one /federate request. */
 export const FEDERATE_CONCURRENCY = 8;

@@ -1,9 +1,10 @@
 // <state-dir>/instances.json: the instances the user asked for, and what is needed to find
 // their processes again (go-plugin's ReattachConfig plus the process start time), written
 // atomically on every change so that a daemon killed at any moment loses nothing.
-import { open, readFile, rename, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import type { InstanceSpec } from "./supervisor.js";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CoalescingFileWriter } from "./atomic-file.js";
+import type { InstanceSpec } from "../spec.js";
 
 export const INSTANCES_FILE = "instances.json";
 export const STATE_FORMAT_VERSION = 1;
@@ -82,79 +83,5 @@ export class DesiredStateWriter {
 
   flush(): Promise<void> {
     return this.file.flush();
-  }
-}
-
-/**
- * Serialises atomic writes of one file: at most one write in flight and one pending (the
- * newest content wins), so a burst of changes costs two writes, not one per change. Content
- * equal to what was last written is not written again (most state changes, e.g. health,
- * change nothing that is saved).
- */
-export class CoalescingFileWriter {
-  private writing: Promise<void> | undefined;
-  private pending: (() => string) | undefined;
-  private written: string | undefined;
-
-  constructor(
-    private readonly path: string,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  /** Schedules a write of `render()` (called when the write actually happens). */
-  save(render: () => string): void {
-    this.pending = render;
-    this.writing ??= this.drain();
-  }
-
-  /** Resolves when everything scheduled so far is on disk. */
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-  }
-
-  private async drain(): Promise<void> {
-    // Never finish synchronously: save() stores the promise returned here, and the finally
-    // below must clear it after that, not before (an unchanged content writes nothing).
-    await null;
-    try {
-      while (this.pending) {
-        const render = this.pending;
-        this.pending = undefined;
-        const content = render();
-        if (content === this.written) continue;
-        try {
-          await writeAtomic(this.path, content);
-          this.written = content;
-        } catch (err) {
-          this.onError(err);
-        }
-      }
-    } finally {
-      this.writing = undefined;
-    }
-  }
-}
-
-/** temp file, fsync, rename, fsync of the directory: the file is either old or new, never torn. */
-export async function writeAtomic(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, "w", 0o600);
-  try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const dir = await open(dirname(path), "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }

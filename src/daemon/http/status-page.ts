@@ -2,16 +2,10 @@
 // uptime, restarts and last scrape, the daemon's addresses and the SD document. Server-side
 // rendered, readable without JavaScript; with JavaScript it refreshes itself. No asset
 // comes from anywhere but this daemon.
-import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
-import { formatDuration } from "../shared/duration.js";
-import type { InstanceView } from "./instance.js";
-
-export interface LastScrape {
-  at: Date;
-  seconds: number;
-  bytes: number;
-  code: number;
-}
+import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { formatDuration } from "../../shared/duration.js";
+import type { InstanceView } from "../instance.js";
+import type { LastScrape } from "../metrics.js";
 
 export interface StatusModel {
   version: string;

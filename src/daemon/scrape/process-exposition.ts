@@ -1,7 +1,7 @@
 // The standard process_* metrics of a plugin process, read from /proc by the daemon: what a
 // plugin started with --no-metrics (an uninstrumented program) is scraped for, so it is still
 // a useful target. Names and meanings follow the client libraries' process collectors.
-import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync } from "./proc.js";
+import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync } from "../proc.js";
 
 export function processExposition(pid: number | undefined): string | undefined {
   const stat = pid ? readProcStatSync(pid) : undefined;

@@ -3,13 +3,15 @@
 // encoded name cannot become another resource.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import { bearerMatches } from "../shared/token.js";
+import { bearerMatches } from "../../shared/token.js";
 import { buildTargetGroups, renderSdDocument } from "./discovery.js";
-import type { InstanceDirectory } from "./instance.js";
-import type { Logger } from "./log.js";
-import type { DaemonMetrics } from "./metrics.js";
+import type { InstanceDirectory } from "../instance.js";
+import type { Logger } from "../log.js";
+import type { DaemonMetrics } from "../metrics.js";
 import { createFederateHandler } from "./federate.js";
-import { createScrapeProxy, plain, type GzipPolicy } from "./proxy.js";
+import type { GzipPolicy } from "../options.js";
+import { createScrapeProxy } from "./proxy.js";
+import { plain } from "./response.js";
 import { renderStatusPage, statusModel } from "./status-page.js";
 
 export interface HttpServerDeps {

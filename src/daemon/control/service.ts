@@ -2,14 +2,14 @@
 // calls. CLI → control API → registry → supervisor → process.
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ControlService, PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
-import { errorMessage, failedPrecondition, invalidArgument, unavailable } from "../shared/errors.js";
+import { ControlService, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { errorMessage, failedPrecondition, invalidArgument, unavailable } from "../../shared/errors.js";
 import { ConnectError } from "@connectrpc/connect";
-import { VERSION } from "../shared/version.js";
-import { buildTargetGroups, renderSdDocument } from "./discovery.js";
-import type { OutputLine } from "./plugin-output.js";
-import type { Registry } from "./registry.js";
-import { openScrape } from "./upstream.js";
+import { VERSION } from "../../shared/version.js";
+import { buildTargetGroups, renderSdDocument } from "../http/discovery.js";
+import type { OutputLine } from "../supervision/plugin-output.js";
+import type { Registry } from "../supervision/registry.js";
+import { openScrape } from "../scrape/upstream.js";
 
 export interface ControlDeps {
   registry: Registry;

@@ -9,10 +9,10 @@
 // sockets and TCP share one code path.
 import { Pool } from "undici";
 import type { Readable } from "node:stream";
-import type { Address } from "../shared/address.js";
-import { formatHost } from "../shared/address.js";
+import type { Address } from "../../shared/address.js";
+import { formatHost } from "../../shared/address.js";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { deadlineExceeded, unavailable } from "../shared/errors.js";
+import { deadlineExceeded, unavailable } from "../../shared/errors.js";
 
 export const UPSTREAM_PATH = "/metrics";
 

@@ -3,8 +3,8 @@
 // that a typo is a clear startup error, not a mystery at start time.
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { checkArgs, checkEnv, checkLabels, INSTANCE_NAME_PATTERN } from "../shared/names.js";
-import { parseDuration } from "../shared/duration.js";
+import { checkArgs, checkEnv, checkLabels, INSTANCE_NAME_PATTERN } from "../../shared/names.js";
+import { parseDuration } from "../../shared/duration.js";
 
 export interface CatalogEntry {
   name: string;

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { constants as fsConstants } from "node:fs";
 import { open } from "node:fs/promises";
-import { isSameProcess, readProcStatSync } from "./proc.js";
+import { isSameProcess, readProcStatSync } from "../proc.js";
 
 export interface ExitStatus {
   /** null when the process was not our child (reattached): its status is unknowable. */

@@ -10,58 +10,24 @@ import { setTimeout as delay } from "node:timers/promises";
 import { ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Address } from "../shared/address.js";
-import { formatAddress, parseAddress } from "../shared/address.js";
-import { formatPromDuration } from "../shared/duration.js";
-import { aborted, deadlineExceeded, errorMessage, invalidArgument } from "../shared/errors.js";
-import { PluginInfoSchema, PluginState, type PluginInfo } from "../shared/gen/plugprom/v1/control_pb.js";
-import { HandshakeError, parseHandshake, type Handshake } from "../goplugin/handshake.js";
-import { connectPlugin, isUnimplemented, type HostTls, type PluginClient } from "../goplugin/host.js";
-import { generateCertificate, type Certificate } from "../goplugin/mtls.js";
-import type { PersistedInstance, ReattachInfo } from "./desired-state.js";
-import { CLOCK_TICKS, PAGE_SIZE, readProcStatSync } from "./proc.js";
-import type { InstanceView } from "./instance.js";
+import type { Address } from "../../shared/address.js";
+import { formatAddress, parseAddress } from "../../shared/address.js";
+import { formatPromDuration } from "../../shared/duration.js";
+import { aborted, deadlineExceeded, errorMessage, invalidArgument } from "../../shared/errors.js";
+import { PluginInfoSchema, PluginState, type PluginInfo } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { HandshakeError, parseHandshake, type Handshake } from "../../goplugin/handshake.js";
+import { connectPlugin, isUnimplemented, type HostTls, type PluginClient } from "../../goplugin/host.js";
+import { generateCertificate, type Certificate } from "../../goplugin/mtls.js";
+import type { PersistedInstance, ReattachInfo } from "../state/instances-file.js";
+import { CLOCK_TICKS, PAGE_SIZE, readProcStatSync } from "../proc.js";
+import type { InstanceView } from "../instance.js";
 import { LogFollower } from "./log-follower.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
 import { MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
 import { pluginEnvironment } from "./plugin-env.js";
 import { placeholdersIn, substituteArgs } from "./template.js";
-
-export type RestartPolicy = "always" | "on-failure" | "never";
-export const RESTART_POLICIES: readonly RestartPolicy[] = ["always", "on-failure", "never"];
-
-/** Everything needed to (re)start one instance; fixed for the instance's lifetime. */
-export interface InstanceSpec {
-  name: string;
-  /** What the user started it from: a catalog entry, a path, or "" for the bundled greeter. */
-  source: string;
-  /** The executable: an absolute path, or a bare name looked up in the plugin's PATH. */
-  command: string;
-  /** Arguments, still with {{metrics_*}} placeholders. */
-  args: string[];
-  env: Record<string, string>;
-  labels: Record<string, string>;
-  magicCookieKey: string;
-  magicCookieValue: string;
-  protocolVersions: number[];
-  metricsTransport: "unix" | "tcp";
-  workingDir: string;
-  startTimeoutMs: number;
-  autoMtls: boolean;
-  /** Greet the plugin once it runs (the bundled greeter counts it in plugin_greet_count). */
-  greetAfterStart: boolean;
-  /** Lower-case hex SHA-256 the executable must have; "" for no check. */
-  sha256: string;
-  /** Per-target scrape settings advertised in SD (ms); undefined = the job's. */
-  scrapeIntervalMs?: number;
-  scrapeTimeoutMs?: number;
-  restartPolicy: RestartPolicy;
-  /** Pass the daemon's whole environment (opt-in; the default is a minimal one). */
-  inheritEnv?: boolean;
-  /** No metrics endpoint of its own (see InstanceView.noMetrics). */
-  noMetrics?: boolean;
-}
+import type { InstanceSpec } from "../spec.js";
 
 export interface SupervisorDeps {
   log: Logger;

@@ -2,17 +2,18 @@
 // reach a supervisor, and the HTTP side's directory of instances.
 import { isAbsolute } from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import type { PluginInfo, StartRequest } from "../shared/gen/plugprom/v1/control_pb.js";
-import { MetricsTransport, PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../shared/errors.js";
-import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../shared/names.js";
-import { bundledGreeterScript } from "../shared/paths.js";
-import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../goplugin/handshake.js";
+import type { PluginInfo, StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { MetricsTransport, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../../shared/errors.js";
+import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
+import { bundledGreeterScript } from "../../shared/paths.js";
+import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../../goplugin/handshake.js";
 import type { Catalog } from "./catalog.js";
-import type { InstanceDirectory } from "./instance.js";
-import type { Logger } from "./log.js";
-import type { PersistedInstance } from "./desired-state.js";
-import { RESTART_POLICIES, Supervisor, type InstanceSpec, type RestartPolicy, type SupervisorDeps } from "./supervisor.js";
+import type { InstanceDirectory } from "../instance.js";
+import type { Logger } from "../log.js";
+import type { PersistedInstance } from "../state/instances-file.js";
+import { Supervisor, type SupervisorDeps } from "./supervisor.js";
+import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
 import { placeholdersIn } from "./template.js";
 
 /** Prometheus drops a target whose timeout exceeds its interval; refuse it up front. */

@@ -3,7 +3,7 @@
 // and taken over; a live owner makes a second daemon fail at once.
 import { link, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { isSameProcess, readProcStatSync } from "./proc.js";
+import { isSameProcess, readProcStatSync } from "../proc.js";
 
 export const LOCK_FILE = "daemon.lock";
 

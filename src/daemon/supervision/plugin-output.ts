@@ -2,7 +2,7 @@
 // for error messages and `plugprom logs`, and re-logged by the daemon (hclog JSON lines keep
 // their level and fields).
 import type { Readable } from "node:stream";
-import type { LogLevel } from "./options.js";
+import type { LogLevel } from "../options.js";
 
 export type OutputStream = "stdout" | "stderr";
 
