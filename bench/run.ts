@@ -15,7 +15,7 @@ import { getPlugin, PLUGPROM, startDaemon, type DaemonHandle } from "../test/hel
 import { fixturesDir, repoRoot } from "../test/helpers/paths.js";
 import { freePort } from "../test/helpers/prometheus.js";
 import { flameSvg, summarise, table, type CpuProfile } from "./cpuprofile.js";
-import { cpuSeconds } from "./proc.js";
+import { cpuSeconds, runQueueSeconds } from "./proc.js";
 import { leastSquares } from "./stats.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 2);
@@ -371,7 +371,7 @@ ${cli}`;
 async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => number[], daemonBase?: string]>, bySize: Array<{ bytes: number; url: string; pid: number }>): Promise<string> {
   const rounds = Number(process.env.BENCH_CPU_ROUNDS || 5);
   const seconds = Number(process.env.BENCH_CPU_SECONDS || 4);
-  const samples = new Map<string, Array<{ cpuUs: number; requests: number; p50us: number; p99us: number; eldP99: number; eldMax: number; errors: number }>>();
+  const samples = new Map<string, Array<{ cpuUs: number; requests: number; p50us: number; p99us: number; eldP99: number; eldMax: number; waitMs: number; errors: number }>>();
   const sizeSamples = bySize.map(() => [] as number[]);
   for (let round = 0; round < rounds; round++) {
     // plugprom's CPU per scrape by body size, for the cost model (the 57 KB row is measured twice).
@@ -379,7 +379,10 @@ async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => n
     for (const [name, url, pids, daemonBase] of peers) {
       const cpu = cpuPerRequest(url, 4, seconds, pids);
       const before = daemonBase ? await eventLoopDelay(daemonBase) : undefined;
+      // Time the proxy was runnable but had no CPU: a stall the machine caused, not the proxy.
+      const waited = pids().reduce((a, pid) => a + runQueueSeconds(pid), 0);
       const lat = wrk(url, 1, [], seconds);
+      const waitMs = ((pids().reduce((a, pid) => a + runQueueSeconds(pid), 0) - waited) * 1000) / seconds;
       const after = daemonBase ? await eventLoopDelay(daemonBase) : undefined;
       samples.set(name, [
         ...(samples.get(name) ?? []),
@@ -389,15 +392,16 @@ async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => n
           p99us: lat.p99us,
           eldP99: before && after ? quantileBetween(before.buckets, after.buckets, 0.99) * 1e6 : NaN,
           eldMax: after ? after.max * 1e6 : NaN,
+          waitMs,
           errors: cpu.errors + lat.errors,
         },
       ]);
     }
   }
-  const med = (name: string, k: "cpuUs" | "requests" | "p50us" | "p99us" | "eldP99" | "eldMax") => median(samples.get(name)!.map((r) => r[k]));
+  const med = (name: string, k: "cpuUs" | "requests" | "p50us" | "p99us" | "eldP99" | "eldMax" | "waitMs") => median(samples.get(name)!.map((r) => r[k]));
   const rows = [...samples.keys()].map(
     (n) =>
-      `| ${n} | ${Math.round(med(n, "cpuUs"))} µs | ${Math.round(med(n, "requests"))} | ${fmt(med(n, "p50us"))} / ${fmt(med(n, "p99us"))} | ${n === "plugprom" ? `${fmt(med(n, "eldP99"))} / ${fmt(med(n, "eldMax"))}` : "-"} | ${samples.get(n)!.reduce((a, r) => a + r.errors, 0)} |`,
+      `| ${n} | ${Math.round(med(n, "cpuUs"))} µs | ${Math.round(med(n, "requests"))} | ${fmt(med(n, "p50us"))} / ${fmt(med(n, "p99us"))} | ${med(n, "waitMs").toFixed(1)} ms | ${n === "plugprom" ? `${fmt(med(n, "eldP99"))} / ${fmt(med(n, "eldMax"))}` : "-"} | ${samples.get(n)!.reduce((a, r) => a + r.errors, 0)} |`,
   );
   const ratio = (k: "cpuUs" | "p99us") => (med("plugprom", k) / med("nginx", k)).toFixed(2);
   const perRound = (k: "cpuUs" | "p99us") => samples.get("plugprom")!.map((r, i) => (r[k] / samples.get("nginx")![i][k]).toFixed(2)).join(", ");
@@ -408,11 +412,13 @@ async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => n
 CPU: the proxy process's user + system seconds (all threads; nginx: master and worker) from
 /proc over the requests wrk completed in ${seconds} s at 4 connections. Latency: wrk
 \`--latency\` at 1 connection for ${seconds} s. Event-loop delay: the daemon's
-\`plugprom_event_loop_delay_seconds\` (sampled every 1 ms) over that 1-connection run. Medians of
+\`plugprom_event_loop_delay_seconds\` (sampled every 1 ms) over that 1-connection run; waiting for
+a CPU: the proxy's threads' run-queue time over that run (/proc/<pid>/task/*/schedstat), the
+part of the tail that the machine's other load causes. Medians of
 ${rounds} rounds, the peers interleaved in each.
 
-| peer | CPU per scrape | scrapes in ${seconds} s (4 conns) | p50 / p99 (1 conn) | event-loop delay p99 / max | errors |
-| --- | --- | --- | --- | --- | --- |
+| peer | CPU per scrape | scrapes in ${seconds} s (4 conns) | p50 / p99 (1 conn) | waiting for a CPU (1 conn), per s | event-loop delay p99 / max | errors |
+| --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
 plugprom / nginx: CPU per scrape ${ratio("cpuUs")}× (goal ≤ 1.5×; per round ${perRound("cpuUs")}), p99 ${ratio("p99us")}× (goal ≤ 2×; per round ${perRound("p99us")}).
