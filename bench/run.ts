@@ -8,7 +8,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { cpus, totalmem, tmpdir } from "node:os";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGoProgram } from "../test/helpers/go-build.js";
 import { getPlugin, PLUGPROM, startDaemon, type DaemonHandle } from "../test/helpers/daemon.js";
@@ -178,8 +178,12 @@ async function cliOnly(): Promise<void> {
   console.log(cliLatency(work, d));
 }
 
+/** The machine's 1-minute load average: how much else ran on the cores being measured. */
+const load = () => loadavg()[0].toFixed(1);
+
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === "cli") return cliOnly();
+  const loadAtStart = load();
   const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
   const go = await buildGoProgram("goplugin-greeter");
@@ -322,7 +326,7 @@ http.createServer((req, res) => {
 
   const md = `# plugprom benchmark
 
-${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · wrk ${SECONDS} s per cell, median of ${ROUNDS} interleaved rounds, loopback · upstream: a Go client_golang program serving a fixed body
+${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · wrk ${SECONDS} s per cell, median of ${ROUNDS} interleaved rounds, loopback · upstream: a Go client_golang program serving a fixed body · load average ${loadAtStart} at the start, ${load()} at the end (${cpus().length} cores)
 
 ## Scrape proxy
 

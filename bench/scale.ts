@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { createControlClient } from "../src/cli/client.js";
 import { buildGoProgram } from "../test/helpers/go-build.js";
@@ -133,6 +134,8 @@ async function main(): Promise<void> {
 
     const md = `
 ## Scale: ${INSTANCES} instances on one daemon
+
+Load average at the end: ${loadavg()[0].toFixed(1)} (${cpus().length} cores).
 
 | measure | value |
 | --- | --- |
