@@ -1,5 +1,5 @@
 // What the benchmarks read from /proc about the processes they measure.
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { CLOCK_TICKS, readProcStatSync } from "../src/daemon/proc.js";
 
 /** User + system CPU seconds of a process, all its threads. */
@@ -9,15 +9,10 @@ export function cpuSeconds(pid: number): number {
   return (stat.utimeTicks + stat.stimeTicks) / CLOCK_TICKS;
 }
 
-/** Seconds the process's threads spent runnable but waiting for a CPU (/proc/<pid>/schedstat of each). */
+/**
+ * Seconds the process's main thread (the event loop, or nginx's worker) spent runnable but
+ * waiting for a CPU (/proc/<pid>/schedstat): time the machine's other load took from it.
+ */
 export function runQueueSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return ns / 1e9;
+  return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e9;
 }

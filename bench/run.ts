@@ -417,8 +417,8 @@ CPU: the proxy process's user + system seconds (all threads; nginx: master and w
 /proc over the requests wrk completed in ${seconds} s at 4 connections. Latency: wrk
 \`--latency\` at 1 connection for ${seconds} s. Event-loop delay: the daemon's
 \`plugprom_event_loop_delay_seconds\` (sampled every 1 ms) over that 1-connection run; waiting for
-a CPU: the proxy's threads' run-queue time over that run (/proc/<pid>/task/*/schedstat), the
-part of the tail that the machine's other load causes. Medians of
+a CPU: the run-queue time of the proxy's main thread (the event loop; nginx's worker) over that
+run (/proc/<pid>/schedstat), the part of the tail that the machine's other load causes. Medians of
 ${rounds} rounds, the peers interleaved in each.
 
 | peer | CPU per scrape | scrapes in ${seconds} s (4 conns) | p50 / p99 (1 conn) | waiting for a CPU (1 conn), per s | event-loop delay p99 / max | errors |
