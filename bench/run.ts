@@ -3,7 +3,7 @@
 // latency (against `node -e 0` and `pm2 jlist`), all on loopback in one run. Prints a
 // markdown table and writes bench/results/latest.md. Goals are ratios between peers measured
 // together, never absolute numbers. Not part of `npm test`. BENCH_ONLY=cli runs only the CLI
-// start latency and writes nothing.
+// start latency, BENCH_ONLY=cpu only CPU per scrape and tail latency; both write nothing.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
