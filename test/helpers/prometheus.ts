@@ -41,6 +41,25 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The README's Prometheus config for a daemon (one HTTP SD job, "plugprom"), at test speed:
+ * scrapes, SD refreshes and rule evaluations every second.
+ */
+export function sdJobConfig(daemonHttpAddr: string, ruleFiles: string[] = []): string {
+  return `
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: ${JSON.stringify(ruleFiles)}
+scrape_configs:
+  - job_name: plugprom
+    http_sd_configs:
+      - url: http://${daemonHttpAddr}/sd_config
+        refresh_interval: 1s
+`;
+}
+
 export async function startPrometheus(configYaml: string): Promise<PrometheusHandle> {
   const bin = requireBinary("prometheus", "prometheus");
   const dir = await mkdtemp(join(tmpdir(), "pp-prom-"));

@@ -11,8 +11,7 @@ import { Pool } from "undici";
 import type { Readable } from "node:stream";
 import type { Address } from "../../shared/address.js";
 import { formatHost } from "../../shared/address.js";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { deadlineExceeded, unavailable } from "../../shared/errors.js";
+import { canceled, DaemonError, timedOut as timeoutError, unreachable } from "../errors.js";
 
 export const UPSTREAM_PATH = "/metrics";
 
@@ -90,10 +89,10 @@ export type ScrapeResponse = Readable & { headers: Record<string, string | undef
 
 /**
  * Opens GET /metrics on the endpoint and resolves with the response, still streaming.
- * Refused or broken connections reject with UNAVAILABLE, no answer in time with
- * DEADLINE_EXCEEDED; a non-200 answer is UNAVAILABLE with its status; an aborted signal is
- * CANCELED. The deadline covers the wait for a pooled connection and the body too: past it
- * the body fails with DEADLINE_EXCEEDED, so a reader sees that error rather than a short body.
+ * Refused or broken connections reject as "unreachable", no answer in time as "timeout"; a
+ * non-200 answer is "unreachable" with its status; an aborted signal is "canceled". The
+ * deadline covers the wait for a pooled connection and the body too: past it the body fails
+ * with a "timeout" error, so a reader sees that error rather than a short body.
  */
 export async function openScrape(endpoint: Address, opts: ScrapeOptions): Promise<ScrapeResponse> {
   const headers: Record<string, string> = {};
@@ -102,8 +101,8 @@ export async function openScrape(endpoint: Address, opts: ScrapeOptions): Promis
   // One signal for the deadline and the caller's cancellation; its reason is what the
   // promise rejects with, or what the body fails with once it streams.
   const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(deadlineExceeded(`plugin metrics endpoint did not answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
-  const cancel = () => ctl.abort(new ConnectError("scrape canceled", Code.Canceled));
+  const timer = setTimeout(() => ctl.abort(timeoutError(`plugin metrics endpoint did not answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+  const cancel = () => ctl.abort(canceled("scrape canceled"));
   if (opts.signal?.aborted) cancel();
   opts.signal?.addEventListener("abort", cancel, { once: true });
   const done = () => {
@@ -119,9 +118,9 @@ export async function openScrape(endpoint: Address, opts: ScrapeOptions): Promis
     res = await Promise.race([sharedPools.for(endpoint).request({ path: UPSTREAM_PATH, method: "GET", headers, signal: ctl.signal }), aborted]);
   } catch (err) {
     done();
-    if (err instanceof ConnectError) throw err;
+    if (err instanceof DaemonError) throw err;
     const e = err as NodeJS.ErrnoException;
-    throw unavailable(`plugin metrics endpoint unreachable: ${e.code ?? e.message}`);
+    throw unreachable(`plugin metrics endpoint unreachable: ${e.code ?? e.message}`, err);
   }
   // undici's body reports destroy() by the reader as an error: readers see errors through
   // their iterator; this listener only keeps a reader's own destroy() from being uncaught.
@@ -129,7 +128,7 @@ export async function openScrape(endpoint: Address, opts: ScrapeOptions): Promis
   if (res.statusCode !== 200) {
     done();
     res.body.destroy(); // an error page is not read: that connection is not reused
-    throw unavailable(`plugin metrics endpoint answered HTTP ${res.statusCode}`);
+    throw unreachable(`plugin metrics endpoint answered HTTP ${res.statusCode}`);
   }
   res.body.once("close", done);
   const flat: Record<string, string | undefined> = {};
