@@ -60,15 +60,6 @@ export class UpstreamPools {
       this.#sweeper = undefined;
     }
   }
-
-  /** Ends every connection now (daemon shutdown). */
-  async destroy(): Promise<void> {
-    clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
-    const pools = [...this.#pools.values()];
-    this.#pools.clear();
-    await Promise.all(pools.map((e) => e.pool.destroy().catch(() => undefined)));
-  }
 }
 
 /** For the control API's Scrape and for /federate: a few at a time per plugin. */
