@@ -9,6 +9,8 @@ import { runTop } from "./commands/top.js";
 import { runDaemonCommand } from "./commands/daemon.js";
 import { runGet, runList, runStatus, runTargets } from "./commands/inspect.js";
 import { runKill, runRestart, runShutdown, runStop } from "./commands/lifecycle.js";
+import { applyFlags, applyOptions, runApply } from "./commands/apply.js";
+import { diffFlags, diffOptions, runDiff } from "./commands/diff.js";
 import { runLogs } from "./commands/logs.js";
 import { runScrape } from "./commands/scrape.js";
 import { duration, runStart } from "./commands/start.js";
@@ -88,6 +90,7 @@ export function buildProgram(deps: ProgramDeps): Command {
     .addOption(new Option("--advertise-addr <host:port>", "address Prometheus uses to reach the HTTP server").env("PLUGPROM_ADVERTISE_ADDR"))
     .addOption(new Option("--state-dir <dir>", "state directory (default: $XDG_STATE_HOME/plugprom)").env("PLUGPROM_STATE_DIR"))
     .option("--config <file.json>", "plugin catalog")
+    .option("--apply <file>", "plugins file to converge to after start-up and on every SIGHUP")
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .option("--log-format <format>", "text or json", "text")
     .option("--scrape-timeout <duration>", "proxy timeout without X-Prometheus-Scrape-Timeout-Seconds", "10s")
@@ -116,6 +119,7 @@ export function buildProgram(deps: ProgramDeps): Command {
         advertiseAddr: o.advertiseAddr,
         stateDir: o.stateDir,
         config: o.config,
+        apply: o.apply as string | undefined,
         logLevel: o.logLevel,
         logFormat: o.logFormat,
         scrapeTimeout: o.scrapeTimeout,
@@ -192,6 +196,13 @@ export function buildProgram(deps: ProgramDeps): Command {
   lifecycle("stop", "stop an instance gracefully and forget it", runStop, true);
   lifecycle("kill", "SIGKILL an instance's process group now and forget it", runKill, false);
   lifecycle("restart", "stop an instance gracefully and start it again", runRestart, true);
+
+  applyFlags(program.command("apply").description("converge the daemon to a plugins file"), { withDryRun: true }).action(
+    client(runApply, (cmd) => applyOptions(cmd, deps.cwd(), globalsOf(cmd).json)),
+  );
+  diffFlags(program.command("diff").description("show what apply would change; exit 1 when something would")).action(
+    client(runDiff, (cmd) => diffOptions(cmd, deps.cwd(), globalsOf(cmd).json)),
+  );
 
   program
     .command("list")

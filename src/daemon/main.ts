@@ -25,6 +25,9 @@ import { createLogger } from "./log.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
 import { Registry } from "./supervision/registry.js";
+import { Applier, desiredSpecs, type InstanceOutcome } from "./supervision/converge.js";
+import { LIMITS } from "../shared/names.js";
+import type { Logger } from "./log.js";
 import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js";
 
 /** Limits on what one control request may carry; Start requests are small. */
@@ -104,6 +107,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     flushPersisted: () => writer.flush(),
   });
   metrics = new DaemonMetrics(registry);
+  const applier = new Applier(registry, catalog);
+  if (opts.applyFile) {
+    // Like --config: a file that cannot be applied is a start-up error, before anything listens.
+    try {
+      desiredSpecs(registry, catalog, await readPluginsFile(opts.applyFile), opts.applyFile);
+    } catch (err) {
+      await releaseLock();
+      throw err;
+    }
+  }
 
   let advertiseAddr = opts.advertiseAddr ?? "";
   const httpServer = createHttpServer({
@@ -120,7 +133,22 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     tls,
     daemonInfo: () => ({ version: VERSION, grpcAddr: stateFileAddr(boundGrpc), httpAddr: stateFileAddr(boundHttp), advertiseAddr }),
   });
+  let applying: Promise<void> = Promise.resolve();
+  /** Converges to --apply's file; one run at a time, an invalid file logged and nothing changed. */
+  const applyFile = (why: string) => {
+    const file = opts.applyFile;
+    if (!file) return;
+    applying = applying.then(async () => {
+      try {
+        const outcomes = await applier.apply(await readPluginsFile(file), file, { prune: "origin", dryRun: false });
+        logOutcomes(log, file, why, outcomes);
+      } catch (err) {
+        log.error("plugins file not applied; nothing changed", { file, reason: why, error: errorMessage(err).replace(/\n/g, "; ") });
+      }
+    });
+  };
   const onSighup = () => {
+    applyFile("SIGHUP");
     if (!opts.tlsCertFile || !opts.tlsKeyFile) return;
     readTls(opts.tlsCertFile, opts.tlsKeyFile).then(
       (fresh) => {
@@ -142,6 +170,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     connectNodeAdapter({
       routes: controlRoutes({
         registry,
+        applier,
+        applyFile: opts.applyFile,
         advertiseAddr: () => advertiseAddr,
         addresses: () => ({ grpcAddr: formatAddress(boundGrpc), httpAddr: formatAddress(boundHttp) }),
         stateDir: opts.stateDir,
@@ -210,6 +240,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     () => saved.length > 0 && log.info("instances restored", { count: saved.length }),
     (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),
   );
+  // The file is applied over what was restored (and reattached), not beside it.
+  void restoring.then(() => applyFile("start-up"));
 
   await new Promise<void>((resolve) => {
     let shuttingDown = false;
@@ -225,6 +257,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       log.info(keepPlugins ? "shutting down, leaving plugins running" : "shutting down: stopping all plugins", { reason: why, plugins: registry.list().length });
       void (async () => {
         await restoring;
+        await applying;
         if (keepPlugins) {
           // The snapshot with reattach data is what the next daemon adopts.
           await writer.flush();
@@ -253,6 +286,35 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     shutdownRequested = (keepPlugins) => begin(keepPlugins, "Shutdown RPC");
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+  });
+}
+
+/** Reads a plugins file, refusing one too large for the control API to carry. */
+async function readPluginsFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw invalidArgument(`--apply ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+  }
+  if (Buffer.byteLength(text) > LIMITS.pluginsFileBytes) throw invalidArgument(`--apply ${file}: larger than ${LIMITS.pluginsFileBytes / 1024} KiB`);
+  return text;
+}
+
+function logOutcomes(log: Logger, file: string, why: string, outcomes: InstanceOutcome[]): void {
+  const count = (action: string) => outcomes.filter((o) => o.action === action).length;
+  for (const o of outcomes) {
+    if (o.action === "failed") log.warn("plugins file: instance failed", { file, plugin: o.name, attempted: o.attempted, error: o.error });
+    else if (o.action !== "unchanged") log.info(`plugins file: ${o.action}`, { file, plugin: o.name, changes: o.changes.join("; ") || undefined });
+  }
+  log.info("plugins file applied", {
+    file,
+    reason: why,
+    created: count("created"),
+    updated: count("updated"),
+    unchanged: count("unchanged"),
+    deleted: count("deleted"),
+    failed: count("failed"),
   });
 }
 

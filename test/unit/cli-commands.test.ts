@@ -150,7 +150,23 @@ test("status prints the daemon's facts, as lines or as one object", async () => 
     stateDir: "/state",
     startedAt: "2026-01-01T00:00:00.000Z",
     plugins: { RUNNING: 2, CRASHED: 1 },
+    applyFile: null,
+    lastApply: null,
   });
+});
+
+test("status shows the --apply file and how the last apply went", async () => {
+  const status = create(StatusResponseSchema, {
+    version: "0.1.0",
+    applyFile: "/etc/plugprom/plugins.yaml",
+    lastApply: { file: "/etc/plugprom/plugins.yaml", time: timestampFromDate(new Date("2026-01-01T00:00:05Z")), ok: false, error: "g2: exited before its handshake" },
+  });
+  const human = await runCli({ status: () => status }, ["status"]);
+  assert.match(human.stdout, /^apply file: +\/etc\/plugprom\/plugins\.yaml$/m);
+  assert.match(human.stdout, /^last apply: +2026-01-01T00:00:05\.000Z \/etc\/plugprom\/plugins\.yaml: failed: g2: exited before its handshake$/m);
+  const json = JSON.parse((await runCli({ status: () => status }, ["status", "--json"])).stdout);
+  assert.equal(json.applyFile, "/etc/plugprom/plugins.yaml");
+  assert.deepEqual(json.lastApply, { file: "/etc/plugprom/plugins.yaml", time: "2026-01-01T00:00:05.000Z", ok: false, error: "g2: exited before its handshake" });
 });
 
 test("targets writes the daemon's SD document byte for byte, even with --json", async () => {

@@ -13,6 +13,7 @@ export interface DaemonFlags {
   advertiseAddr?: string;
   stateDir?: string;
   config?: string;
+  apply?: string;
   logLevel: string;
   logFormat: string;
   scrapeTimeout: string;
@@ -76,6 +77,7 @@ export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonO
     advertiseAddr: f.advertiseAddr,
     stateDir: resolve(cwd, f.stateDir || defaultStateDir()),
     configFile: f.config !== undefined ? resolve(cwd, f.config) : undefined,
+    applyFile: f.apply !== undefined ? resolve(cwd, f.apply) : undefined,
     logLevel: f.logLevel as LogLevel,
     logFormat: f.logFormat as LogFormat,
     scrapeTimeoutMs: positive("--scrape-timeout", f.scrapeTimeout),

@@ -15,17 +15,7 @@ import type { PersistedInstance } from "../state/instances-file.js";
 import { Supervisor, type SupervisorDeps } from "./supervisor.js";
 import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
 import { placeholdersIn } from "./template.js";
-
-/** Prometheus drops a target whose timeout exceeds its interval; refuse it up front. */
-export function checkScrapeSettings(intervalMs: number | undefined, timeoutMs: number | undefined): string | undefined {
-  for (const [what, ms] of [["scrape interval", intervalMs], ["scrape timeout", timeoutMs]] as const) {
-    if (ms !== undefined && !(ms >= 1 && ms <= 24 * 3_600_000)) return `${what} must be between 1ms and 24h`;
-  }
-  if (intervalMs !== undefined && timeoutMs !== undefined && timeoutMs > intervalMs) {
-    return "scrape timeout must not exceed the scrape interval (Prometheus would drop the target)";
-  }
-  return undefined;
-}
+import { checkScrapeSettings } from "../../shared/plugin-entry.js";
 
 /** The bundled example plugin, run with this very Node.js so no PATH lookup is involved. */
 const BUNDLED_GREETER = bundledGreeterScript;
@@ -49,8 +39,13 @@ export interface RegistryDeps {
 export class Registry implements InstanceDirectory {
   private readonly instances = new Map<string, Supervisor>();
   private readonly listeners = new Set<() => void>();
-  /** Names with a stop, kill or restart in flight: a second one is refused, not interleaved. */
-  private readonly busy = new Map<string, string>();
+  /**
+   * Names with a stop, kill, restart or apply in flight: a second stop, kill or restart is
+   * refused, not interleaved; an apply waits for `done`.
+   */
+  private readonly busy = new Map<string, { what: string; done: Promise<void> }>();
+  /** Starts in flight, by name. */
+  private readonly starting = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -69,7 +64,14 @@ export class Registry implements InstanceDirectory {
   }
 
   async start(req: StartRequest): Promise<PluginInfo> {
-    const spec = this.resolveSpec(req);
+    return this.launchNew(this.resolveSpec(req));
+  }
+
+  /**
+   * Creates and starts an instance from a complete spec (`start`, and `apply` for a name the
+   * daemon does not have). A start that fails leaves nothing behind.
+   */
+  async launchNew(spec: InstanceSpec, origin?: string): Promise<PluginInfo> {
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
       throw alreadyExists(
@@ -77,10 +79,14 @@ export class Registry implements InstanceDirectory {
       );
     }
     const sup = this.newSupervisor(spec);
+    sup.origin = origin;
     this.instances.set(spec.name, sup);
     this.changed();
+    const started = sup.start();
+    // apply waits for a start in flight before it looks at the instance.
+    this.starting.set(spec.name, started);
     try {
-      await sup.start();
+      await started;
     } catch (err) {
       // A start that failed leaves nothing behind: the process is reaped and the name is free.
       if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
@@ -88,9 +94,57 @@ export class Registry implements InstanceDirectory {
       this.changed();
       await this.durable();
       throw err;
+    } finally {
+      if (this.starting.get(spec.name) === started) this.starting.delete(spec.name);
     }
     await this.durable();
     return sup.info();
+  }
+
+  /**
+   * Runs `work` on `name` after every other operation on it (apply): where `stop`, `kill` and
+   * `restart` refuse a busy name, this waits its turn, and also for a `start` in flight.
+   */
+  async serialized<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
+    return this.exclusive(name, what, async () => {
+      await this.starting.get(name)?.catch(() => undefined);
+      return work();
+    }, { wait: true });
+  }
+
+  /**
+   * Restarts an instance with a new spec (apply of a changed instance; call it inside
+   * serialized()). Like `plugprom restart` and pm2's reload it keeps the restart count and
+   * adds one; the name stays taken throughout, so no `start` can slip in. A new spec that
+   * fails to start leaves nothing behind, as a failed `start` does.
+   */
+  async replace(spec: InstanceSpec, origin: string | undefined): Promise<PluginInfo> {
+    const old = this.require(spec.name);
+    await old.stop(this.deps.defaults.stopGraceMs);
+    const sup = this.newSupervisor(spec);
+    sup.restarts = old.restarts + 1;
+    sup.origin = origin;
+    this.instances.set(spec.name, sup);
+    this.deps.events.pluginRestarted(spec.name);
+    this.changed();
+    try {
+      await sup.start();
+    } catch (err) {
+      this.forget(sup);
+      await this.durable();
+      throw err;
+    }
+    await this.durable();
+    return sup.info();
+  }
+
+  /** Records that a plugins file now declares `name` (apply of an unchanged instance). */
+  async adopt(name: string, origin: string | undefined): Promise<void> {
+    const sup = this.instances.get(name);
+    if (!sup || sup.origin === origin) return;
+    sup.origin = origin;
+    this.changed();
+    await this.durable();
   }
 
   /**
@@ -103,6 +157,7 @@ export class Registry implements InstanceDirectory {
         if (this.instances.has(p.spec.name)) return;
         const sup = this.newSupervisor(p.spec);
         sup.restarts = p.restarts;
+        sup.origin = p.origin;
         this.instances.set(p.spec.name, sup);
         await sup.restore(p.reattach);
       }),
@@ -125,14 +180,16 @@ export class Registry implements InstanceDirectory {
     });
   }
 
-  async stop(name: string, graceMs?: number): Promise<PluginInfo> {
+  /** Graceful stop, then forget. `locked`: the caller already holds the name (inside serialized()). */
+  async stop(name: string, graceMs?: number, opts = { locked: false }): Promise<PluginInfo> {
     const sup = this.require(name);
-    return this.exclusive(name, "stopping", async () => {
+    const work = async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       const info = this.forget(sup);
       await this.durable();
       return info;
-    });
+    };
+    return opts.locked ? work() : this.exclusive(name, "stopping", work);
   }
 
   async kill(name: string): Promise<PluginInfo> {
@@ -188,14 +245,18 @@ export class Registry implements InstanceDirectory {
     return sup.info();
   }
 
-  private async exclusive<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
-    const current = this.busy.get(name);
-    if (current) throw failedPrecondition(`plugin "${name}" is ${current}; try again when it is done`);
-    this.busy.set(name, what);
+  private async exclusive<T>(name: string, what: string, work: () => Promise<T>, opts = { wait: false }): Promise<T> {
+    for (let current = this.busy.get(name); current; current = this.busy.get(name)) {
+      if (!opts.wait) throw failedPrecondition(`plugin "${name}" is ${current.what}; try again when it is done`);
+      await current.done;
+    }
+    let release!: () => void;
+    this.busy.set(name, { what, done: new Promise<void>((resolve) => (release = resolve)) });
     try {
       return await work();
     } finally {
       this.busy.delete(name);
+      release();
     }
   }
 
@@ -224,6 +285,7 @@ export class Registry implements InstanceDirectory {
     if (problem) throw invalidArgument(problem);
 
     let base: Omit<InstanceSpec, "name" | "startTimeoutMs">;
+    let entryStartTimeoutMs: number | undefined;
     const fromCatalog = req.plugin !== "" && !req.plugin.includes("/");
     if (fromCatalog) {
       const entry = this.deps.catalog.get(req.plugin);
@@ -251,7 +313,9 @@ export class Registry implements InstanceDirectory {
         scrapeTimeoutMs: entry.scrapeTimeoutMs,
         restartPolicy: entry.restartPolicy ?? "on-failure",
         inheritEnv: entry.inheritEnv,
+        noMetrics: entry.noMetrics,
       };
+      entryStartTimeoutMs = entry.startTimeoutMs;
     } else if (req.plugin !== "") {
       if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
       base = this.commandSpec(req.plugin, req.plugin, req.command, req);
@@ -298,7 +362,7 @@ export class Registry implements InstanceDirectory {
     const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
     if (scrapeProblem) throw invalidArgument(scrapeProblem);
 
-    const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : this.deps.defaults.startTimeoutMs;
+    const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : (entryStartTimeoutMs ?? this.deps.defaults.startTimeoutMs);
     if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalidArgument("start timeout must be between 0 and 10m");
     return { ...base, name: req.name, startTimeoutMs };
   }

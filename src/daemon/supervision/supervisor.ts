@@ -64,6 +64,8 @@ const WAITING: ReadonlySet<PluginState> = new Set([PluginState.BACKOFF, PluginSt
 export class Supervisor implements InstanceView {
   state: PluginState = PluginState.STOPPED;
   restarts = 0;
+  /** The plugins file that last declared this instance (absolute path); undefined when started by hand. */
+  origin: string | undefined;
   healthy = false;
   lastError = "";
   lastExitCode: number | undefined;
@@ -248,6 +250,7 @@ export class Supervisor implements InstanceView {
   /** What the daemon writes to instances.json: the spec, and how to find the process again. */
   persisted(): PersistedInstance {
     const p: PersistedInstance = { spec: this.spec, restarts: this.restarts };
+    if (this.origin !== undefined) p.origin = this.origin;
     const h = this.handshake;
     // From the handshake on, a daemon that dies can adopt the process rather than start a
     // second one; saved then (not only at RUNNING) so that the write overlaps the health check.
