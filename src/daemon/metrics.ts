@@ -30,6 +30,7 @@ export class DaemonMetrics {
   private readonly federateDropped: Counter<"plugin">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
+  private readonly proxyBytes: Counter<"plugin">;
   private readonly sdRequests: Counter;
   private readonly sdRefreshInterval: Gauge;
 
@@ -62,6 +63,16 @@ export class DaemonMetrics {
       collect() {
         this.reset();
         for (const i of directory.list()) this.set({ plugin: i.name }, i.state === PluginState.RUNNING && i.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "plugprom_plugin_state",
+      help: "1 for the plugin instance's current state (only that state's series is present).",
+      labelNames: ["plugin", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of directory.list()) this.set({ plugin: i.name, state: PluginState[i.state] }, 1);
       },
     });
     this.registerProcessMetrics(directory);
@@ -108,6 +119,12 @@ export class DaemonMetrics {
       help: "Time to proxy a scrape, until the last byte was sent.",
       labelNames: ["plugin"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.proxyBytes = new Counter({
+      name: "plugprom_proxy_response_bytes_total",
+      help: "Bytes of plugin expositions proxied, as the plugin sent them (before any gzip by the proxy).",
+      labelNames: ["plugin"],
       registers,
     });
   }
@@ -167,6 +184,8 @@ export class DaemonMetrics {
 
   pluginStarted(name: string): void {
     this.starts.inc({ plugin: name });
+    // Present at 0 from the start, so that increase() and rate() see the first event too.
+    for (const c of [this.restarts, this.truncated, this.federateDropped]) c.inc({ plugin: name }, 0);
   }
 
   pluginStopped(name: string): void {
@@ -194,6 +213,7 @@ export class DaemonMetrics {
     this.proxyRequests.inc({ plugin, code: String(code) });
     this.proxyDuration.observe({ plugin }, seconds);
     if (plugin === "") return;
+    this.proxyBytes.inc({ plugin }, bytes);
     this.lastScrapes.delete(plugin); // re-inserted last: the Map's order is the age order
     this.lastScrapes.set(plugin, { at: new Date(), seconds, bytes, code });
     if (this.lastScrapes.size > MAX_LAST_SCRAPES) this.lastScrapes.delete(this.lastScrapes.keys().next().value!);

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startDaemon, waitFor } from "../helpers/daemon.js";
-import { startPrometheus } from "../helpers/prometheus.js";
+import { sdJobConfig, startPrometheus } from "../helpers/prometheus.js";
 
 interface ActiveTarget {
   scrapeInterval: string;
@@ -27,16 +27,7 @@ test("Prometheus discovers and scrapes every plugin through the daemon, and foll
   assert.equal((await d.cli(["start", "one", ...tick])).code, 0);
   assert.equal((await d.cli(["start", "two", "--label", "team=core", "--scrape-interval", "2s", "--scrape-timeout", "1500ms", "--restart", "never", ...tick])).code, 0);
 
-  const prom = await startPrometheus(`
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: plugprom
-    http_sd_configs:
-      - url: http://${d.httpAddr}/sd_config
-        refresh_interval: 1s
-`);
+  const prom = await startPrometheus(sdJobConfig(d.httpAddr));
   t.after(() => prom.close());
 
   const targets = async () => (await prom.api<{ activeTargets: ActiveTarget[] }>("/api/v1/targets?state=active")).activeTargets;

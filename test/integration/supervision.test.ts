@@ -50,13 +50,14 @@ function counter(body: string, name: string): number {
 }
 
 test("a SIGKILLed plugin comes back after its backoff, listed in SD meanwhile, restarts +1, and is scraped again", async (t) => {
-  const d = await daemon(t, ["--backoff-initial", "1500ms"]);
+  // Long enough for the checks below to run while it waits, even on a loaded machine.
+  const d = await daemon(t, ["--backoff-initial", "4s"]);
   assert.equal((await d.cli(["start", "phoenix"])).code, 0);
   const first = await get(d, "phoenix");
   process.kill(first.pid!, "SIGKILL");
 
-  await waitFor("BACKOFF", async () => (await get(d, "phoenix")).state === "BACKOFF");
-  const waiting = await get(d, "phoenix");
+  let waiting = await get(d, "phoenix");
+  await waitFor("BACKOFF", async () => (waiting = await get(d, "phoenix")).state === "BACKOFF");
   assert.ok(waiting.nextRestartAt && Date.parse(waiting.nextRestartAt) > Date.now() - 100, "the backoff is visible");
   assert.equal(waiting.lastExitSignal, "SIGKILL");
   const sd = JSON.parse((await httpGet(`${d.httpBase}/sd_config`)).body) as Array<{ labels: Record<string, string> }>;

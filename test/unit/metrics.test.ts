@@ -86,6 +86,37 @@ test("starts, stops and proxied requests are counted per plugin", async () => {
   assert.ok(buckets.includes('plugprom_proxy_request_duration_seconds_bucket{le="10",plugin="a"} 3'), "a scrape at a 10 s timeout still lands in a bucket below +Inf");
 });
 
+test("plugprom_plugin_state has one series per instance, for its current state, and follows it", async () => {
+  const dir = new FakeDirectory();
+  const m = new DaemonMetrics(dir);
+  dir.set("a", PluginState.RUNNING);
+  dir.set("b", PluginState.CRASHLOOP);
+  assert.deepEqual(await samples(m, "plugprom_plugin_state"), ['plugprom_plugin_state{plugin="a",state="RUNNING"} 1', 'plugprom_plugin_state{plugin="b",state="CRASHLOOP"} 1']);
+  dir.set("b", PluginState.FAILED);
+  dir.instances.delete("a");
+  assert.deepEqual(await samples(m, "plugprom_plugin_state"), ['plugprom_plugin_state{plugin="b",state="FAILED"} 1'], "the old state's series and a forgotten instance's go away");
+});
+
+test("a started plugin's restart, truncation and federate counters exist at 0, so the first event is a visible increase", async () => {
+  const m = new DaemonMetrics(new FakeDirectory());
+  m.pluginStarted("a");
+  for (const family of ["plugprom_plugin_restarts_total", "plugprom_proxy_truncated_total", "plugprom_federate_dropped_families_total"]) {
+    assert.deepEqual(await samples(m, family), [`${family}{plugin="a"} 0`]);
+  }
+  m.pluginRestarted("a");
+  m.pluginStarted("a");
+  assert.deepEqual(await samples(m, "plugprom_plugin_restarts_total"), ['plugprom_plugin_restarts_total{plugin="a"} 1'], "a restart's start does not reset it");
+});
+
+test("proxied bytes are counted per known plugin, never for unknown names", async () => {
+  const m = new DaemonMetrics(new FakeDirectory());
+  m.proxyRequest("a", 200, 0.01, 1500);
+  m.proxyRequest("a", 200, 0.01, 500);
+  m.proxyRequest("a", 429, 0);
+  m.proxyRequest("", 404, 0);
+  assert.deepEqual(await samples(m, "plugprom_proxy_response_bytes_total"), ['plugprom_proxy_response_bytes_total{plugin="a"} 2000']);
+});
+
 test("the default process and Node.js metrics are there, and each family has one HELP", async () => {
   const dir = new FakeDirectory();
   dir.set("self", PluginState.RUNNING, process.pid);
