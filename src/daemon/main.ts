@@ -237,11 +237,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     fileSd.save(render);
   }
   const restoring = registry.restore(saved).then(
-    () => saved.length > 0 && log.info("instances restored", { count: saved.length }),
+    () => {
+      if (saved.length > 0) log.info("instances restored", { count: saved.length });
+      const strays = registry.reapStrays();
+      if (strays.length > 0) log.warn("killed plugin processes a previous daemon started but never saved", { processGroups: strays.join(",") });
+    },
     (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),
   );
-  // The file is applied over what was restored (and reattached), not beside it.
-  void restoring.then(() => applyFile("start-up"));
+  // Every apply (this file's, and the CLI's) works on what was restored and reattached.
+  applier.holdUntil(restoring);
+  applyFile("start-up");
 
   await new Promise<void>((resolve) => {
     let shuttingDown = false;

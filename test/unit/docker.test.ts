@@ -69,7 +69,7 @@ test("the daemon applies a plugins file it mounts, and that file is valid", () =
   const target = flag(daemon.command, "--apply");
   assert.ok(target, "the daemon runs with --apply");
   const volume = (daemon.volumes ?? []).find((v) => v.split(":")[1] === target);
-  assert.ok(volume?.endsWith(":ro"), `${target} is mounted read-only`);
+  assert.ok(volume !== undefined && volume.endsWith(":ro"), `${target} is mounted read-only`);
   const source = resolve(dockerDir, volume.split(":")[0]);
   const file = parsePluginsFile(readFileSync(source, "utf8"), dirname(target), source);
   assert.deepEqual(file.instances.get("abc"), { labels: { team: "demo" } });

@@ -192,14 +192,21 @@ export interface LastApply {
 /** Applies plugins files to one registry, and remembers how the last apply went. */
 export class Applier {
   last: LastApply | undefined;
+  private ready: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly registry: Registry,
     private readonly catalog: Catalog,
   ) {}
 
+  /** Applies wait for `p` (the daemon's restore of instances.json): they compare against what runs. */
+  holdUntil(p: Promise<unknown>): void {
+    this.ready = p.catch(() => undefined);
+  }
+
   /** Validates `text` (the file at `path`) and converges to it; INVALID_ARGUMENT for a bad file. */
   async apply(text: string, path: string, opts: { prune: ConvergeOptions["prune"]; dryRun: boolean }): Promise<InstanceOutcome[]> {
+    await this.ready;
     let outcomes: InstanceOutcome[];
     try {
       outcomes = await converge(this.registry, desiredSpecs(this.registry, this.catalog, text, path), { ...opts, origin: path });

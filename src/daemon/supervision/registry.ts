@@ -15,6 +15,7 @@ import type { PersistedInstance } from "../state/instances-file.js";
 import { Supervisor, type SupervisorDeps } from "./supervisor.js";
 import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
 import { placeholdersIn } from "./template.js";
+import { processesWithEnvEntry, readProcStatSync } from "../proc.js";
 import { checkScrapeSettings } from "../../shared/plugin-entry.js";
 
 /** The bundled example plugin, run with this very Node.js so no PATH lookup is involved. */
@@ -163,6 +164,34 @@ export class Registry implements InstanceDirectory {
       }),
     );
     this.changed();
+  }
+
+  /**
+   * Kills plugin processes a previous daemon started and nobody owns: a daemon killed between
+   * spawning a plugin and saving its reattach data leaves that process running while this
+   * daemon starts the instance again. Every plugin has PLUGIN_UNIX_SOCKET_DIR=<our socket
+   * dir> in its environment; one started before this daemon, outside the process group of
+   * every instance it now runs, is such a stray. Call it once restore() has reattached.
+   * Returns the process groups killed.
+   */
+  reapStrays(): number[] {
+    const self = readProcStatSync(process.pid);
+    if (!self) return [];
+    const owned = new Set(this.list().flatMap((s) => (s.pid ? [readProcStatSync(s.pid)?.pgrp] : [])));
+    const groups = new Set<number>();
+    for (const pid of processesWithEnvEntry(`PLUGIN_UNIX_SOCKET_DIR=${this.deps.supervisor.socketDir}`)) {
+      const st = readProcStatSync(pid);
+      if (!st || st.state === "Z" || owned.has(st.pgrp) || Number(st.startTicks) >= Number(self.startTicks)) continue;
+      groups.add(st.pgrp);
+    }
+    for (const group of groups) {
+      try {
+        process.kill(-group, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return [...groups];
   }
 
   /** The daemon exits and leaves every plugin running, for a later reattach. */
