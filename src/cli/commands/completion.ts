@@ -5,7 +5,7 @@ import type { ControlClient } from "../client.js";
 import { usageError } from "../errors.js";
 import type { IO } from "../output.js";
 
-const COMMANDS = ["daemon", "start", "stop", "kill", "restart", "list", "ls", "get", "targets", "scrape", "status", "logs", "top", "shutdown", "version", "completion", "help"];
+const COMMANDS = ["daemon", "start", "stop", "kill", "restart", "list", "ls", "get", "targets", "scrape", "status", "logs", "top", "shutdown", "apply", "diff", "version", "completion", "help"];
 const TAKES_NAME = ["stop", "kill", "restart", "get", "scrape", "logs"];
 
 const SCRIPTS: Record<string, string> = {
@@ -22,6 +22,7 @@ _plugprom() {
         COMPREPLY=( $(compgen -W "$(plugprom __complete-names 2>/dev/null)" -- "$cur") )
       fi ;;
     completion) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
+    apply|diff) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
   esac
 }
 complete -F _plugprom plugprom
@@ -32,6 +33,7 @@ complete -c plugprom -f
 complete -c plugprom -n "__fish_use_subcommand" -a "${COMMANDS.join(" ")}"
 complete -c plugprom -n "__fish_seen_subcommand_from ${TAKES_NAME.join(" ")}" -a "(plugprom __complete-names 2>/dev/null)"
 complete -c plugprom -n "__fish_seen_subcommand_from completion" -a "bash zsh fish"
+complete -c plugprom -n "__fish_seen_subcommand_from apply diff" -F
 `,
 };
 SCRIPTS.zsh = `# plugprom zsh completion: eval "$(plugprom completion zsh)"
