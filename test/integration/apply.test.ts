@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GREETER, PLUGPROM, startDaemon, testEnv, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { GREETER, httpGet, PLUGPROM, startDaemon, testEnv, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
@@ -36,6 +36,13 @@ async function list(d: DaemonHandle): Promise<Map<string, PluginJson>> {
   const r = await d.cli(["list", "--json"]);
   assert.equal(r.code, 0, r.stderr);
   return new Map((JSON.parse(r.stdout) as PluginJson[]).map((p) => [p.name, p]));
+}
+
+/** plugin_ticker_count of the Go greeter, scraped through the daemon's proxy. */
+async function ticks(d: DaemonHandle, name: string): Promise<number> {
+  const r = await httpGet(`${d.httpBase}/plugins/${name}/metrics`);
+  assert.equal(r.status, 200, r.body);
+  return Number(/^plugin_ticker_count (\d+)$/m.exec(r.body)?.[1]);
 }
 
 const pids = (m: Map<string, PluginJson>) => Object.fromEntries([...m].map(([n, p]) => [n, p.pid]));
@@ -75,6 +82,8 @@ test("apply creates what the file names; a second apply is a no-op with the same
   assert.equal(before.get("go1")!.plugin, "gop");
   assert.equal(before.get("go1")!.scrapeInterval, "30s");
   assert.equal(before.get("abc")!.workingDir, f.dir, "it runs in the file's directory");
+  await waitFor("the Go plugin ticking", async () => (await ticks(d, "go1")) > 0);
+  const ticked = await ticks(d, "go1");
 
   // The same file again, with defaults spelled out, keys reordered and 30s written as 30000ms.
   f.write(`instances:
@@ -95,6 +104,7 @@ plugins:
   const after = await list(d);
   assert.deepEqual(pids(after), pids(before));
   assert.deepEqual([after.get("abc")!.restarts, after.get("go1")!.restarts], [0, 0]);
+  assert.ok((await ticks(d, "go1")) >= ticked, "the same process: its counter kept counting");
   await assertOneProcessPerInstance(d);
 });
 

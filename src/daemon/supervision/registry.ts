@@ -4,7 +4,7 @@ import { isAbsolute } from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { PluginInfo, StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { MetricsTransport, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../../shared/errors.js";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, unavailable } from "../../shared/errors.js";
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { bundledGreeterScript } from "../../shared/paths.js";
 import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../../goplugin/handshake.js";
@@ -47,6 +47,8 @@ export class Registry implements InstanceDirectory {
   private readonly busy = new Map<string, { what: string; done: Promise<void> }>();
   /** Starts in flight, by name. */
   private readonly starting = new Map<string, Promise<void>>();
+  /** The daemon is shutting down: nothing new is started (an apply in flight must not outlive it). */
+  private closing = false;
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -73,6 +75,7 @@ export class Registry implements InstanceDirectory {
    * daemon does not have). A start that fails leaves nothing behind.
    */
   async launchNew(spec: InstanceSpec, origin?: string): Promise<PluginInfo> {
+    if (this.closing) throw unavailable("the daemon is shutting down");
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
       throw alreadyExists(
@@ -121,7 +124,9 @@ export class Registry implements InstanceDirectory {
    */
   async replace(spec: InstanceSpec, origin: string | undefined): Promise<PluginInfo> {
     const old = this.require(spec.name);
+    if (this.closing) throw unavailable("the daemon is shutting down");
     await old.stop(this.deps.defaults.stopGraceMs);
+    if (this.closing) throw unavailable("the daemon is shutting down");
     const sup = this.newSupervisor(spec);
     sup.restarts = old.restarts + 1;
     sup.origin = origin;
@@ -196,6 +201,7 @@ export class Registry implements InstanceDirectory {
 
   /** The daemon exits and leaves every plugin running, for a later reattach. */
   async detachAll(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.list().map((s) => s.detach()));
   }
 
@@ -257,6 +263,7 @@ export class Registry implements InstanceDirectory {
    * (and in instances.json), so that the next daemon starts them again.
    */
   async stopAll(graceMs: number, opts: { forget: boolean } = { forget: true }): Promise<void> {
+    this.closing = true;
     await Promise.allSettled(
       this.list().map((sup) =>
         sup.stop(graceMs).then(() => {
