@@ -74,8 +74,8 @@ test("a SIGKILLed plugin comes back after its backoff, listed in SD meanwhile, r
 
 test("restart policies: never leaves a crash CRASHED, on-failure leaves a clean exit STOPPED, always restarts it", async (t) => {
   const d = await daemon(t, ["--backoff-initial", "50ms", "--backoff-max", "50ms"]);
-  // Exits 400 ms after serving: Start reaches RUNNING first even on a busy machine.
-  const quitter = (code: number) => ["--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=400ms", "--env", `GREETER_EXIT_CODE=${code}`, "--", goGreeter];
+  // Exits 1.5 s after serving: Start reaches RUNNING first even on a heavily loaded machine.
+  const quitter = (code: number) => ["--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=1500ms", "--env", `GREETER_EXIT_CODE=${code}`, "--", goGreeter];
   assert.equal((await d.cli(["start", "never", "--restart", "never", ...quitter(3)])).code, 0);
   assert.equal((await d.cli(["start", "clean", ...quitter(0)])).code, 0);
   assert.equal((await d.cli(["start", "always", "--restart", "always", ...quitter(0)])).code, 0);

@@ -3,13 +3,13 @@
 // to the daemon's Apply RPC, which converges under its per-name serialization.
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import type { Command } from "commander";
+import { Command, Option } from "@commander-js/extra-typings";
 import { ExitCode } from "../../shared/errors.js";
 import { ApplyAction, type ApplyResult } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { LIMITS } from "../../shared/names.js";
-import type { ControlClient } from "../client.js";
 import { CliError, usageError } from "../errors.js";
-import { toJson, type IO } from "../output.js";
+import type { CallOptions, Factory, Run, Seams } from "../factory.js";
+import { toJson } from "../output.js";
 
 export interface ApplyOptions {
   /** As the user wrote it (for messages). */
@@ -21,23 +21,32 @@ export interface ApplyOptions {
   json: boolean;
 }
 
-/** Per-call options; no timeoutMs means no deadline (--timeout 0). */
-type CallOptions = { timeoutMs?: number };
-
-/** The flags of `apply` (and, with `withDryRun: false`, of `diff`). */
-export function applyFlags(cmd: Command, o: { withDryRun: boolean }): Command {
-  cmd.requiredOption("-f, --file <file>", "plugins file (YAML or JSON)").option("--prune", "also stop the instances the file does not name", false);
-  if (o.withDryRun) cmd.option("--dry-run", "print what would be done, and do nothing", false);
-  return cmd;
+/** `-f, --file` and `--prune`, which `diff` takes too. */
+export function pluginsFileOptions() {
+  return [
+    new Option("-f, --file <file>", "plugins file (YAML or JSON); required"),
+    new Option("--prune", "also stop the instances the file does not name").default(false),
+  ] as const;
 }
 
-export function applyOptions(cmd: Command, cwd: string, json: boolean): ApplyOptions {
-  const o = cmd.opts();
-  return { file: o.file as string, path: resolve(cwd, o.file as string), prune: o.prune as boolean, dryRun: (o.dryRun as boolean | undefined) ?? false, json };
+export function newApplyCommand(f: Factory, runF: Run<ApplyOptions> = runApply) {
+  const [file, prune] = pluginsFileOptions();
+  return new Command("apply")
+    .description("converge the daemon to a plugins file")
+    .addOption(file)
+    .addOption(prune)
+    .option("--dry-run", "print what would be done, and do nothing", false)
+    .action((flags) => runF({ ...fileOf(f, "apply", flags.file), prune: flags.prune, dryRun: flags.dryRun, json: f.globals().json }, f.seams()));
 }
 
-export async function runApply(o: ApplyOptions, client: ControlClient, io: IO, call: CallOptions): Promise<void> {
-  const results = await sendPluginsFile(o, client, call);
+/** -f as given and made absolute; checked here rather than by commander, so that an unknown flag is still the first thing reported. */
+export function fileOf(f: Factory, verb: string, file: string | undefined): { file: string; path: string } {
+  if (file === undefined) throw usageError(`${verb} needs -f <file>, the plugins file (see "plugprom ${verb} --help")`);
+  return { file, path: resolve(f.cwd(), file) };
+}
+
+export async function runApply(o: ApplyOptions, { client, io, call }: Seams): Promise<void> {
+  const results = await sendPluginsFile(o, { client, call });
   const names = (action: ApplyAction) => results.filter((r) => r.action === action).map((r) => r.name);
   const failed = results.filter((r) => r.action === ApplyAction.FAILED);
   if (o.json) {
@@ -62,7 +71,7 @@ export async function runApply(o: ApplyOptions, client: ControlClient, io: IO, c
 }
 
 /** Reads and validates the file, then asks the daemon to apply it; results in name order. */
-export async function sendPluginsFile(o: ApplyOptions, client: ControlClient, call: CallOptions): Promise<ApplyResult[]> {
+export async function sendPluginsFile(o: ApplyOptions, { client, call }: Pick<Seams, "client" | "call">): Promise<ApplyResult[]> {
   let text: Buffer;
   try {
     text = await readFile(o.path);

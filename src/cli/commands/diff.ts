@@ -1,26 +1,26 @@
 // `plugprom diff -f FILE`: what `apply` would do, field by field for updates. Exit 0 when
 // nothing would change, 1 when something would (as diff(1) and kubectl diff do).
-import type { Command } from "commander";
+import { Command } from "@commander-js/extra-typings";
 import { ExitCode } from "../../shared/errors.js";
 import { ApplyAction } from "../../shared/gen/plugprom/v1/control_pb.js";
-import type { ControlClient } from "../client.js";
 import { QuietExit } from "../errors.js";
-import { toJson, type IO } from "../output.js";
-import { applyFlags, applyOptions, sendPluginsFile, type ApplyOptions } from "./apply.js";
+import type { Factory, Run, Seams } from "../factory.js";
+import { toJson } from "../output.js";
+import { fileOf, pluginsFileOptions, sendPluginsFile, type ApplyOptions } from "./apply.js";
 
 export type DiffOptions = Omit<ApplyOptions, "dryRun">;
 
-export function diffFlags(cmd: Command): Command {
-  return applyFlags(cmd, { withDryRun: false });
+export function newDiffCommand(f: Factory, runF: Run<DiffOptions> = runDiff) {
+  const [file, prune] = pluginsFileOptions();
+  return new Command("diff")
+    .description("show what apply would change; exit 1 when something would")
+    .addOption(file)
+    .addOption(prune)
+    .action((flags) => runF({ ...fileOf(f, "diff", flags.file), prune: flags.prune, json: f.globals().json }, f.seams()));
 }
 
-export function diffOptions(cmd: Command, cwd: string, json: boolean): DiffOptions {
-  const { dryRun: _, ...o } = applyOptions(cmd, cwd, json);
-  return o;
-}
-
-export async function runDiff(o: DiffOptions, client: ControlClient, io: IO, call: { timeoutMs?: number }): Promise<void> {
-  const results = await sendPluginsFile({ ...o, dryRun: true }, client, call);
+export async function runDiff(o: DiffOptions, { client, io, call }: Seams): Promise<void> {
+  const results = await sendPluginsFile({ ...o, dryRun: true }, { client, call });
   const of = (action: ApplyAction) => results.filter((r) => r.action === action);
   const names = (action: ApplyAction) => of(action).map((r) => r.name);
   const changed = results.filter((r) => r.action !== ApplyAction.UNCHANGED);

@@ -7,9 +7,9 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { codeCacheDir, wantsFullBundle } from "../../src/cli/launch.js";
-import { VERSION } from "../../src/shared/version.js";
-import { PLUGPROM, testEnv } from "../helpers/daemon.js";
+import { codeCacheDir, wantsFullBundle } from "../../../src/cli/launch.js";
+import { VERSION } from "../../../src/shared/version.js";
+import { PLUGPROM, testEnv } from "../../helpers/daemon.js";
 
 const run = promisify(execFile);
 

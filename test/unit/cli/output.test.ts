@@ -2,8 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
-import { PluginInfoSchema, PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import { colorState, pluginJson, shouldColor, table, type IO } from "../../src/cli/output.js";
+import { PluginInfoSchema, PluginState } from "../../../src/shared/gen/plugprom/v1/control_pb.js";
+import { colorState, pluginJson, shouldColor, table, type IO } from "../../../src/cli/output.js";
 
 const colorDecisions: Array<[string, { noColor: boolean; isTTY: boolean | undefined; env: NodeJS.ProcessEnv }, boolean]> = [
   ["a terminal", { noColor: false, isTTY: true, env: {} }, true],

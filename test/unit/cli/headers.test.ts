@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { installLiteHeaders, LiteHeaders } from "../../src/cli/headers.js";
+import { installLiteHeaders, LiteHeaders } from "../../../src/cli/headers.js";
 
 // LiteHeaders stands in for Node's Headers in CLI processes, so it must behave the same for
 // any sequence of operations: compared here against Node's own on random ones.
