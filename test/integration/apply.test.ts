@@ -197,6 +197,22 @@ test("an instance that fails to start is reported and exits 1; the others are ap
   assert.deepEqual([...(await list(d)).keys()], ["abc"], "a failed instance leaves nothing behind, so the next apply tries again");
 });
 
+test("a CLI that gives up on a long apply (--timeout) does not cut it short: the daemon finishes, and status says so", async (t) => {
+  const d = await daemon(t);
+  const names = ["t1", "t2", "t3", "t4", "t5", "t6"];
+  const f = pluginsFile(t, `instances:\n${names.map((n) => `  ${n}: {}\n`).join("")}`);
+  const r = await d.cli(["--timeout", "50ms", "apply", "-f", f.file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /the Apply call to the daemon at \S+ timed out after \S+ \(--timeout\)/);
+  await waitFor("the apply finished", async () => {
+    const s = JSON.parse((await d.cli(["status", "--json"])).stdout) as { lastApply: { ok: boolean } | null };
+    return s.lastApply?.ok === true;
+  }, 60_000);
+  const after = await list(d);
+  assert.deepEqual([...after.keys()], names);
+  for (const p of after.values()) assert.equal(p.state, "RUNNING", p.name);
+});
+
 test("daemon --apply converges at start-up and on SIGHUP, prunes only its own file's instances, and status tells", async (t) => {
   const f = pluginsFile(t, "instances:\n  abc: {}\n  def: {}\n");
   const d = await daemon(t, ["--apply", f.file]);
