@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
-import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync, type ProcStat } from "./proc.js";
+import { bootTimeSeconds, cpuSeconds, openFds, readProcStatSync, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
 
 /** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
 const MAX_LAST_SCRAPES = 1024;
@@ -166,14 +166,14 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.reset();
-        for (const { plugin, stat } of sample()) this.inc({ plugin }, (stat.utimeTicks + stat.stimeTicks) / CLOCK_TICKS);
+        for (const { plugin, stat } of sample()) this.inc({ plugin }, cpuSeconds(stat));
       },
     });
-    gauge("plugprom_plugin_process_resident_memory_bytes", "Resident memory of the plugin's process.", (s) => s.rssPages * PAGE_SIZE);
+    gauge("plugprom_plugin_process_resident_memory_bytes", "Resident memory of the plugin's process.", residentBytes);
     gauge("plugprom_plugin_process_virtual_memory_bytes", "Virtual memory of the plugin's process.", (s) => s.vsizeBytes);
     gauge("plugprom_plugin_process_open_fds", "Open file descriptors of the plugin's process.", (_s, fds) => fds);
     gauge("plugprom_plugin_process_threads", "Threads of the plugin's process.", (s) => s.threads);
-    gauge("plugprom_plugin_process_start_time_seconds", "Start time of the plugin's process, seconds since the epoch.", (s) => bootTime + Number(s.startTicks) / CLOCK_TICKS);
+    gauge("plugprom_plugin_process_start_time_seconds", "Start time of the plugin's process, seconds since the epoch.", (s) => startTimeSeconds(s, bootTime));
   }
 
   /** Records a service discovery request and Prometheus' refresh interval, when it sent one. */

@@ -2,7 +2,7 @@
 // every plugin through the daemon and scrapes it through the proxy.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDaemon, waitFor } from "../helpers/daemon.js";
+import { daemon, waitFor } from "../helpers/daemon.js";
 import { sdJobConfig, startPrometheus } from "../helpers/prometheus.js";
 
 interface ActiveTarget {
@@ -21,8 +21,7 @@ interface VectorSample {
 }
 
 test("Prometheus discovers and scrapes every plugin through the daemon, and follows stops and crashes", async (t) => {
-  const d = await startDaemon({ env: {} });
-  t.after(() => d.close());
+  const d = await daemon(t, [], { env: {} });
   const tick = ["--env", "PLUGPROM_GREETER_TICK_MS=200"];
   assert.equal((await d.cli(["start", "one", ...tick])).code, 0);
   assert.equal((await d.cli(["start", "two", "--label", "team=core", "--scrape-interval", "2s", "--scrape-timeout", "1500ms", "--restart", "never", ...tick])).code, 0);
@@ -73,8 +72,7 @@ test("Prometheus discovers and scrapes every plugin through the daemon, and foll
 });
 
 test("Prometheus scraping /federate as one static target stores every plugin's series under its plugin label", async (t) => {
-  const d = await startDaemon({ env: {} });
-  t.after(() => d.close());
+  const d = await daemon(t, [], { env: {} });
   for (const n of ["one", "two"]) assert.equal((await d.cli(["start", n, "--env", "PLUGPROM_GREETER_TICK_MS=200"])).code, 0);
   const prom = await startPrometheus(`
 global:

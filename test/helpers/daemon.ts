@@ -157,6 +157,18 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
   };
 }
 
+/** What a test context offers for cleanup (node:test's TestContext, or a suite's). */
+export interface Cleanup {
+  after(fn: () => Promise<void> | void): void;
+}
+
+/** A daemon for one test: started with these flags, reaped (and its state dir removed) when the test ends. */
+export async function daemon(t: Cleanup, args: string[] = [], opts: Omit<StartDaemonOptions, "args"> = {}): Promise<DaemonHandle> {
+  const d = await startDaemon({ ...opts, args });
+  t.after(() => d.close());
+  return d;
+}
+
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const proc = spawn(PLUGPROM, args, { env: testEnv(opts.env), cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });

@@ -8,7 +8,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createControlClient } from "../../src/cli/client.js";
 import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import { getPlugin, httpGet, isAlive, PLUGPROM, startDaemon, testEnv, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { daemon, type DaemonHandle, getPlugin, httpGet, isAlive, type PluginJson, PLUGPROM, startDaemon, testEnv, waitFor } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
@@ -20,12 +20,6 @@ before(async () => {
 const get = getPlugin;
 
 type TestContext = { after: (fn: () => Promise<void>) => void };
-
-async function daemon(t: TestContext, args: string[] = []): Promise<DaemonHandle> {
-  const d = await startDaemon({ args });
-  t.after(() => d.close());
-  return d;
-}
 
 /** Daemons that take turns on one state dir; all reaped, then the dir removed, at the end. */
 function fleet(t: TestContext): (args?: string[]) => Promise<DaemonHandle> {

@@ -5,12 +5,17 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { isRecord, readCatalog, type CatalogEntry, type Problem } from "../../shared/plugin-entry.js";
+import { DaemonError } from "../errors.js";
 
 export type { CatalogEntry };
 export type Catalog = ReadonlyMap<string, CatalogEntry>;
 
-export class CatalogError extends Error {
+export class CatalogError extends DaemonError {
   override name = "CatalogError";
+
+  constructor(message: string) {
+    super("invalid", message);
+  }
 }
 
 export async function loadCatalog(file: string): Promise<Catalog> {

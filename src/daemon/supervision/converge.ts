@@ -3,7 +3,8 @@
 // handled under the registry's per-name serialization, a few at a time.
 import { ConnectError } from "@connectrpc/connect";
 import { dirname } from "node:path";
-import { errorMessage, invalidArgument } from "../../shared/errors.js";
+import { errorMessage } from "../../shared/errors.js";
+import { invalid } from "../errors.js";
 import { formatPromDuration } from "../../shared/duration.js";
 import { instanceRequests, parsePluginsFile, PluginsFileError } from "../../shared/plugins-file.js";
 import type { Problem } from "../../shared/plugin-entry.js";
@@ -47,7 +48,7 @@ export function desiredSpecs(registry: Registry, catalog: Catalog, text: string,
     const file = parsePluginsFile(text, dir, path);
     for (const [name, { request, source }] of instanceRequests(file, dir, catalog, problems)) {
       try {
-        specs.set(name, { ...registry.resolveSpec(request), source });
+        specs.set(name, { ...registry.resolve(request), source });
       } catch (err) {
         problems.push({ path: `instances.${name}`, message: errorMessage(err) });
       }
@@ -56,7 +57,7 @@ export function desiredSpecs(registry: Registry, catalog: Catalog, text: string,
     if (!(err instanceof PluginsFileError)) throw err;
     problems.push(...err.problems);
   }
-  if (problems.length > 0) throw invalidArgument(new PluginsFileError(path, problems).lines().join("\n"));
+  if (problems.length > 0) throw invalid(new PluginsFileError(path, problems).lines().join("\n"));
   return specs;
 }
 

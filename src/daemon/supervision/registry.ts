@@ -1,25 +1,17 @@
 // The set of plugin instances the daemon knows, by name: the control API's only way to
 // reach a supervisor, and the HTTP side's directory of instances.
-import { isAbsolute } from "node:path";
-import { durationMs } from "@bufbuild/protobuf/wkt";
-import type { PluginInfo, StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { MetricsTransport, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound, unavailable } from "../../shared/errors.js";
-import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
-import { bundledGreeterScript } from "../../shared/paths.js";
-import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../../goplugin/handshake.js";
+import type { StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { conflict, exists, invalid, notFound } from "../errors.js";
+import { checkInstanceName } from "../../shared/names.js";
 import type { Catalog } from "./catalog.js";
 import type { InstanceDirectory } from "../instance.js";
 import type { Logger } from "../log.js";
 import type { PersistedInstance } from "../state/instances-file.js";
 import { Supervisor, type SupervisorDeps } from "./supervisor.js";
-import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
-import { placeholdersIn } from "./template.js";
+import type { InstanceSpec } from "../spec.js";
+import { resolveSpec } from "./spec-resolution.js";
 import { processesWithEnvEntry, readProcStatSync } from "../proc.js";
-import { checkScrapeSettings } from "../../shared/plugin-entry.js";
-
-/** The bundled example plugin, run with this very Node.js so no PATH lookup is involved. */
-const BUNDLED_GREETER = bundledGreeterScript;
 
 export interface RegistryDeps {
   log: Logger;
@@ -66,19 +58,25 @@ export class Registry implements InstanceDirectory {
     return () => this.listeners.delete(fn);
   }
 
-  async start(req: StartRequest): Promise<PluginInfo> {
-    return this.launchNew(this.resolveSpec(req));
+  /** Starts a new instance; resolves with it once RUNNING. */
+  async start(req: StartRequest): Promise<Supervisor> {
+    return this.launchNew(this.resolve(req));
+  }
+
+  /** The spec a Start request asks for, with the daemon's catalog and defaults. */
+  resolve(req: StartRequest): InstanceSpec {
+    return resolveSpec(req, { catalog: this.deps.catalog, startTimeoutMs: this.deps.defaults.startTimeoutMs });
   }
 
   /**
    * Creates and starts an instance from a complete spec (`start`, and `apply` for a name the
    * daemon does not have). A start that fails leaves nothing behind.
    */
-  async launchNew(spec: InstanceSpec, origin?: string): Promise<PluginInfo> {
-    if (this.closing) throw unavailable("the daemon is shutting down");
+  async launchNew(spec: InstanceSpec, origin?: string): Promise<Supervisor> {
+    if (this.closing) throw conflict("the daemon is shutting down");
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
-      throw alreadyExists(
+      throw exists(
         `plugin "${spec.name}" already exists (${PluginState[existing.state]}); stop it first, or use "plugprom restart ${spec.name}"`,
       );
     }
@@ -102,7 +100,7 @@ export class Registry implements InstanceDirectory {
       if (this.starting.get(spec.name) === started) this.starting.delete(spec.name);
     }
     await this.durable();
-    return sup.info();
+    return sup;
   }
 
   /**
@@ -110,10 +108,15 @@ export class Registry implements InstanceDirectory {
    * `restart` refuse a busy name, this waits its turn, and also for a `start` in flight.
    */
   async serialized<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
-    return this.exclusive(name, what, async () => {
-      await this.starting.get(name)?.catch(() => undefined);
-      return work();
-    }, { wait: true });
+    return this.exclusive(
+      name,
+      what,
+      async () => {
+        await this.starting.get(name)?.catch(() => undefined);
+        return work();
+      },
+      { wait: true },
+    );
   }
 
   /**
@@ -122,13 +125,12 @@ export class Registry implements InstanceDirectory {
    * adds one; the name stays taken throughout, so no `start` can slip in. A new spec that
    * fails to start leaves nothing behind, as a failed `start` does.
    */
-  async replace(spec: InstanceSpec, origin: string | undefined): Promise<PluginInfo> {
+  async replace(spec: InstanceSpec, origin: string | undefined): Promise<Supervisor> {
     const old = this.require(spec.name);
-    if (this.closing) throw unavailable("the daemon is shutting down");
+    if (this.closing) throw conflict("the daemon is shutting down");
     await old.stop(this.deps.defaults.stopGraceMs);
-    if (this.closing) throw unavailable("the daemon is shutting down");
-    const sup = this.newSupervisor(spec);
-    sup.restarts = old.restarts + 1;
+    if (this.closing) throw conflict("the daemon is shutting down");
+    const sup = this.newSupervisor(spec, old.restarts + 1);
     sup.origin = origin;
     this.instances.set(spec.name, sup);
     this.deps.events.pluginRestarted(spec.name);
@@ -141,7 +143,7 @@ export class Registry implements InstanceDirectory {
       throw err;
     }
     await this.durable();
-    return sup.info();
+    return sup;
   }
 
   /** Records that a plugins file now declares `name` (apply of an unchanged instance). */
@@ -161,8 +163,7 @@ export class Registry implements InstanceDirectory {
     await Promise.all(
       saved.map(async (p) => {
         if (this.instances.has(p.spec.name)) return;
-        const sup = this.newSupervisor(p.spec);
-        sup.restarts = p.restarts;
+        const sup = this.newSupervisor(p.spec, p.restarts);
         sup.origin = p.origin;
         this.instances.set(p.spec.name, sup);
         await sup.restore(p.reattach);
@@ -179,12 +180,12 @@ export class Registry implements InstanceDirectory {
    * every instance it now runs, is such a stray. Call it once restore() has reattached.
    * Returns the process groups killed.
    */
-  reapStrays(): number[] {
+  reapStrays(socketDir: string): number[] {
     const self = readProcStatSync(process.pid);
     if (!self) return [];
     const owned = new Set(this.list().flatMap((s) => (s.pid ? [readProcStatSync(s.pid)?.pgrp] : [])));
     const groups = new Set<number>();
-    for (const pid of processesWithEnvEntry(`PLUGIN_UNIX_SOCKET_DIR=${this.deps.supervisor.socketDir}`)) {
+    for (const pid of processesWithEnvEntry(`PLUGIN_UNIX_SOCKET_DIR=${socketDir}`)) {
       const st = readProcStatSync(pid);
       if (!st || st.state === "Z" || owned.has(st.pgrp) || Number(st.startTicks) >= Number(self.startTicks)) continue;
       groups.add(st.pgrp);
@@ -205,54 +206,57 @@ export class Registry implements InstanceDirectory {
     await Promise.all(this.list().map((s) => s.detach()));
   }
 
-  private newSupervisor(spec: InstanceSpec): Supervisor {
-    return new Supervisor(spec, {
-      ...this.deps.supervisor,
-      log: this.deps.log,
-      onStateChange: () => this.changed(),
-      onStarted: (s) => this.deps.events.pluginStarted(s.name),
-      onRestart: (s) => this.deps.events.pluginRestarted(s.name),
-    });
+  private newSupervisor(spec: InstanceSpec, restarts = 0): Supervisor {
+    return new Supervisor(
+      spec,
+      {
+        ...this.deps.supervisor,
+        log: this.deps.log,
+        onStateChange: () => this.changed(),
+        onStarted: (s) => this.deps.events.pluginStarted(s.name),
+        onRestart: (s) => this.deps.events.pluginRestarted(s.name),
+      },
+      restarts,
+    );
   }
 
-  /** Graceful stop, then forget. `locked`: the caller already holds the name (inside serialized()). */
-  async stop(name: string, graceMs?: number, opts = { locked: false }): Promise<PluginInfo> {
+  /**
+   * Stops an instance gracefully and forgets it; resolves with it, stopped. `locked`: the
+   * caller already holds the name (inside serialized()).
+   */
+  async stop(name: string, graceMs?: number, opts = { locked: false }): Promise<Supervisor> {
     const sup = this.require(name);
     const work = async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
-      const info = this.forget(sup);
+      this.forget(sup);
       await this.durable();
-      return info;
+      return sup;
     };
     return opts.locked ? work() : this.exclusive(name, "stopping", work);
   }
 
-  async kill(name: string): Promise<PluginInfo> {
+  async kill(name: string): Promise<Supervisor> {
     const sup = this.require(name);
     return this.exclusive(name, "being killed", async () => {
       await sup.kill();
-      const info = this.forget(sup);
+      this.forget(sup);
       await this.durable();
-      return info;
+      return sup;
     });
   }
 
-  async restart(name: string, graceMs?: number): Promise<PluginInfo> {
+  async restart(name: string, graceMs?: number): Promise<Supervisor> {
     const sup = this.require(name);
     return this.exclusive(name, "restarting", async () => {
-      if (sup.state === PluginState.STARTING) throw failedPrecondition(`plugin "${name}" is still starting`);
-      await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
-      sup.restarts++;
-      this.deps.events.pluginRestarted(name);
-      await sup.start();
+      await sup.restart(graceMs ?? this.deps.defaults.stopGraceMs);
       await this.durable();
-      return sup.info();
+      return sup;
     });
   }
 
   require(name: string): Supervisor {
     const problem = checkInstanceName(name);
-    if (problem) throw invalidArgument(problem);
+    if (problem) throw invalid(problem);
     const sup = this.instances.get(name);
     if (!sup) throw notFound(`plugin "${name}" not found`);
     return sup;
@@ -273,17 +277,16 @@ export class Registry implements InstanceDirectory {
     );
   }
 
-  private forget(sup: Supervisor): PluginInfo {
+  private forget(sup: Supervisor): void {
     if (this.instances.get(sup.name) === sup) this.instances.delete(sup.name);
     void sup.removeFiles();
     this.deps.events.pluginStopped(sup.name);
     this.changed();
-    return sup.info();
   }
 
   private async exclusive<T>(name: string, what: string, work: () => Promise<T>, opts = { wait: false }): Promise<T> {
     for (let current = this.busy.get(name); current; current = this.busy.get(name)) {
-      if (!opts.wait) throw failedPrecondition(`plugin "${name}" is ${current.what}; try again when it is done`);
+      if (!opts.wait) throw conflict(`plugin "${name}" is ${current.what}; try again when it is done`);
       await current.done;
     }
     let release!: () => void;
@@ -303,123 +306,5 @@ export class Registry implements InstanceDirectory {
   private changed(): void {
     this.deps.persist?.(() => this.list().map((s) => s.persisted()));
     for (const fn of this.listeners) fn();
-  }
-
-  /** Turns a Start request into a complete spec: catalog entry, bundled greeter or command. */
-  resolveSpec(req: StartRequest): InstanceSpec {
-    const problem =
-      checkInstanceName(req.name) ??
-      checkLabels(req.labels) ??
-      checkEnv(req.env) ??
-      checkArgs(req.command) ??
-      (req.labels.plugin !== undefined ? 'label "plugin" is set by plugprom to the instance name; choose another label name' : undefined) ??
-      (req.workingDir !== "" && !isAbsolute(req.workingDir) ? "working_dir must be an absolute path" : undefined) ??
-      (req.protocolVersions.some((v) => v === 0) ? "protocol versions must be positive" : undefined) ??
-      (req.magicCookieKey !== "" && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(req.magicCookieKey)
-        ? `magic cookie key ${JSON.stringify(req.magicCookieKey)} is not an environment variable name`
-        : undefined);
-    if (problem) throw invalidArgument(problem);
-
-    let base: Omit<InstanceSpec, "name" | "startTimeoutMs">;
-    let entryStartTimeoutMs: number | undefined;
-    const fromCatalog = req.plugin !== "" && !req.plugin.includes("/");
-    if (fromCatalog) {
-      const entry = this.deps.catalog.get(req.plugin);
-      if (!entry) {
-        const known = [...this.deps.catalog.keys()];
-        throw notFound(
-          `no plugin "${req.plugin}" in the catalog${known.length ? ` (known: ${known.join(", ")})` : " (the daemon was started without --config)"}`,
-        );
-      }
-      base = {
-        source: entry.name,
-        command: entry.command,
-        args: [...entry.args, ...req.command],
-        env: { ...entry.env, ...req.env },
-        labels: { ...entry.labels, ...req.labels },
-        magicCookieKey: entry.magicCookieKey ?? DEFAULT_MAGIC_COOKIE_KEY,
-        magicCookieValue: entry.magicCookieValue ?? DEFAULT_MAGIC_COOKIE_VALUE,
-        protocolVersions: entry.protocolVersions ?? [...DEFAULT_PROTOCOL_VERSIONS],
-        metricsTransport: entry.metricsTransport ?? "unix",
-        workingDir: entry.workingDir,
-        autoMtls: entry.autoMtls ?? true,
-        greetAfterStart: false,
-        sha256: entry.sha256 ?? "",
-        scrapeIntervalMs: entry.scrapeIntervalMs,
-        scrapeTimeoutMs: entry.scrapeTimeoutMs,
-        restartPolicy: entry.restartPolicy ?? "on-failure",
-        inheritEnv: entry.inheritEnv,
-        noMetrics: entry.noMetrics,
-      };
-      entryStartTimeoutMs = entry.startTimeoutMs;
-    } else if (req.plugin !== "") {
-      if (!isAbsolute(req.plugin)) throw invalidArgument(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
-      base = this.commandSpec(req.plugin, req.plugin, req.command, req);
-    } else if (req.command.length > 0) {
-      base = this.commandSpec(req.command[0], req.command[0], req.command.slice(1), req);
-    } else {
-      base = { ...this.commandSpec("", process.execPath, [BUNDLED_GREETER], req), greetAfterStart: true };
-    }
-
-    if (req.magicCookieKey !== "") {
-      base.magicCookieKey = req.magicCookieKey;
-      base.magicCookieValue = req.magicCookieValue;
-    }
-    if (req.protocolVersions.length > 0) base.protocolVersions = [...req.protocolVersions];
-    if (req.autoMtls !== undefined) base.autoMtls = req.autoMtls;
-    // A catalog entry runs where its file says (relative paths in it are resolved there);
-    // anything else runs in the directory the user started it from.
-    if (req.workingDir !== "" && !fromCatalog) base.workingDir = req.workingDir;
-    if (req.sha256 !== "") {
-      if (!/^[0-9a-f]{64}$/.test(req.sha256)) throw invalidArgument("sha256 must be 64 lower-case hex characters");
-      base.sha256 = req.sha256;
-    }
-
-    let used;
-    try {
-      used = placeholdersIn(base.args);
-    } catch (err) {
-      throw invalidArgument((err as Error).message);
-    }
-    if (req.metricsTransport === MetricsTransport.TCP) base.metricsTransport = "tcp";
-    else if (req.metricsTransport === MetricsTransport.UNIX) base.metricsTransport = "unix";
-    else if (used.has("metrics_port")) base.metricsTransport = "tcp"; // a plugin that takes a port gets one
-
-    if (req.inheritEnv) base.inheritEnv = true;
-    if (req.noMetrics) base.noMetrics = true;
-    if (req.restartPolicy !== "") {
-      if (!RESTART_POLICIES.includes(req.restartPolicy as RestartPolicy)) {
-        throw invalidArgument(`restart policy ${JSON.stringify(req.restartPolicy)}: expected always, on-failure or never`);
-      }
-      base.restartPolicy = req.restartPolicy as RestartPolicy;
-    }
-    if (req.scrapeInterval) base.scrapeIntervalMs = durationMs(req.scrapeInterval);
-    if (req.scrapeTimeout) base.scrapeTimeoutMs = durationMs(req.scrapeTimeout);
-    const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
-    if (scrapeProblem) throw invalidArgument(scrapeProblem);
-
-    const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : (entryStartTimeoutMs ?? this.deps.defaults.startTimeoutMs);
-    if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalidArgument("start timeout must be between 0 and 10m");
-    return { ...base, name: req.name, startTimeoutMs };
-  }
-
-  private commandSpec(source: string, command: string, args: string[], req: StartRequest): Omit<InstanceSpec, "name" | "startTimeoutMs"> {
-    if (command === "") throw invalidArgument("empty plugin command");
-    return {
-      source,
-      command,
-      args,
-      env: { ...req.env },
-      labels: { ...req.labels },
-      magicCookieKey: DEFAULT_MAGIC_COOKIE_KEY,
-      magicCookieValue: DEFAULT_MAGIC_COOKIE_VALUE,
-      protocolVersions: [...DEFAULT_PROTOCOL_VERSIONS],
-      metricsTransport: "unix",
-      workingDir: process.cwd(),
-      autoMtls: true,
-      greetAfterStart: false,
-      sha256: "",
-      restartPolicy: "on-failure",
-    };
   }
 }

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { ExpositionSyntaxError, parseExposition } from "../../src/daemon/scrape/exposition-parser.js";
-import { fixturesDir } from "../helpers/paths.js";
+import { ExpositionSyntaxError, parseExposition } from "../../../../src/daemon/scrape/exposition-parser.js";
+import { fixturesDir } from "../../../helpers/paths.js";
 
 test("families are grouped as expfmt groups them; labelled histograms and summaries keep every series", () => {
   const text = [

@@ -2,8 +2,8 @@
 // durations, and field by field in the plugins file's terms.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { specChanges } from "../../src/daemon/supervision/converge.js";
-import type { InstanceSpec } from "../../src/daemon/spec.js";
+import { specChanges } from "../../../../src/daemon/supervision/converge.js";
+import type { InstanceSpec } from "../../../../src/daemon/spec.js";
 
 const base: InstanceSpec = {
   name: "g2",

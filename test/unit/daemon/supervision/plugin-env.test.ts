@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { pluginEnvironment } from "../../src/daemon/supervision/plugin-env.js";
+import { pluginEnvironment } from "../../../../src/daemon/supervision/plugin-env.js";
 
 const base = {
   daemonEnv: {

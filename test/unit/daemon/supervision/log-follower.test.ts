@@ -1,22 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { LogFollower } from "../../src/daemon/supervision/log-follower.js";
-import { waitFor } from "../helpers/daemon.js";
+import { appendFileSync, existsSync, readFileSync, statSync } from "node:fs";
+import { LogFollower } from "../../../../src/daemon/supervision/log-follower.js";
+import { waitFor, type Cleanup } from "../../../helpers/daemon.js";
+import { tempFile } from "../../../helpers/temp.js";
 
-function tempFile(t: { after: (fn: () => Promise<void>) => void }, content = ""): string {
-  const dir = mkdtempSync(join(tmpdir(), "pp-follow-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, "p.stderr.log");
-  writeFileSync(file, content);
-  return file;
-}
+/** A plugin's output file, as the daemon follows it. */
+const outputFile = (t: Cleanup, content = "") => tempFile(t, "p.stderr.log", content);
 
 test("lines appended by the writer arrive in order, including one split across writes", async (t) => {
-  const file = tempFile(t, "first\n");
+  const file = outputFile(t, "first\n");
   const lines: string[] = [];
   const f = new LogFollower(file, (l) => lines.push(l));
   await f.start();
@@ -28,7 +21,7 @@ test("lines appended by the writer arrive in order, including one split across w
 });
 
 test("fromEnd skips what was written before (a reattach), and stop() drains what is left", async (t) => {
-  const file = tempFile(t, "old line\n");
+  const file = outputFile(t, "old line\n");
   const lines: string[] = [];
   const f = new LogFollower(file, (l) => lines.push(l), { fromEnd: true, pollMs: 60_000 });
   await f.start();
@@ -38,7 +31,7 @@ test("fromEnd skips what was written before (a reattach), and stop() drains what
 });
 
 test("past the size limit the file is rotated to .1 and truncated, losing no line that was read", async (t) => {
-  const file = tempFile(t);
+  const file = outputFile(t);
   const lines: string[] = [];
   const f = new LogFollower(file, (l) => lines.push(l), { maxBytes: 1_000 });
   await f.start();

@@ -6,10 +6,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { Counter, Gauge, Histogram, Registry, Summary } from "prom-client";
-import { ExpositionError, ExpositionMerger } from "../../src/daemon/scrape/exposition-merge.js";
-import { parseExposition } from "../../src/daemon/scrape/exposition-parser.js";
-import { fixturesDir } from "../helpers/paths.js";
-import { promtool } from "../helpers/prometheus.js";
+import { ExpositionError, ExpositionMerger } from "../../../../src/daemon/scrape/exposition-merge.js";
+import { parseExposition } from "../../../../src/daemon/scrape/exposition-parser.js";
+import { fixturesDir } from "../../../helpers/paths.js";
+import { promtool } from "../../../helpers/prometheus.js";
 
 const render = (m: ExpositionMerger) => [...m.render()].join("");
 const sampleLines = (text: string) => text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));

@@ -1,33 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { DaemonMetrics } from "../../src/daemon/metrics.js";
-import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
-import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-
-class FakeDirectory implements InstanceDirectory {
-  readonly instances = new Map<string, InstanceView>();
-  set(name: string, state: PluginState, pid?: number) {
-    this.instances.set(name, {
-      name,
-      state,
-      labels: {},
-      metricsEndpoint: { kind: "unix", path: `/s/${name}.sock` },
-      healthy: state === PluginState.RUNNING,
-      advertised: state === PluginState.RUNNING,
-      pid,
-      restarts: 0,
-      startedAt: undefined,
-  noMetrics: false,
-    });
-  }
-  get(name: string) {
-    return this.instances.get(name);
-  }
-  list() {
-    return [...this.instances.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-  }
-}
+import { DaemonMetrics } from "../../../src/daemon/metrics.js";
+import { FakeDirectory } from "../../helpers/fake-directory.js";
+import { PluginState } from "../../../src/shared/gen/plugprom/v1/control_pb.js";
 
 const STATES = ["STARTING", "RUNNING", "STOPPING", "STOPPED", "CRASHED", "FAILED", "BACKOFF", "CRASHLOOP"];
 
@@ -40,20 +16,20 @@ async function samples(m: DaemonMetrics, family: string): Promise<string[]> {
 test("plugprom_plugin_up is read from the directory at every collection", async () => {
   const dir = new FakeDirectory();
   const m = new DaemonMetrics(dir);
-  dir.set("a", PluginState.RUNNING);
-  dir.set("b", PluginState.CRASHED);
+  dir.add("a", PluginState.RUNNING);
+  dir.add("b", PluginState.CRASHED);
   assert.deepEqual(await samples(m, "plugprom_plugin_up"), ['plugprom_plugin_up{plugin="a"} 1', 'plugprom_plugin_up{plugin="b"} 0']);
-  dir.instances.delete("b");
-  dir.set("a", PluginState.STOPPING);
+  dir.remove("b");
+  dir.add("a", PluginState.STOPPING);
   assert.deepEqual(await samples(m, "plugprom_plugin_up"), ['plugprom_plugin_up{plugin="a"} 0'], "a forgotten instance's series goes away");
 });
 
 test("plugprom_plugins counts instances per state, every state present even at zero", async () => {
   const dir = new FakeDirectory();
   const m = new DaemonMetrics(dir);
-  dir.set("a", PluginState.RUNNING);
-  dir.set("b", PluginState.RUNNING);
-  dir.set("c", PluginState.FAILED);
+  dir.add("a", PluginState.RUNNING);
+  dir.add("b", PluginState.RUNNING);
+  dir.add("c", PluginState.FAILED);
   const lines = await samples(m, "plugprom_plugins");
   const counts = Object.fromEntries(lines.map((l) => [/state="([A-Z]+)"/.exec(l)![1], Number(l.split(" ")[1])]));
   assert.deepEqual(Object.keys(counts).sort(), [...STATES].sort());
@@ -89,11 +65,11 @@ test("starts, stops and proxied requests are counted per plugin", async () => {
 test("plugprom_plugin_state has one series per instance, for its current state, and follows it", async () => {
   const dir = new FakeDirectory();
   const m = new DaemonMetrics(dir);
-  dir.set("a", PluginState.RUNNING);
-  dir.set("b", PluginState.CRASHLOOP);
+  dir.add("a", PluginState.RUNNING);
+  dir.add("b", PluginState.CRASHLOOP);
   assert.deepEqual(await samples(m, "plugprom_plugin_state"), ['plugprom_plugin_state{plugin="a",state="RUNNING"} 1', 'plugprom_plugin_state{plugin="b",state="CRASHLOOP"} 1']);
-  dir.set("b", PluginState.FAILED);
-  dir.instances.delete("a");
+  dir.add("b", PluginState.FAILED);
+  dir.remove("a");
   assert.deepEqual(await samples(m, "plugprom_plugin_state"), ['plugprom_plugin_state{plugin="b",state="FAILED"} 1'], "the old state's series and a forgotten instance's go away");
 });
 
@@ -119,7 +95,7 @@ test("proxied bytes are counted per known plugin, never for unknown names", asyn
 
 test("the default process and Node.js metrics are there, and each family has one HELP", async () => {
   const dir = new FakeDirectory();
-  dir.set("self", PluginState.RUNNING, process.pid);
+  dir.add("self", PluginState.RUNNING, { pid: process.pid });
   const m = new DaemonMetrics(dir);
   const text = await m.registry.metrics();
   for (const family of ["process_cpu_seconds_total", "process_start_time_seconds", "nodejs_heap_size_used_bytes"]) {
@@ -137,8 +113,8 @@ test("promtool check metrics finds nothing to complain about", async (t) => {
   const which = spawnSync("sh", ["-c", "command -v promtool"], { encoding: "utf8" });
   if (which.status !== 0) return t.skip("promtool not installed");
   const dir = new FakeDirectory();
-  dir.set("self", PluginState.RUNNING, process.pid);
-  dir.set("down", PluginState.CRASHED);
+  dir.add("self", PluginState.RUNNING, { pid: process.pid });
+  dir.add("down", PluginState.CRASHED);
   const m = new DaemonMetrics(dir);
   m.pluginStarted("self");
   m.pluginStopped("down");

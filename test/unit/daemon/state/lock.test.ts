@@ -2,20 +2,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { acquireStateDirLock, LOCK_FILE, StateDirLockedError } from "../../src/daemon/state/lock.js";
-import { readProcStatSync } from "../../src/daemon/proc.js";
-
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "pp-lock-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { acquireStateDirLock, LOCK_FILE, StateDirLockedError } from "../../../../src/daemon/state/lock.js";
+import { readProcStatSync } from "../../../../src/daemon/proc.js";
+import { tempDir } from "../../../helpers/temp.js";
 
 test("a state dir held by a live process cannot be locked again", async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const child = spawn("sleep", ["30"]);
   t.after(() => void child.kill("SIGKILL"));
   await once(child, "spawn");
@@ -25,7 +19,7 @@ test("a state dir held by a live process cannot be locked again", async (t) => {
 });
 
 test("a stale lock (dead owner, or a recycled pid) is taken over", async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const stales = [
     JSON.stringify({ pid: 2 ** 22 + 7, startTicks: "1" }), // no such process
     JSON.stringify({ pid: process.ppid, startTicks: "-1" }), // alive, but not the process that locked
@@ -40,7 +34,7 @@ test("a stale lock (dead owner, or a recycled pid) is taken over", async (t) => 
 });
 
 test("release removes the lock so the next daemon can start", async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const release = await acquireStateDirLock(dir);
   await release();
   await (await acquireStateDirLock(dir))();

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isSameProcess, parseProcStat, readProcStatSync } from "../../src/daemon/proc.js";
+import { isSameProcess, parseProcStat, readProcStatSync } from "../../../src/daemon/proc.js";
 
 test("a stat line whose command contains spaces and parentheses parses", () => {
   const line = "4242 (my (odd) plugin) S 1 4240 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 6 0 123456 987654321 2048 18446744073709551615";
@@ -25,7 +25,7 @@ test("this process is itself by its start time, and not with another one", () =>
 
 test("processes are found by an exact entry of their environment", async (t) => {
   const { spawn } = await import("node:child_process");
-  const { processesWithEnvEntry } = await import("../../src/daemon/proc.js");
+  const { processesWithEnvEntry } = await import("../../../src/daemon/proc.js");
   const marker = `PLUGPROM_TEST_MARKER=${process.pid}-${Date.now()}`;
   const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { env: { [marker.split("=")[0]]: marker.split("=")[1] }, stdio: "ignore" });
   t.after(() => void child.kill("SIGKILL"));

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { placeholdersIn, substituteArgs } from "../../src/daemon/supervision/template.js";
+import { placeholdersIn, substituteArgs } from "../../../../src/daemon/supervision/template.js";
 
 const tcp = { kind: "tcp", host: "127.0.0.1", port: 41234 } as const;
 const unix = { kind: "unix", path: "/state/sockets/abc.sock" } as const;
@@ -33,7 +33,7 @@ test("placeholdersIn reports what is used, so the daemon can pick the transport"
 });
 
 test("a scrape timeout longer than the interval is refused: Prometheus would drop the target", async () => {
-  const { checkScrapeSettings } = await import("../../src/shared/plugin-entry.js");
+  const { checkScrapeSettings } = await import("../../../../src/shared/plugin-entry.js");
   assert.match(checkScrapeSettings(1_000, 2_000) ?? "", /must not exceed the scrape interval/);
   assert.equal(checkScrapeSettings(2_000, 1_000), undefined);
   assert.equal(checkScrapeSettings(undefined, 5_000), undefined);

@@ -2,20 +2,13 @@
 // when nothing changed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
-import { rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { CoalescingFileWriter } from "../../src/daemon/state/atomic-file.js";
+import { readFileSync, statSync } from "node:fs";
+import { CoalescingFileWriter } from "../../../../src/daemon/state/atomic-file.js";
+import { tempFile } from "../../../helpers/temp.js";
 
-function tempFile(t: { after(fn: () => Promise<void>): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), "pp-cfw-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return join(dir, "state.json");
-}
 
 test("a burst of saves costs at most two writes, and the newest content wins", async (t) => {
-  const file = tempFile(t);
+  const file = tempFile(t, "state.json");
   let renders = 0;
   const w = new CoalescingFileWriter(file, (err) => assert.fail(String(err)));
   for (let i = 0; i < 50; i++) w.save(() => (renders++, `v${i}\n`));
@@ -25,7 +18,7 @@ test("a burst of saves costs at most two writes, and the newest content wins", a
 });
 
 test("content equal to the last write is not written again, and flush still settles", { timeout: 10_000 }, async (t) => {
-  const file = tempFile(t);
+  const file = tempFile(t, "state.json");
   const w = new CoalescingFileWriter(file, (err) => assert.fail(String(err)));
   w.save(() => "same\n");
   await w.flush();

@@ -1,21 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildTargetGroups, renderSdDocument } from "../../src/daemon/http/discovery.js";
-import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import type { InstanceView } from "../../src/daemon/instance.js";
+import { buildTargetGroups, renderSdDocument } from "../../../../src/daemon/http/discovery.js";
+import { PluginState } from "../../../../src/shared/gen/plugprom/v1/control_pb.js";
+import { instance } from "../../../helpers/fake-directory.js";
 
-const inst = (name: string, state: PluginState, labels: Record<string, string> = {}): InstanceView => ({
-  name,
-  state,
-  labels,
-  metricsEndpoint: { kind: "unix", path: `/s/${name}.sock` },
-  healthy: true,
-  advertised: state === PluginState.RUNNING || state === PluginState.CRASHED,
-  pid: undefined,
-  restarts: 0,
-  startedAt: undefined,
-  noMetrics: false,
-});
+const inst = (name: string, state: PluginState, labels: Record<string, string> = {}) => instance(name, state, { labels });
 const daemonGroup = { targets: ["host:2112"], labels: { __metrics_path__: "/metrics", __meta_plugprom_role: "daemon" } };
 
 test("with no plugins the document holds only the daemon's own target", () => {

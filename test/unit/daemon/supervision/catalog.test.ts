@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CatalogError, parseCatalog } from "../../src/daemon/supervision/catalog.js";
+import { CatalogError, parseCatalog } from "../../../../src/daemon/supervision/catalog.js";
 
 test("a catalog entry is read with relative commands resolved against the file's directory", () => {
   const catalog = parseCatalog(

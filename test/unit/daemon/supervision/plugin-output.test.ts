@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { once } from "node:events";
-import { forEachLine, MAX_LINE_CHARS, OutputRing, parseHclogLine } from "../../src/daemon/supervision/plugin-output.js";
+import { forEachLine, MAX_LINE_CHARS, OutputRing, parseHclogLine } from "../../../../src/daemon/supervision/plugin-output.js";
 
 async function linesOf(chunks: string[]): Promise<string[]> {
   const stream = new PassThrough();
