@@ -1,9 +1,16 @@
-// The comparison apply and diff rest on: stable under key order, defaults and equivalent
-// durations, and field by field in the plugins file's terms.
+// The comparison apply and diff rest on (stable under key order, defaults and equivalent
+// durations; field by field in the file's terms), and converge() on a registry with a fake runner.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { specChanges } from "../../../../src/daemon/supervision/converge.js";
+import { create } from "@bufbuild/protobuf";
+import { StartRequestSchema } from "../../../../src/shared/gen/plugprom/v1/control_pb.js";
+import { silentLogger } from "../../../../src/daemon/log.js";
 import type { InstanceSpec } from "../../../../src/daemon/spec.js";
+import type { PersistedInstance } from "../../../../src/daemon/state/instances-file.js";
+import { converge, specChanges } from "../../../../src/daemon/supervision/converge.js";
+import { Registry } from "../../../../src/daemon/supervision/registry.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
+import { FakeRunner } from "../../../helpers/fake-runner.js";
 
 const base: InstanceSpec = {
   name: "g2",
@@ -60,4 +67,38 @@ test("each differing field is one line, in the file's names, durations in Promet
 test("fields this comparison has no name for (added to the spec later) still count", () => {
   const later = { ...base, maxMemory: 1024 } as InstanceSpec;
   assert.deepEqual(specChanges(base, later), ["maxMemory (none) -> 1024"]);
+});
+
+// converge() against a registry with a fake runner: what it does to each instance, origins,
+// and the restart count an update keeps.
+test("converge creates, updates, leaves alone and prunes its own file's instances; an update keeps the restart count plus one", async () => {
+  const clock = new FakeClock();
+  let persisted: PersistedInstance[] = [];
+  const registry = new Registry({
+    log: silentLogger,
+    catalog: new Map(),
+    supervisor: { runner: new FakeRunner(clock), healthIntervalMs: 5_000, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
+    defaults: { stopGraceMs: 1_000, startTimeoutMs: 10_000 },
+    events: { pluginStarted: () => undefined, pluginStopped: () => undefined, pluginRestarted: () => undefined },
+    persist: (snapshot) => (persisted = snapshot()),
+  });
+  const spec = (name: string, env: Record<string, string> = {}) => registry.resolve(create(StartRequestSchema, { name, command: ["/opt/p"], env, workingDir: "/etc" }));
+  const origin = "/etc/plugins.yaml";
+  await registry.start(create(StartRequestSchema, { name: "manual", command: ["/opt/p"] }));
+
+  const first = await converge(registry, new Map([["a", spec("a")], ["b", spec("b")]]), { origin, prune: "origin", dryRun: false });
+  assert.deepEqual(first.map((o) => [o.name, o.action]), [["a", "created"], ["b", "created"]]);
+  assert.deepEqual(persisted.map((p) => [p.spec.name, p.origin]), [["a", origin], ["b", origin], ["manual", undefined]]);
+  const pidB = registry.get("b")!.pid;
+
+  const dry = await converge(registry, new Map([["a", spec("a", { MODE: "slow" })]]), { origin, prune: "origin", dryRun: true });
+  assert.deepEqual(dry.map((o) => [o.name, o.action, o.changes]), [["a", "updated", ["env.MODE (none) -> slow"]], ["b", "deleted", []]]);
+  assert.equal(registry.get("b")!.pid, pidB, "a dry run changes nothing");
+
+  const second = await converge(registry, new Map([["a", spec("a", { MODE: "slow" })]]), { origin, prune: "origin", dryRun: false });
+  assert.deepEqual(second.map((o) => [o.name, o.action]), [["a", "updated"], ["b", "deleted"]]);
+  assert.deepEqual(registry.list().map((s) => s.name), ["a", "manual"], "the hand-started instance is not the file's to prune");
+  assert.equal(registry.get("a")!.restarts, 1);
+  assert.equal(registry.get("a")!.spec.env.MODE, "slow");
+  assert.equal(persisted.find((p) => p.spec.name === "a")!.origin, origin);
 });
