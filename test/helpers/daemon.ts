@@ -37,6 +37,8 @@ export interface DaemonHandle {
 
 export interface CliOptions {
   env?: NodeJS.ProcessEnv;
+  /** Another plugprom executable than this checkout's (an installed package). */
+  bin?: string;
   cwd?: string;
   input?: string;
 }
@@ -55,6 +57,8 @@ export interface StartDaemonOptions {
   keepStateDir?: boolean;
   /** Node flags for the daemon process (e.g. --cpu-prof for the benchmarks). */
   nodeFlags?: string[];
+  /** Another plugprom executable than this checkout's (an installed package). */
+  bin?: string;
 }
 
 /** The environment tests give plugprom processes: no colour, short plugin tick for tests. */
@@ -79,9 +83,10 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
     "debug",
     ...(opts.args ?? []),
   ];
+  const bin = opts.bin ?? PLUGPROM;
   const proc = opts.nodeFlags
-    ? spawn(process.execPath, [...opts.nodeFlags, PLUGPROM, ...args], { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(PLUGPROM, args, { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn(process.execPath, [...opts.nodeFlags, bin, ...args], { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(bin, args, { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -146,7 +151,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
     httpBase: `http://${state.httpAddr}`,
     log: () => output,
     waitForLog,
-    cli: (cliArgs, cliOpts) => runCli(["--addr", state.grpcAddr, ...cliArgs], cliOpts),
+    cli: (cliArgs, cliOpts) => runCli(["--addr", state.grpcAddr, ...cliArgs], { bin, ...cliOpts }),
     stop: async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill("SIGTERM");
@@ -171,7 +176,7 @@ export async function daemon(t: Cleanup, args: string[] = [], opts: Omit<StartDa
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(PLUGPROM, args, { env: testEnv(opts.env), cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const proc = spawn(opts.bin ?? PLUGPROM, args, { env: testEnv(opts.env), cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString("utf8")));

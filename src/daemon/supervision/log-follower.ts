@@ -1,11 +1,14 @@
 // Follows a plugin's output file as it grows (the plugin writes, the daemon reads), in
 // bounded reads, and rotates it (copy to <file>.1, truncate) past a size limit so that a
-// chatty plugin cannot fill the disk.
+// chatty plugin cannot fill the disk. The file is opened only while there is something to
+// read: an idle plugin costs the daemon no descriptor and no read buffer (a daemon with
+// thousands of plugins would otherwise hold two of each per plugin).
 import { watch, type FSWatcher } from "node:fs";
-import { copyFile, open, truncate, type FileHandle } from "node:fs/promises";
+import { copyFile, open, stat, truncate } from "node:fs/promises";
 import { LineSplitter } from "./plugin-output.js";
 
 const READ_CHUNK = 64 * 1024;
+const MIN_READ = 4 * 1024;
 export const DEFAULT_MAX_LOG_BYTES = 8 * 1024 * 1024;
 
 export interface FollowOptions {
@@ -16,7 +19,6 @@ export interface FollowOptions {
 }
 
 export class LogFollower {
-  private fh: FileHandle | undefined;
   private offset = 0;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -24,7 +26,6 @@ export class LogFollower {
   private again = false;
   private stopped = false;
   private readonly splitter: LineSplitter;
-  private readonly buffer = Buffer.allocUnsafe(READ_CHUNK);
   private readonly decoder = new TextDecoder("utf-8");
 
   constructor(
@@ -36,8 +37,8 @@ export class LogFollower {
   }
 
   async start(): Promise<void> {
-    this.fh = await open(this.path, "r");
-    if (this.opts.fromEnd) this.offset = (await this.fh.stat()).size;
+    const { size } = await stat(this.path); // the file must exist
+    if (this.opts.fromEnd) this.offset = size;
     // inotify makes the handshake arrive promptly; the poll covers what it can miss. With
     // inotify the poll is only a safety net, and slow: a daemon with hundreds of plugins
     // would otherwise spend its threadpool on reads that find nothing (two files each).
@@ -64,8 +65,6 @@ export class LogFollower {
     while (this.reading) await this.reading;
     await this.drain().catch(() => undefined);
     this.splitter.end();
-    await this.fh?.close().catch(() => undefined);
-    this.fh = undefined;
   }
 
   private poll(ms: number): void {
@@ -92,16 +91,23 @@ export class LogFollower {
   }
 
   private async drain(): Promise<void> {
-    const fh = this.fh;
-    if (!fh) return;
-    for (;;) {
-      const { bytesRead } = await fh.read(this.buffer, 0, READ_CHUNK, this.offset);
-      if (bytesRead === 0) break;
-      this.offset += bytesRead;
-      this.splitter.push(this.decoder.decode(this.buffer.subarray(0, bytesRead), { stream: true }));
-    }
-    const size = (await fh.stat()).size;
+    // One stat when nothing was written (the safety poll's usual case), not a read and a stat.
+    const { size } = await stat(this.path);
     if (size < this.offset) this.offset = size; // truncated by someone else
+    if (size > this.offset) {
+      const fh = await open(this.path, "r");
+      try {
+        const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(MIN_READ, size - this.offset)));
+        for (;;) {
+          const { bytesRead } = await fh.read(buffer, 0, buffer.length, this.offset);
+          if (bytesRead === 0) break;
+          this.offset += bytesRead;
+          this.splitter.push(this.decoder.decode(buffer.subarray(0, bytesRead), { stream: true }));
+        }
+      } finally {
+        await fh.close();
+      }
+    }
     if (this.offset > (this.opts.maxBytes ?? DEFAULT_MAX_LOG_BYTES)) {
       // Copy-truncate: the plugin holds the file open (O_APPEND), so it keeps writing to it.
       await copyFile(this.path, `${this.path}.1`);
