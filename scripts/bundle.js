@@ -39,13 +39,19 @@ await build({
   banner: { js: "import { createRequire as __plugpromRequire } from 'node:module'; const require = __plugpromRequire(import.meta.url);" },
 });
 
-/** The client-only bundle has no daemon: its one import of it becomes a stub. */
+/**
+ * The client-only bundle has no daemon and no YAML parser: their imports (both dynamic)
+ * become stubs that the launcher never reaches (it runs daemon, apply and diff from the full
+ * bundle).
+ */
 const noDaemon = {
   name: "no-daemon",
   setup(b) {
-    b.onResolve({ filter: /\/daemon\/main\.js$/ }, () => ({ path: "daemon-stub", namespace: "no-daemon" }));
-    b.onLoad({ filter: /.*/, namespace: "no-daemon" }, () => ({
-      contents: 'export async function runDaemon() { throw new Error("internal: the daemon is not in the client bundle (see src/cli/launch.ts)"); }',
+    b.onResolve({ filter: /\/daemon\/main\.js$|\/shared\/plugins-file\.js$/ }, (args) => ({ path: args.path, namespace: "no-daemon" }));
+    b.onLoad({ filter: /.*/, namespace: "no-daemon" }, (args) => ({
+      contents: args.path.endsWith("plugins-file.js")
+        ? 'export function parsePluginsFile() { throw new Error("internal: plugins files are not in the client bundle (see src/cli/launch.ts)"); }'
+        : 'export async function runDaemon() { throw new Error("internal: the daemon is not in the client bundle (see src/cli/launch.ts)"); }',
       loader: "js",
     }));
   },

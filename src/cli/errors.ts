@@ -24,3 +24,11 @@ export class OutputClosedError extends Error {
     super("stdout closed", { cause });
   }
 }
+
+/** A command's answer is its exit code alone (`diff` exits 1 when something would change). */
+export class QuietExit extends Error {
+  override name = "QuietExit";
+  constructor(readonly exitCode: ExitCode) {
+    super(`exit ${exitCode}`);
+  }
+}

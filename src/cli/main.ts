@@ -5,7 +5,7 @@ import { CommanderError } from "commander";
 import { formatDuration } from "../shared/duration.js";
 import { ExitCode, exitCodeFor } from "../shared/errors.js";
 import { createControlClient, failedCallOf, unreachableReason, type ControlClient } from "./client.js";
-import { CliError, OutputClosedError } from "./errors.js";
+import { CliError, OutputClosedError, QuietExit } from "./errors.js";
 import type { GlobalFlags } from "./factory.js";
 import { address } from "./flags.js";
 import { installLiteHeaders } from "./headers.js";
@@ -68,7 +68,8 @@ export async function main(argv: string[], overrides: Partial<MainDeps> = {}): P
 
 function report(err: unknown, ctx: { debug: boolean; addr: string; writeErr(text: string): void }): number {
   const fail = (message: string, code: number) => {
-    ctx.writeErr(`plugprom: ${message}\n`);
+    // A message of several problems (an invalid plugins file) is one line per problem.
+    ctx.writeErr(message.split("\n").map((line) => `plugprom: ${line}\n`).join(""));
     if (ctx.debug && err instanceof Error && err.stack) ctx.writeErr(`${err.stack}\n`);
     return code;
   };
@@ -77,6 +78,7 @@ function report(err: unknown, ctx: { debug: boolean; addr: string; writeErr(text
     return err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help" ? ExitCode.OK : ExitCode.USAGE;
   }
   if (err instanceof OutputClosedError) return ExitCode.OK;
+  if (err instanceof QuietExit) return err.exitCode;
   if (err instanceof CliError) return fail(err.message, err.exitCode);
   const unreachable = unreachableReason(err);
   if (unreachable) {

@@ -147,6 +147,10 @@ export interface StatusJson {
   stateDir: string;
   startedAt: string | null;
   plugins: Record<string, number>;
+  /** The daemon's --apply file, or null. */
+  applyFile: string | null;
+  /** The last apply that acted (--apply at start-up or SIGHUP, or `plugprom apply`), or null. */
+  lastApply: { file: string; time: string | null; ok: boolean; error: string | null } | null;
 }
 
 export function statusJson(s: StatusResponse): StatusJson {
@@ -159,6 +163,8 @@ export function statusJson(s: StatusResponse): StatusJson {
     stateDir: s.stateDir,
     startedAt: iso(s.startedAt),
     plugins: { ...s.plugins },
+    applyFile: s.applyFile || null,
+    lastApply: s.lastApply ? { file: s.lastApply.file, time: iso(s.lastApply.time), ok: s.lastApply.ok, error: s.lastApply.error || null } : null,
   };
 }
 
@@ -234,6 +240,10 @@ export function renderPluginDetails(p: PluginInfo, io: IO): string {
 export function renderStatus(s: StatusResponse): string {
   const j = statusJson(s);
   const counts = Object.entries(j.plugins).map(([k, v]) => `${v} ${k.toLowerCase()}`).join(", ") || "none";
+  const last = j.lastApply;
+  const applied: Array<[string, string]> = [];
+  if (j.applyFile) applied.push(["apply file", j.applyFile]);
+  if (last) applied.push(["last apply", `${last.time ?? "-"} ${last.file}: ${last.ok ? "ok" : `failed: ${last.error ?? ""}`}`]);
   return keyValues([
     ["version", j.version],
     ["pid", String(j.pid)],
@@ -243,6 +253,7 @@ export function renderStatus(s: StatusResponse): string {
     ["state dir", j.stateDir],
     ["started at", j.startedAt ?? "-"],
     ["plugins", counts],
+    ...applied,
   ]);
 }
 

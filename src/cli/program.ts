@@ -6,8 +6,10 @@ import { errorMessage } from "../shared/errors.js";
 import { readTokenFile } from "../shared/token.js";
 import { VERSION } from "../shared/version.js";
 import type { ControlClient } from "./client.js";
+import { newApplyCommand } from "./commands/apply.js";
 import { newCompleteNamesCommand, newCompletionCommand } from "./commands/completion.js";
 import { newDaemonCommand } from "./commands/daemon.js";
+import { newDiffCommand } from "./commands/diff.js";
 import { newGetCommand } from "./commands/get.js";
 import { newKillCommand } from "./commands/kill.js";
 import { newListCommand } from "./commands/list.js";
@@ -53,6 +55,8 @@ export const COMMANDS: readonly NewCommand[] = [
   newStatusCommand,
   newLogsCommand,
   newShutdownCommand,
+  newApplyCommand,
+  newDiffCommand,
   newTopCommand,
   newCompletionCommand,
   newCompleteNamesCommand,

@@ -1,6 +1,6 @@
 // `plugprom daemon`: wires the state dir, the registry, the control API and the HTTP server
 // together, and owns the daemon's startup and shutdown. No behaviour of its own beyond that.
-import { chmod, rm } from "node:fs/promises";
+import { chmod, readFile, rm } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { hostname } from "node:os";
@@ -26,6 +26,8 @@ import { openStateDir } from "./state/state-dir.js";
 import { loadCatalog, type Catalog } from "./supervision/catalog.js";
 import { ProcessRunner } from "./supervision/process-runner.js";
 import { Registry } from "./supervision/registry.js";
+import { Applier, desiredSpecs, type InstanceOutcome } from "./supervision/converge.js";
+import { LIMITS } from "../shared/names.js";
 
 /**
  * Runs the daemon until SIGINT/SIGTERM or a Shutdown RPC, then resolves. A startup error
@@ -72,6 +74,16 @@ async function serve(opts: DaemonOptions): Promise<void> {
     flushPersisted: () => writer.flush(),
   });
   metrics = new DaemonMetrics(registry);
+  const applier = new Applier(registry, catalog);
+  if (opts.applyFile) {
+    // Like --config: a file that cannot be applied is a start-up error, before anything listens.
+    try {
+      desiredSpecs(registry, catalog, await readPluginsFile(opts.applyFile), opts.applyFile);
+    } catch (err) {
+      await stateDir.releaseLock();
+      throw err;
+    }
+  }
 
   let advertiseAddr = opts.advertiseAddr ?? "";
   let boundHttp: Address | undefined;
@@ -90,12 +102,31 @@ async function serve(opts: DaemonOptions): Promise<void> {
     tls,
     daemonInfo: () => ({ version: VERSION, grpcAddr: addressOrEmpty(boundGrpc), httpAddr: addressOrEmpty(boundHttp), advertiseAddr }),
   });
-  const onSighup = () => reloadTls(opts, httpServer as HttpsServer, log);
+  let applying: Promise<void> = Promise.resolve();
+  /** Converges to --apply's file; one run at a time, an invalid file logged and nothing changed. */
+  const applyFile = (why: string) => {
+    const file = opts.applyFile;
+    if (!file) return;
+    applying = applying.then(async () => {
+      try {
+        const outcomes = await applier.apply(await readPluginsFile(file), file, { prune: "origin", dryRun: false });
+        logOutcomes(log, file, why, outcomes);
+      } catch (err) {
+        log.error("plugins file not applied; nothing changed", { file, reason: why, error: errorMessage(err).replace(/\n/g, "; ") });
+      }
+    });
+  };
+  const onSighup = () => {
+    applyFile("SIGHUP");
+    reloadTls(opts, httpServer as HttpsServer, log);
+  };
   process.on("SIGHUP", onSighup);
   let shutdownRequested: (keepPlugins: boolean) => void = () => undefined;
   const control = createControlServer(
     {
       registry,
+      applier,
+      applyFile: opts.applyFile,
       advertiseAddr: () => advertiseAddr,
       addresses: () => ({ grpcAddr: addressOrEmpty(boundGrpc), httpAddr: addressOrEmpty(boundHttp) }),
       stateDir: opts.stateDir,
@@ -141,9 +172,16 @@ async function serve(opts: DaemonOptions): Promise<void> {
   if (opts.fileSd) writeFileSd(opts.fileSd, registry, () => advertiseAddr, tls !== undefined, log);
   const saved = stateDir.saved;
   const restoring = registry.restore(saved).then(
-    () => saved.length > 0 && log.info("instances restored", { count: saved.length }),
+    () => {
+      if (saved.length > 0) log.info("instances restored", { count: saved.length });
+      const strays = registry.reapStrays(stateDir.socketDir);
+      if (strays.length > 0) log.warn("killed plugin processes a previous daemon started but never saved", { processGroups: strays.join(",") });
+    },
     (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),
   );
+  // Every apply (this file's, and the CLI's) works on what was restored and reattached.
+  applier.holdUntil(restoring);
+  applyFile("start-up");
 
   const grpcSocket = boundGrpc.kind === "unix" ? boundGrpc.path : undefined;
   await untilShutdown({
@@ -154,6 +192,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
     onSighup,
     async shutDown(keepPlugins) {
       await restoring;
+      await applying;
       if (keepPlugins) {
         // The snapshot with reattach data is what the next daemon adopts.
         await writer.flush();
@@ -213,6 +252,35 @@ function untilShutdown(o: {
     o.onShutdownRpc((keepPlugins) => begin(keepPlugins, "Shutdown RPC"));
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+  });
+}
+
+/** Reads a plugins file, refusing one too large for the control API to carry. */
+async function readPluginsFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw invalid(`--apply ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, err);
+  }
+  if (Buffer.byteLength(text) > LIMITS.pluginsFileBytes) throw invalid(`--apply ${file}: larger than ${LIMITS.pluginsFileBytes / 1024} KiB`);
+  return text;
+}
+
+function logOutcomes(log: Logger, file: string, why: string, outcomes: InstanceOutcome[]): void {
+  const count = (action: string) => outcomes.filter((o) => o.action === action).length;
+  for (const o of outcomes) {
+    if (o.action === "failed") log.warn("plugins file: instance failed", { file, plugin: o.name, attempted: o.attempted, error: o.error });
+    else if (o.action !== "unchanged") log.info(`plugins file: ${o.action}`, { file, plugin: o.name, changes: o.changes.join("; ") || undefined });
+  }
+  log.info("plugins file applied", {
+    file,
+    reason: why,
+    created: count("created"),
+    updated: count("updated"),
+    unchanged: count("unchanged"),
+    deleted: count("deleted"),
+    failed: count("failed"),
   });
 }
 

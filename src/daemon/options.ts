@@ -17,6 +17,8 @@ export interface DaemonOptions {
   stateDir: string;
   /** Optional plugin catalog (JSON file). */
   configFile?: string;
+  /** A plugins file (absolute path) to converge to after start-up and on every SIGHUP. */
+  applyFile?: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** Default scrape timeout when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds. */

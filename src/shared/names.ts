@@ -14,6 +14,8 @@ export const LIMITS = {
   envValueLength: 32 * 1024,
   args: 256,
   argLength: 32 * 1024,
+  /** A plugins file travels in one control message (at most 1 MiB); half of that is plenty. */
+  pluginsFileBytes: 512 * 1024,
 } as const;
 
 /** Returns a one-line problem description, or undefined when the name is valid. */

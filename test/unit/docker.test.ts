@@ -5,10 +5,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { repoRoot } from "../helpers/paths.js";
 import { promtool } from "../helpers/prometheus.js";
+import { parsePluginsFile } from "../../src/shared/plugins-file.js";
 
 const dockerDir = join(repoRoot, "docker");
 interface Compose {
@@ -63,14 +64,16 @@ test("Prometheus' SD URL names the daemon's service and HTTP port, and the daemo
   assert.ok(daemon.ports?.some((p) => p.endsWith(`:${httpPort}`)), "the HTTP port is published");
 });
 
-test("the one-shot start service reaches the daemon's control address and waits for it to be healthy", () => {
-  const daemonName = Object.keys(compose.services).find((n) => compose.services[n].command?.[0] === "daemon")!;
-  const daemon = compose.services[daemonName];
-  const starter = Object.values(compose.services).find((s) => s.command?.includes("start"))!;
-  const grpcPort = flag(daemon.command, "--grpc-addr")!.split(":").pop();
-  assert.equal(flag(starter.command, "--addr"), `${daemonName}:${grpcPort}`);
-  assert.deepEqual(starter.depends_on, { [daemonName]: { condition: "service_healthy" } });
-  assert.equal(starter.image, daemon.image, "the same image runs the CLI");
+test("the daemon applies a plugins file it mounts, and that file is valid", () => {
+  const daemon = Object.values(compose.services).find((s) => s.command?.[0] === "daemon")!;
+  const target = flag(daemon.command, "--apply");
+  assert.ok(target, "the daemon runs with --apply");
+  const volume = (daemon.volumes ?? []).find((v) => v.split(":")[1] === target);
+  assert.ok(volume !== undefined && volume.endsWith(":ro"), `${target} is mounted read-only`);
+  const source = resolve(dockerDir, volume.split(":")[0]);
+  const file = parsePluginsFile(readFileSync(source, "utf8"), dirname(target), source);
+  assert.deepEqual(file.instances.get("abc"), { labels: { team: "demo" } });
+  assert.ok(!Object.values(compose.services).some((s) => s.command?.includes("start")), "no one-shot start service any more");
 });
 
 test("the Dockerfile is multi-stage, runs as a non-root user, checks /healthz and runs the daemon", () => {

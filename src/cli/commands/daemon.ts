@@ -17,6 +17,7 @@ function declareDaemon() {
     .addOption(new Option("--advertise-addr <host:port>", "address Prometheus uses to reach the HTTP server").env("PLUGPROM_ADVERTISE_ADDR"))
     .addOption(new Option("--state-dir <dir>", "state directory (default: $XDG_STATE_HOME/plugprom)").env("PLUGPROM_STATE_DIR"))
     .option("--config <file.json>", "plugin catalog")
+    .option("--apply <file>", "plugins file to converge to after start-up and on every SIGHUP")
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .option("--log-format <format>", "text or json", "text")
     .option("--scrape-timeout <duration>", "proxy timeout without X-Prometheus-Scrape-Timeout-Seconds", "10s")
@@ -66,6 +67,7 @@ export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
     advertiseAddr: f.advertiseAddr,
     stateDir: resolve(cwd, f.stateDir || defaultStateDir()),
     configFile: path(f.config),
+    applyFile: path(f.apply),
     logLevel,
     logFormat,
     scrapeTimeoutMs: positiveDuration("--scrape-timeout", f.scrapeTimeout),

@@ -2,18 +2,24 @@
 // calls. CLI → control API → registry → supervisor → process.
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ControlService, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { isAbsolute } from "node:path";
+import { ApplyAction, ApplyResultSchema, ControlService, LastApplySchema, PluginState, type ApplyResult } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { errorMessage } from "../../shared/errors.js";
 import { conflict, DaemonError, invalid, unreachable } from "../errors.js";
 import { VERSION } from "../../shared/version.js";
 import { buildTargetGroups, renderSdDocument } from "../http/discovery.js";
 import type { OutputLine } from "../supervision/plugin-output.js";
 import type { Registry } from "../supervision/registry.js";
+import type { Applier, InstanceOutcome } from "../supervision/converge.js";
 import { openScrape } from "../scrape/upstream.js";
 import { pluginInfo } from "./plugin-info.js";
 
 export interface ControlDeps {
   registry: Registry;
+  applier: Applier;
+  /** The daemon's --apply file, if any. */
+  applyFile?: string;
   advertiseAddr: () => string;
   addresses: () => { grpcAddr: string; httpAddr: string };
   stateDir: string;
@@ -54,6 +60,11 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
     },
     async restart(req) {
       return { plugin: pluginInfo(await registry.restart(req.name, graceOf(req.grace))) };
+    },
+    async apply(req) {
+      if (!isAbsolute(req.path)) throw invalid("path must be the plugins file's absolute path");
+      const outcomes = await deps.applier.apply(req.content, req.path, { prune: req.prune ? "all" : "none", dryRun: req.dryRun });
+      return { results: outcomes.map(applyResult) };
     },
     list() {
       return { plugins: registry.list().map((s) => pluginInfo(s, deps.lastScrapeSeconds?.(s.name))) };
@@ -103,6 +114,8 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
         stateDir: deps.stateDir,
         startedAt: timestampFromDate(deps.startedAt),
         plugins,
+        applyFile: deps.applyFile ?? "",
+        lastApply: deps.applier.last && create(LastApplySchema, { ...deps.applier.last, time: timestampFromDate(deps.applier.last.time) }),
       };
     },
     shutdown(req) {
@@ -121,6 +134,24 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
       yield* follow(sup.output.tail(n), (push) => sup.output.subscribe(push), ctx, toMessage);
     },
   };
+}
+
+const ACTIONS = {
+  created: ApplyAction.CREATED,
+  updated: ApplyAction.UPDATED,
+  unchanged: ApplyAction.UNCHANGED,
+  deleted: ApplyAction.DELETED,
+  failed: ApplyAction.FAILED,
+} as const;
+
+function applyResult(o: InstanceOutcome): ApplyResult {
+  return create(ApplyResultSchema, {
+    name: o.name,
+    action: ACTIONS[o.action],
+    attempted: o.attempted ? ACTIONS[o.attempted] : ApplyAction.UNSPECIFIED,
+    error: o.error ?? "",
+    changes: o.changes,
+  });
 }
 
 /** Replays `backlog`, then yields new lines until the client goes away. */

@@ -32,6 +32,11 @@ export interface ReattachInfo {
 export interface PersistedInstance {
   spec: InstanceSpec;
   restarts: number;
+  /**
+   * The plugins file (absolute path) that created or last updated it; absent when started by
+   * hand. `daemon --apply` prunes only its own file's instances.
+   */
+  origin?: string;
   reattach?: ReattachInfo;
 }
 

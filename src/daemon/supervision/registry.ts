@@ -11,6 +11,7 @@ import type { PersistedInstance } from "../state/instances-file.js";
 import { Supervisor, type SupervisorDeps } from "./supervisor.js";
 import type { InstanceSpec } from "../spec.js";
 import { resolveSpec } from "./spec-resolution.js";
+import { processesWithEnvEntry, readProcStatSync } from "../proc.js";
 
 export interface RegistryDeps {
   log: Logger;
@@ -31,8 +32,15 @@ export interface RegistryDeps {
 export class Registry implements InstanceDirectory {
   private readonly instances = new Map<string, Supervisor>();
   private readonly listeners = new Set<() => void>();
-  /** Names with a stop, kill or restart in flight: a second one is refused, not interleaved. */
-  private readonly busy = new Map<string, string>();
+  /**
+   * Names with a stop, kill, restart or apply in flight: a second stop, kill or restart is
+   * refused, not interleaved; an apply waits for `done`.
+   */
+  private readonly busy = new Map<string, { what: string; done: Promise<void> }>();
+  /** Starts in flight, by name. */
+  private readonly starting = new Map<string, Promise<void>>();
+  /** The daemon is shutting down: nothing new is started (an apply in flight must not outlive it). */
+  private closing = false;
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -52,7 +60,20 @@ export class Registry implements InstanceDirectory {
 
   /** Starts a new instance; resolves with it once RUNNING. */
   async start(req: StartRequest): Promise<Supervisor> {
-    const spec = resolveSpec(req, { catalog: this.deps.catalog, startTimeoutMs: this.deps.defaults.startTimeoutMs });
+    return this.launchNew(this.resolve(req));
+  }
+
+  /** The spec a Start request asks for, with the daemon's catalog and defaults. */
+  resolve(req: StartRequest): InstanceSpec {
+    return resolveSpec(req, { catalog: this.deps.catalog, startTimeoutMs: this.deps.defaults.startTimeoutMs });
+  }
+
+  /**
+   * Creates and starts an instance from a complete spec (`start`, and `apply` for a name the
+   * daemon does not have). A start that fails leaves nothing behind.
+   */
+  async launchNew(spec: InstanceSpec, origin?: string): Promise<Supervisor> {
+    if (this.closing) throw conflict("the daemon is shutting down");
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
       throw exists(
@@ -60,10 +81,14 @@ export class Registry implements InstanceDirectory {
       );
     }
     const sup = this.newSupervisor(spec);
+    sup.origin = origin;
     this.instances.set(spec.name, sup);
     this.changed();
+    const started = sup.start();
+    // apply waits for a start in flight before it looks at the instance.
+    this.starting.set(spec.name, started);
     try {
-      await sup.start();
+      await started;
     } catch (err) {
       // A start that failed leaves nothing behind: the process is reaped and the name is free.
       if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
@@ -71,9 +96,63 @@ export class Registry implements InstanceDirectory {
       this.changed();
       await this.durable();
       throw err;
+    } finally {
+      if (this.starting.get(spec.name) === started) this.starting.delete(spec.name);
     }
     await this.durable();
     return sup;
+  }
+
+  /**
+   * Runs `work` on `name` after every other operation on it (apply): where `stop`, `kill` and
+   * `restart` refuse a busy name, this waits its turn, and also for a `start` in flight.
+   */
+  async serialized<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
+    return this.exclusive(
+      name,
+      what,
+      async () => {
+        await this.starting.get(name)?.catch(() => undefined);
+        return work();
+      },
+      { wait: true },
+    );
+  }
+
+  /**
+   * Restarts an instance with a new spec (apply of a changed instance; call it inside
+   * serialized()). Like `plugprom restart` and pm2's reload it keeps the restart count and
+   * adds one; the name stays taken throughout, so no `start` can slip in. A new spec that
+   * fails to start leaves nothing behind, as a failed `start` does.
+   */
+  async replace(spec: InstanceSpec, origin: string | undefined): Promise<Supervisor> {
+    const old = this.require(spec.name);
+    if (this.closing) throw conflict("the daemon is shutting down");
+    await old.stop(this.deps.defaults.stopGraceMs);
+    if (this.closing) throw conflict("the daemon is shutting down");
+    const sup = this.newSupervisor(spec, old.restarts + 1);
+    sup.origin = origin;
+    this.instances.set(spec.name, sup);
+    this.deps.events.pluginRestarted(spec.name);
+    this.changed();
+    try {
+      await sup.start();
+    } catch (err) {
+      this.forget(sup);
+      await this.durable();
+      throw err;
+    }
+    await this.durable();
+    return sup;
+  }
+
+  /** Records that a plugins file now declares `name` (apply of an unchanged instance). */
+  async adopt(name: string, origin: string | undefined): Promise<void> {
+    const sup = this.instances.get(name);
+    if (!sup || sup.origin === origin) return;
+    sup.origin = origin;
+    this.changed();
+    await this.durable();
   }
 
   /**
@@ -85,6 +164,7 @@ export class Registry implements InstanceDirectory {
       saved.map(async (p) => {
         if (this.instances.has(p.spec.name)) return;
         const sup = this.newSupervisor(p.spec, p.restarts);
+        sup.origin = p.origin;
         this.instances.set(p.spec.name, sup);
         await sup.restore(p.reattach);
       }),
@@ -92,8 +172,37 @@ export class Registry implements InstanceDirectory {
     this.changed();
   }
 
+  /**
+   * Kills plugin processes a previous daemon started and nobody owns: a daemon killed between
+   * spawning a plugin and saving its reattach data leaves that process running while this
+   * daemon starts the instance again. Every plugin has PLUGIN_UNIX_SOCKET_DIR=<our socket
+   * dir> in its environment; one started before this daemon, outside the process group of
+   * every instance it now runs, is such a stray. Call it once restore() has reattached.
+   * Returns the process groups killed.
+   */
+  reapStrays(socketDir: string): number[] {
+    const self = readProcStatSync(process.pid);
+    if (!self) return [];
+    const owned = new Set(this.list().flatMap((s) => (s.pid ? [readProcStatSync(s.pid)?.pgrp] : [])));
+    const groups = new Set<number>();
+    for (const pid of processesWithEnvEntry(`PLUGIN_UNIX_SOCKET_DIR=${socketDir}`)) {
+      const st = readProcStatSync(pid);
+      if (!st || st.state === "Z" || owned.has(st.pgrp) || Number(st.startTicks) >= Number(self.startTicks)) continue;
+      groups.add(st.pgrp);
+    }
+    for (const group of groups) {
+      try {
+        process.kill(-group, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return [...groups];
+  }
+
   /** The daemon exits and leaves every plugin running, for a later reattach. */
   async detachAll(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.list().map((s) => s.detach()));
   }
 
@@ -111,15 +220,19 @@ export class Registry implements InstanceDirectory {
     );
   }
 
-  /** Stops an instance gracefully and forgets it; resolves with it, stopped. */
-  async stop(name: string, graceMs?: number): Promise<Supervisor> {
+  /**
+   * Stops an instance gracefully and forgets it; resolves with it, stopped. `locked`: the
+   * caller already holds the name (inside serialized()).
+   */
+  async stop(name: string, graceMs?: number, opts = { locked: false }): Promise<Supervisor> {
     const sup = this.require(name);
-    return this.exclusive(name, "stopping", async () => {
+    const work = async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       this.forget(sup);
       await this.durable();
       return sup;
-    });
+    };
+    return opts.locked ? work() : this.exclusive(name, "stopping", work);
   }
 
   async kill(name: string): Promise<Supervisor> {
@@ -154,6 +267,7 @@ export class Registry implements InstanceDirectory {
    * (and in instances.json), so that the next daemon starts them again.
    */
   async stopAll(graceMs: number, opts: { forget: boolean } = { forget: true }): Promise<void> {
+    this.closing = true;
     await Promise.allSettled(
       this.list().map((sup) =>
         sup.stop(graceMs).then(() => {
@@ -170,14 +284,18 @@ export class Registry implements InstanceDirectory {
     this.changed();
   }
 
-  private async exclusive<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
-    const current = this.busy.get(name);
-    if (current) throw conflict(`plugin "${name}" is ${current}; try again when it is done`);
-    this.busy.set(name, what);
+  private async exclusive<T>(name: string, what: string, work: () => Promise<T>, opts = { wait: false }): Promise<T> {
+    for (let current = this.busy.get(name); current; current = this.busy.get(name)) {
+      if (!opts.wait) throw conflict(`plugin "${name}" is ${current.what}; try again when it is done`);
+      await current.done;
+    }
+    let release!: () => void;
+    this.busy.set(name, { what, done: new Promise<void>((resolve) => (release = resolve)) });
     try {
       return await work();
     } finally {
       this.busy.delete(name);
+      release();
     }
   }
 

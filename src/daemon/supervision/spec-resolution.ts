@@ -11,6 +11,7 @@ import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_
 import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
 import type { Catalog, CatalogEntry } from "./catalog.js";
 import { placeholdersIn } from "./template.js";
+import { checkScrapeSettings } from "../../shared/plugin-entry.js";
 
 /** What a spec is before its name and start timeout are settled. */
 type BaseSpec = Omit<InstanceSpec, "name" | "startTimeoutMs">;
@@ -32,17 +33,6 @@ export function instanceDefaults(): Pick<
   };
 }
 
-/** Prometheus drops a target whose timeout exceeds its interval; refuse it up front. */
-export function checkScrapeSettings(intervalMs: number | undefined, timeoutMs: number | undefined): string | undefined {
-  for (const [what, ms] of [["scrape interval", intervalMs], ["scrape timeout", timeoutMs]] as const) {
-    if (ms !== undefined && !(ms >= 1 && ms <= 24 * 3_600_000)) return `${what} must be between 1ms and 24h`;
-  }
-  if (intervalMs !== undefined && timeoutMs !== undefined && timeoutMs > intervalMs) {
-    return "scrape timeout must not exceed the scrape interval (Prometheus would drop the target)";
-  }
-  return undefined;
-}
-
 /** Turns a Start request into a complete spec: catalog entry, bundled greeter or command. */
 export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeoutMs: number }): InstanceSpec {
   const problem =
@@ -59,6 +49,7 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   if (problem) throw invalid(problem);
 
   let base: BaseSpec;
+  let entryStartTimeoutMs: number | undefined;
   const fromCatalog = req.plugin !== "" && !req.plugin.includes("/");
   if (fromCatalog) {
     const entry = o.catalog.get(req.plugin);
@@ -67,6 +58,7 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
       throw notFound(`no plugin "${req.plugin}" in the catalog${known.length ? ` (known: ${known.join(", ")})` : " (the daemon was started without --config)"}`);
     }
     base = catalogSpec(entry, req);
+    entryStartTimeoutMs = entry.startTimeoutMs;
   } else if (req.plugin !== "") {
     if (!isAbsolute(req.plugin)) throw invalid(`plugin path ${JSON.stringify(req.plugin)} must be absolute`);
     base = commandSpec(req.plugin, req.plugin, req.command, req);
@@ -114,14 +106,14 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
   if (scrapeProblem) throw invalid(scrapeProblem);
 
-  const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : o.startTimeoutMs;
+  const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : (entryStartTimeoutMs ?? o.startTimeoutMs);
   if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalid("start timeout must be between 0 and 10m");
   return { ...base, name: req.name, startTimeoutMs };
 }
 
 /** A catalog entry, with the request's command appended and its env and labels on top. */
 function catalogSpec(entry: CatalogEntry, req: StartRequest): BaseSpec {
-  const { name, command, args, env, labels, workingDir, ...settings } = entry;
+  const { name, command, args, env, labels, workingDir, startTimeoutMs: _, ...settings } = entry;
   const set = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as Partial<BaseSpec>;
   return {
     ...instanceDefaults(),

@@ -69,6 +69,8 @@ function release(phase: Phase, clock: Clock): void {
 
 export class Supervisor implements InstanceView {
   readonly output = new OutputRing();
+  /** The plugins file that last declared this instance (absolute path); undefined when started by hand. */
+  origin: string | undefined;
 
   private phase: Phase = { state: PluginState.STOPPED };
   /** The current process, or the last one (its handshake and endpoint stay on show). */
@@ -261,6 +263,7 @@ export class Supervisor implements InstanceView {
   /** What the daemon writes to instances.json: the spec, and how to find the process again. */
   persisted(): PersistedInstance {
     const p: PersistedInstance = { spec: this.spec, restarts: this.restartCount };
+    if (this.origin !== undefined) p.origin = this.origin;
     // From the handshake on, a daemon that dies can adopt the process rather than start a
     // second one; saved then (not only at RUNNING) so that the write overlaps the health check.
     const live = this.state === PluginState.RUNNING || this.state === PluginState.STARTING;

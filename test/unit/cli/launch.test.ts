@@ -7,7 +7,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { codeCacheDir, wantsDaemon } from "../../../src/cli/launch.js";
+import { codeCacheDir, wantsFullBundle } from "../../../src/cli/launch.js";
 import { VERSION } from "../../../src/shared/version.js";
 import { PLUGPROM, testEnv } from "../../helpers/daemon.js";
 
@@ -30,12 +30,14 @@ async function withCacheHome(t: { after(fn: () => Promise<void>): void }): Promi
   return dir;
 }
 
-test("only a command line naming daemon before -- loads the daemon's bundle", () => {
-  assert.equal(wantsDaemon(["daemon", "--grpc-addr", "x"]), true);
-  assert.equal(wantsDaemon(["--json", "daemon"]), true);
-  assert.equal(wantsDaemon(["help", "daemon"]), true);
-  assert.equal(wantsDaemon(["list"]), false);
-  assert.equal(wantsDaemon(["start", "x", "--", "daemon"]), false);
+test("only a command line naming daemon, apply or diff before -- loads the full bundle", () => {
+  assert.equal(wantsFullBundle(["daemon", "--grpc-addr", "x"]), true);
+  assert.equal(wantsFullBundle(["--json", "daemon"]), true);
+  assert.equal(wantsFullBundle(["help", "daemon"]), true);
+  assert.equal(wantsFullBundle(["apply", "-f", "p.yaml"]), true);
+  assert.equal(wantsFullBundle(["--json", "diff", "-f", "p.yaml"]), true);
+  assert.equal(wantsFullBundle(["list"]), false);
+  assert.equal(wantsFullBundle(["start", "x", "--", "daemon"]), false);
 });
 
 test("the cache lives under XDG_CACHE_HOME when it is absolute, else in the temp dir", () => {

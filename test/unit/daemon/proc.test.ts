@@ -3,10 +3,11 @@ import assert from "node:assert/strict";
 import { isSameProcess, parseProcStat, readProcStatSync } from "../../../src/daemon/proc.js";
 
 test("a stat line whose command contains spaces and parentheses parses", () => {
-  const line = "4242 (my (odd) plugin) S 1 4242 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 6 0 123456 987654321 2048 18446744073709551615";
+  const line = "4242 (my (odd) plugin) S 1 4240 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 6 0 123456 987654321 2048 18446744073709551615";
   const st = parseProcStat(line);
   assert.equal(st.pid, 4242);
   assert.equal(st.state, "S");
+  assert.equal(st.pgrp, 4240);
   assert.equal(st.utimeTicks, 25);
   assert.equal(st.stimeTicks, 7);
   assert.equal(st.threads, 6);
@@ -20,4 +21,15 @@ test("this process is itself by its start time, and not with another one", () =>
   assert.ok(isSameProcess(process.pid, me.startTicks));
   assert.ok(!isSameProcess(process.pid, String(Number(me.startTicks) + 1)), "a recycled pid has another start time");
   assert.equal(readProcStatSync(2 ** 22 + 1), undefined);
+});
+
+test("processes are found by an exact entry of their environment", async (t) => {
+  const { spawn } = await import("node:child_process");
+  const { processesWithEnvEntry } = await import("../../../src/daemon/proc.js");
+  const marker = `PLUGPROM_TEST_MARKER=${process.pid}-${Date.now()}`;
+  const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { env: { [marker.split("=")[0]]: marker.split("=")[1] }, stdio: "ignore" });
+  t.after(() => void child.kill("SIGKILL"));
+  await new Promise((resolve) => child.once("spawn", resolve));
+  assert.deepEqual(processesWithEnvEntry(marker), [child.pid]);
+  assert.deepEqual(processesWithEnvEntry(`${marker}0`), [], "the whole entry, not a prefix");
 });

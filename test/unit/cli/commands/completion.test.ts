@@ -12,7 +12,7 @@ import {
 } from "../../../../src/cli/commands/completion.js";
 import { abc, crashed, parseCommand, recorder, runCli, testIO, testSeams } from "../fakes.js";
 
-const COMMANDS = ["daemon", "start", "stop", "kill", "restart", "list", "ls", "get", "targets", "scrape", "status", "logs", "shutdown", "top", "completion", "version", "help"];
+const COMMANDS = ["daemon", "start", "stop", "kill", "restart", "list", "ls", "get", "targets", "scrape", "status", "logs", "shutdown", "apply", "diff", "top", "completion", "version", "help"];
 const TAKE_NAME = ["stop", "kill", "restart", "get", "scrape", "logs"];
 
 test("completion takes bash, zsh or fish, and reads the commands from the program", async () => {

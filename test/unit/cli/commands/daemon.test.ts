@@ -31,6 +31,7 @@ const DEFAULTS: DaemonOptions = {
   advertiseAddr: undefined,
   stateDir: "/xdg/state/plugprom",
   configFile: undefined,
+  applyFile: undefined,
   logLevel: "info",
   logFormat: "text",
   scrapeTimeoutMs: 10_000,
@@ -66,7 +67,7 @@ test("daemon --gzip takes auto, always or never; --no-gzip is never; anything el
 
 test("daemon flags and PLUGPROM_* variables, paths made absolute", async () => {
   const { opts } = await daemonOptions(
-    ["--http-addr", ":9000", "--state-dir", "state", "--config", "plugins.json", "--log-level", "debug", "--log-format", "json", "--stop-grace", "1m30s"],
+    ["--http-addr", ":9000", "--state-dir", "state", "--config", "plugins.json", "--apply", "set.yaml", "--log-level", "debug", "--log-format", "json", "--stop-grace", "1m30s"],
     { PLUGPROM_GRPC_ADDR: "unix:/run/plugprom.sock", PLUGPROM_ADVERTISE_ADDR: "prom-host:9000" },
   );
   assert.equal(opts!.grpcAddr, "unix:/run/plugprom.sock");
@@ -74,6 +75,7 @@ test("daemon flags and PLUGPROM_* variables, paths made absolute", async () => {
   assert.equal(opts!.advertiseAddr, "prom-host:9000");
   assert.equal(opts!.stateDir, "/here/state");
   assert.equal(opts!.configFile, "/here/plugins.json");
+  assert.equal(opts!.applyFile, "/here/set.yaml", "relative to the working directory");
   assert.equal(opts!.logLevel, "debug");
   assert.equal(opts!.logFormat, "json");
   assert.equal(opts!.stopGraceMs, 90_000);

@@ -42,5 +42,24 @@ test("status --json prints them as one object", async () => {
     stateDir: "/state",
     startedAt: "2026-01-01T00:00:00.000Z",
     plugins: { RUNNING: 2, CRASHED: 1 },
+    applyFile: null,
+    lastApply: null,
   });
+});
+
+test("status shows the --apply file and how the last apply went", async () => {
+  const applied = create(StatusResponseSchema, {
+    version: "0.1.0",
+    applyFile: "/etc/plugprom/plugins.yaml",
+    lastApply: { file: "/etc/plugprom/plugins.yaml", time: timestampFromDate(new Date("2026-01-01T00:00:05Z")), ok: false, error: "g2: exited before its handshake" },
+  });
+  const human = testSeams({ status: () => applied });
+  await runStatus({ json: false }, human.seams);
+  assert.match(human.rec.stdout, /^apply file: +\/etc\/plugprom\/plugins\.yaml$/m);
+  assert.match(human.rec.stdout, /^last apply: +2026-01-01T00:00:05\.000Z \/etc\/plugprom\/plugins\.yaml: failed: g2: exited before its handshake$/m);
+  const json = testSeams({ status: () => applied });
+  await runStatus({ json: true }, json.seams);
+  const j = JSON.parse(json.rec.stdout);
+  assert.equal(j.applyFile, "/etc/plugprom/plugins.yaml");
+  assert.deepEqual(j.lastApply, { file: "/etc/plugprom/plugins.yaml", time: "2026-01-01T00:00:05.000Z", ok: false, error: "g2: exited before its handshake" });
 });

@@ -10,6 +10,7 @@ const catalog = parseCatalog(
     plugins: {
       bare: { command: "/opt/bare" },
       tuned: { command: "/opt/tuned", args: ["-v"], restart: "always", metricsTransport: "tcp", autoMtls: false, handshake: { magicCookieKey: "K", magicCookieValue: "V" } },
+      quiet: { command: "/opt/quiet", noMetrics: true, startTimeout: "2m" },
     },
   },
   "/etc/plugprom",
@@ -45,5 +46,12 @@ test("the bundled greeter runs with this Node.js and is greeted once it runs", (
 });
 
 test("an unknown catalog entry is not found, naming the known ones", () => {
-  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned\)/);
+  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned, quiet\)/);
+});
+
+test("a catalog entry's noMetrics and startTimeout (as a plugins file has them) apply; a request's start timeout still wins", () => {
+  const spec = resolve({ name: "q", plugin: "quiet" });
+  assert.equal(spec.noMetrics, true);
+  assert.equal(spec.startTimeoutMs, 120_000);
+  assert.equal(resolve({ name: "q", plugin: "quiet", startTimeout: { seconds: 5n, nanos: 0 } }).startTimeoutMs, 5_000);
 });

@@ -33,7 +33,7 @@ test("placeholdersIn reports what is used, so the daemon can pick the transport"
 });
 
 test("a scrape timeout longer than the interval is refused: Prometheus would drop the target", async () => {
-  const { checkScrapeSettings } = await import("../../../../src/daemon/supervision/spec-resolution.js");
+  const { checkScrapeSettings } = await import("../../../../src/shared/plugin-entry.js");
   assert.match(checkScrapeSettings(1_000, 2_000) ?? "", /must not exceed the scrape interval/);
   assert.equal(checkScrapeSettings(2_000, 1_000), undefined);
   assert.equal(checkScrapeSettings(undefined, 5_000), undefined);

@@ -15,7 +15,110 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file plugprom/v1/control.proto.
  */
 export const file_plugprom_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChlwbHVncHJvbS92MS9jb250cm9sLnByb3RvEgtwbHVncHJvbS52MSInCg9TaHV0ZG93blJlcXVlc3QSFAoMa2VlcF9wbHVnaW5zGAEgASgIIhIKEFNodXRkb3duUmVzcG9uc2UisAUKDFN0YXJ0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnBsdWdpbhgCIAEoCRIPCgdjb21tYW5kGAMgAygJEjUKBmxhYmVscxgEIAMoCzIlLnBsdWdwcm9tLnYxLlN0YXJ0UmVxdWVzdC5MYWJlbHNFbnRyeRIvCgNlbnYYBSADKAsyIi5wbHVncHJvbS52MS5TdGFydFJlcXVlc3QuRW52RW50cnkSGAoQbWFnaWNfY29va2llX2tleRgGIAEoCRIaChJtYWdpY19jb29raWVfdmFsdWUYByABKAkSGQoRcHJvdG9jb2xfdmVyc2lvbnMYCCADKA0SOAoRbWV0cmljc190cmFuc3BvcnQYCSABKA4yHS5wbHVncHJvbS52MS5NZXRyaWNzVHJhbnNwb3J0EhMKC3dvcmtpbmdfZGlyGAogASgJEjAKDXN0YXJ0X3RpbWVvdXQYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoJYXV0b19tdGxzGAwgASgISACIAQESDgoGc2hhMjU2GA0gASgJEjIKD3NjcmFwZV9pbnRlcnZhbBgOIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5zY3JhcGVfdGltZW91dBgPIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIWCg5yZXN0YXJ0X3BvbGljeRgQIAEoCRITCgtpbmhlcml0X2VudhgRIAEoCBISCgpub19tZXRyaWNzGBIgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfYXV0b19tdGxzIjgKDVN0YXJ0UmVzcG9uc2USJwoGcGx1Z2luGAEgASgLMhcucGx1Z3Byb20udjEuUGx1Z2luSW5mbyJFCgtTdG9wUmVxdWVzdBIMCgRuYW1lGAEgASgJEigKBWdyYWNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjcKDFN0b3BSZXNwb25zZRInCgZwbHVnaW4YASABKAsyFy5wbHVncHJvbS52MS5QbHVnaW5JbmZvIhsKC0tpbGxSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoMS2lsbFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iSAoOUmVzdGFydFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI6Cg9SZXN0YXJ0UmVzcG9uc2USJwoGcGx1Z2luGAEgASgLMhcucGx1Z3Byb20udjEuUGx1Z2luSW5mbyINCgtMaXN0UmVxdWVzdCI4CgxMaXN0UmVzcG9uc2USKAoHcGx1Z2lucxgBIAMoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iGgoKR2V0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjYKC0dldFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iEAoOVGFyZ2V0c1JlcXVlc3QiHwoPVGFyZ2V0c1Jlc3BvbnNlEgwKBGpzb24YASABKAkiLQoNU2NyYXBlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBmFjY2VwdBgCIAEoCSI1Cg5TY3JhcGVSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDQoFY2h1bmsYAiABKAwiDwoNU3RhdHVzUmVxdWVzdCKaAgoOU3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRILCgNwaWQYAiABKAUSEQoJZ3JwY19hZGRyGAMgASgJEhEKCWh0dHBfYWRkchgEIAEoCRIWCg5hZHZlcnRpc2VfYWRkchgFIAEoCRIRCglzdGF0ZV9kaXIYBiABKAkSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoHcGx1Z2lucxgIIAMoCzIoLnBsdWdwcm9tLnYxLlN0YXR1c1Jlc3BvbnNlLlBsdWdpbnNFbnRyeRouCgxQbHVnaW5zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASI6CgtMb2dzUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWxpbmVzGAIgASgNEg4KBmZvbGxvdxgDIAEoCCIyCgxMb2dzUmVzcG9uc2USIgoEbGluZRgBIAEoCzIULnBsdWdwcm9tLnYxLkxvZ0xpbmUiUQoHTG9nTGluZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzdHJlYW0YAiABKAkSDAoEdGV4dBgDIAEoCSL7BQoKUGx1Z2luSW5mbxIMCgRuYW1lGAEgASgJEicKBXN0YXRlGAIgASgOMhgucGx1Z3Byb20udjEuUGx1Z2luU3RhdGUSCwoDcGlkGAMgASgFEg8KB2NvbW1hbmQYBCABKAkSDAoEYXJncxgFIAMoCRIzCgZsYWJlbHMYBiADKAsyIy5wbHVncHJvbS52MS5QbHVnaW5JbmZvLkxhYmVsc0VudHJ5Ei4KCnN0YXJ0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlc3RhcnRzGAggASgNEhgKEG1ldHJpY3NfZW5kcG9pbnQYCSABKAkSEgoKbGFzdF9lcnJvchgKIAEoCRIbCg5sYXN0X2V4aXRfY29kZRgLIAEoBUgAiAEBEhgKEGxhc3RfZXhpdF9zaWduYWwYDCABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgNIAEoDRITCgtycGNfYWRkcmVzcxgOIAEoCRIOCgZwbHVnaW4YDyABKAkSDwoHaGVhbHRoeRgQIAEoCBITCgt3b3JraW5nX2RpchgRIAEoCRIuCgpzdG9wcGVkX2F0GBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxycGNfcHJvdG9jb2wYEyABKAkSFwoPc2NyYXBlX2ludGVydmFsGBQgASgJEhYKDnNjcmFwZV90aW1lb3V0GBUgASgJEhYKDnJlc3RhcnRfcG9saWN5GBYgASgJEjMKD25leHRfcmVzdGFydF9hdBgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLY3B1X3NlY29uZHMYGCABKAESEQoJcnNzX2J5dGVzGBkgASgEEhsKE2xhc3Rfc2NyYXBlX3NlY29uZHMYGiABKAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIRCg9fbGFzdF9leGl0X2NvZGUq/gEKC1BsdWdpblN0YXRlEhwKGFBMVUdJTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVBMVUdJTl9TVEFURV9TVEFSVElORxABEhgKFFBMVUdJTl9TVEFURV9SVU5OSU5HEAISGQoVUExVR0lOX1NUQVRFX1NUT1BQSU5HEAMSGAoUUExVR0lOX1NUQVRFX1NUT1BQRUQQBBIYChRQTFVHSU5fU1RBVEVfQ1JBU0hFRBAFEhcKE1BMVUdJTl9TVEFURV9GQUlMRUQQBhIYChRQTFVHSU5fU1RBVEVfQkFDS09GRhAHEhoKFlBMVUdJTl9TVEFURV9DUkFTSExPT1AQCCpsChBNZXRyaWNzVHJhbnNwb3J0EiEKHU1FVFJJQ1NfVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASGgoWTUVUUklDU19UUkFOU1BPUlRfVU5JWBABEhkKFU1FVFJJQ1NfVFJBTlNQT1JUX1RDUBACMt0FCg5Db250cm9sU2VydmljZRI+CgVTdGFydBIZLnBsdWdwcm9tLnYxLlN0YXJ0UmVxdWVzdBoaLnBsdWdwcm9tLnYxLlN0YXJ0UmVzcG9uc2USOwoEU3RvcBIYLnBsdWdwcm9tLnYxLlN0b3BSZXF1ZXN0GhkucGx1Z3Byb20udjEuU3RvcFJlc3BvbnNlEjsKBEtpbGwSGC5wbHVncHJvbS52MS5LaWxsUmVxdWVzdBoZLnBsdWdwcm9tLnYxLktpbGxSZXNwb25zZRJECgdSZXN0YXJ0EhsucGx1Z3Byb20udjEuUmVzdGFydFJlcXVlc3QaHC5wbHVncHJvbS52MS5SZXN0YXJ0UmVzcG9uc2USOwoETGlzdBIYLnBsdWdwcm9tLnYxLkxpc3RSZXF1ZXN0GhkucGx1Z3Byb20udjEuTGlzdFJlc3BvbnNlEjgKA0dldBIXLnBsdWdwcm9tLnYxLkdldFJlcXVlc3QaGC5wbHVncHJvbS52MS5HZXRSZXNwb25zZRJECgdUYXJnZXRzEhsucGx1Z3Byb20udjEuVGFyZ2V0c1JlcXVlc3QaHC5wbHVncHJvbS52MS5UYXJnZXRzUmVzcG9uc2USQwoGU2NyYXBlEhoucGx1Z3Byb20udjEuU2NyYXBlUmVxdWVzdBobLnBsdWdwcm9tLnYxLlNjcmFwZVJlc3BvbnNlMAESQQoGU3RhdHVzEhoucGx1Z3Byb20udjEuU3RhdHVzUmVxdWVzdBobLnBsdWdwcm9tLnYxLlN0YXR1c1Jlc3BvbnNlEj0KBExvZ3MSGC5wbHVncHJvbS52MS5Mb2dzUmVxdWVzdBoZLnBsdWdwcm9tLnYxLkxvZ3NSZXNwb25zZTABEkcKCFNodXRkb3duEhwucGx1Z3Byb20udjEuU2h1dGRvd25SZXF1ZXN0Gh0ucGx1Z3Byb20udjEuU2h1dGRvd25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlwbHVncHJvbS92MS9jb250cm9sLnByb3RvEgtwbHVncHJvbS52MSJNCgxBcHBseVJlcXVlc3QSDwoHY29udGVudBgBIAEoCRIMCgRwYXRoGAIgASgJEg0KBXBydW5lGAMgASgIEg8KB2RyeV9ydW4YBCABKAgikgEKC0FwcGx5UmVzdWx0EgwKBG5hbWUYASABKAkSKAoGYWN0aW9uGAIgASgOMhgucGx1Z3Byb20udjEuQXBwbHlBY3Rpb24SDQoFZXJyb3IYAyABKAkSDwoHY2hhbmdlcxgEIAMoCRIrCglhdHRlbXB0ZWQYBSABKA4yGC5wbHVncHJvbS52MS5BcHBseUFjdGlvbiI6Cg1BcHBseVJlc3BvbnNlEikKB3Jlc3VsdHMYASADKAsyGC5wbHVncHJvbS52MS5BcHBseVJlc3VsdCInCg9TaHV0ZG93blJlcXVlc3QSFAoMa2VlcF9wbHVnaW5zGAEgASgIIhIKEFNodXRkb3duUmVzcG9uc2UisAUKDFN0YXJ0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnBsdWdpbhgCIAEoCRIPCgdjb21tYW5kGAMgAygJEjUKBmxhYmVscxgEIAMoCzIlLnBsdWdwcm9tLnYxLlN0YXJ0UmVxdWVzdC5MYWJlbHNFbnRyeRIvCgNlbnYYBSADKAsyIi5wbHVncHJvbS52MS5TdGFydFJlcXVlc3QuRW52RW50cnkSGAoQbWFnaWNfY29va2llX2tleRgGIAEoCRIaChJtYWdpY19jb29raWVfdmFsdWUYByABKAkSGQoRcHJvdG9jb2xfdmVyc2lvbnMYCCADKA0SOAoRbWV0cmljc190cmFuc3BvcnQYCSABKA4yHS5wbHVncHJvbS52MS5NZXRyaWNzVHJhbnNwb3J0EhMKC3dvcmtpbmdfZGlyGAogASgJEjAKDXN0YXJ0X3RpbWVvdXQYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoJYXV0b19tdGxzGAwgASgISACIAQESDgoGc2hhMjU2GA0gASgJEjIKD3NjcmFwZV9pbnRlcnZhbBgOIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5zY3JhcGVfdGltZW91dBgPIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIWCg5yZXN0YXJ0X3BvbGljeRgQIAEoCRITCgtpbmhlcml0X2VudhgRIAEoCBISCgpub19tZXRyaWNzGBIgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfYXV0b19tdGxzIjgKDVN0YXJ0UmVzcG9uc2USJwoGcGx1Z2luGAEgASgLMhcucGx1Z3Byb20udjEuUGx1Z2luSW5mbyJFCgtTdG9wUmVxdWVzdBIMCgRuYW1lGAEgASgJEigKBWdyYWNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjcKDFN0b3BSZXNwb25zZRInCgZwbHVnaW4YASABKAsyFy5wbHVncHJvbS52MS5QbHVnaW5JbmZvIhsKC0tpbGxSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoMS2lsbFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iSAoOUmVzdGFydFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI6Cg9SZXN0YXJ0UmVzcG9uc2USJwoGcGx1Z2luGAEgASgLMhcucGx1Z3Byb20udjEuUGx1Z2luSW5mbyINCgtMaXN0UmVxdWVzdCI4CgxMaXN0UmVzcG9uc2USKAoHcGx1Z2lucxgBIAMoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iGgoKR2V0UmVxdWVzdBIMCgRuYW1lGAEgASgJIjYKC0dldFJlc3BvbnNlEicKBnBsdWdpbhgBIAEoCzIXLnBsdWdwcm9tLnYxLlBsdWdpbkluZm8iEAoOVGFyZ2V0c1JlcXVlc3QiHwoPVGFyZ2V0c1Jlc3BvbnNlEgwKBGpzb24YASABKAkiLQoNU2NyYXBlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBmFjY2VwdBgCIAEoCSI1Cg5TY3JhcGVSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDQoFY2h1bmsYAiABKAwiDwoNU3RhdHVzUmVxdWVzdCLaAgoOU3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRILCgNwaWQYAiABKAUSEQoJZ3JwY19hZGRyGAMgASgJEhEKCWh0dHBfYWRkchgEIAEoCRIWCg5hZHZlcnRpc2VfYWRkchgFIAEoCRIRCglzdGF0ZV9kaXIYBiABKAkSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoHcGx1Z2lucxgIIAMoCzIoLnBsdWdwcm9tLnYxLlN0YXR1c1Jlc3BvbnNlLlBsdWdpbnNFbnRyeRISCgphcHBseV9maWxlGAkgASgJEioKCmxhc3RfYXBwbHkYCiABKAsyFi5wbHVncHJvbS52MS5MYXN0QXBwbHkaLgoMUGx1Z2luc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEiXgoJTGFzdEFwcGx5EgwKBGZpbGUYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCgoCb2sYAyABKAgSDQoFZXJyb3IYBCABKAkiOgoLTG9nc1JlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVsaW5lcxgCIAEoDRIOCgZmb2xsb3cYAyABKAgiMgoMTG9nc1Jlc3BvbnNlEiIKBGxpbmUYASABKAsyFC5wbHVncHJvbS52MS5Mb2dMaW5lIlEKB0xvZ0xpbmUSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RyZWFtGAIgASgJEgwKBHRleHQYAyABKAki+wUKClBsdWdpbkluZm8SDAoEbmFtZRgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnBsdWdwcm9tLnYxLlBsdWdpblN0YXRlEgsKA3BpZBgDIAEoBRIPCgdjb21tYW5kGAQgASgJEgwKBGFyZ3MYBSADKAkSMwoGbGFiZWxzGAYgAygLMiMucGx1Z3Byb20udjEuUGx1Z2luSW5mby5MYWJlbHNFbnRyeRIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghyZXN0YXJ0cxgIIAEoDRIYChBtZXRyaWNzX2VuZHBvaW50GAkgASgJEhIKCmxhc3RfZXJyb3IYCiABKAkSGwoObGFzdF9leGl0X2NvZGUYCyABKAVIAIgBARIYChBsYXN0X2V4aXRfc2lnbmFsGAwgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YDSABKA0SEwoLcnBjX2FkZHJlc3MYDiABKAkSDgoGcGx1Z2luGA8gASgJEg8KB2hlYWx0aHkYECABKAgSEwoLd29ya2luZ19kaXIYESABKAkSLgoKc3RvcHBlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcnBjX3Byb3RvY29sGBMgASgJEhcKD3NjcmFwZV9pbnRlcnZhbBgUIAEoCRIWCg5zY3JhcGVfdGltZW91dBgVIAEoCRIWCg5yZXN0YXJ0X3BvbGljeRgWIAEoCRIzCg9uZXh0X3Jlc3RhcnRfYXQYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2NwdV9zZWNvbmRzGBggASgBEhEKCXJzc19ieXRlcxgZIAEoBBIbChNsYXN0X3NjcmFwZV9zZWNvbmRzGBogASgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCEQoPX2xhc3RfZXhpdF9jb2RlKq4BCgtBcHBseUFjdGlvbhIcChhBUFBMWV9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRBUFBMWV9BQ1RJT05fQ1JFQVRFRBABEhgKFEFQUExZX0FDVElPTl9VUERBVEVEEAISGgoWQVBQTFlfQUNUSU9OX1VOQ0hBTkdFRBADEhgKFEFQUExZX0FDVElPTl9ERUxFVEVEEAQSFwoTQVBQTFlfQUNUSU9OX0ZBSUxFRBAFKv4BCgtQbHVnaW5TdGF0ZRIcChhQTFVHSU5fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQTFVHSU5fU1RBVEVfU1RBUlRJTkcQARIYChRQTFVHSU5fU1RBVEVfUlVOTklORxACEhkKFVBMVUdJTl9TVEFURV9TVE9QUElORxADEhgKFFBMVUdJTl9TVEFURV9TVE9QUEVEEAQSGAoUUExVR0lOX1NUQVRFX0NSQVNIRUQQBRIXChNQTFVHSU5fU1RBVEVfRkFJTEVEEAYSGAoUUExVR0lOX1NUQVRFX0JBQ0tPRkYQBxIaChZQTFVHSU5fU1RBVEVfQ1JBU0hMT09QEAgqbAoQTWV0cmljc1RyYW5zcG9ydBIhCh1NRVRSSUNTX1RSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhoKFk1FVFJJQ1NfVFJBTlNQT1JUX1VOSVgQARIZChVNRVRSSUNTX1RSQU5TUE9SVF9UQ1AQAjKdBgoOQ29udHJvbFNlcnZpY2USPgoFU3RhcnQSGS5wbHVncHJvbS52MS5TdGFydFJlcXVlc3QaGi5wbHVncHJvbS52MS5TdGFydFJlc3BvbnNlEjsKBFN0b3ASGC5wbHVncHJvbS52MS5TdG9wUmVxdWVzdBoZLnBsdWdwcm9tLnYxLlN0b3BSZXNwb25zZRI7CgRLaWxsEhgucGx1Z3Byb20udjEuS2lsbFJlcXVlc3QaGS5wbHVncHJvbS52MS5LaWxsUmVzcG9uc2USRAoHUmVzdGFydBIbLnBsdWdwcm9tLnYxLlJlc3RhcnRSZXF1ZXN0GhwucGx1Z3Byb20udjEuUmVzdGFydFJlc3BvbnNlEjsKBExpc3QSGC5wbHVncHJvbS52MS5MaXN0UmVxdWVzdBoZLnBsdWdwcm9tLnYxLkxpc3RSZXNwb25zZRI4CgNHZXQSFy5wbHVncHJvbS52MS5HZXRSZXF1ZXN0GhgucGx1Z3Byb20udjEuR2V0UmVzcG9uc2USRAoHVGFyZ2V0cxIbLnBsdWdwcm9tLnYxLlRhcmdldHNSZXF1ZXN0GhwucGx1Z3Byb20udjEuVGFyZ2V0c1Jlc3BvbnNlEkMKBlNjcmFwZRIaLnBsdWdwcm9tLnYxLlNjcmFwZVJlcXVlc3QaGy5wbHVncHJvbS52MS5TY3JhcGVSZXNwb25zZTABEkEKBlN0YXR1cxIaLnBsdWdwcm9tLnYxLlN0YXR1c1JlcXVlc3QaGy5wbHVncHJvbS52MS5TdGF0dXNSZXNwb25zZRI9CgRMb2dzEhgucGx1Z3Byb20udjEuTG9nc1JlcXVlc3QaGS5wbHVncHJvbS52MS5Mb2dzUmVzcG9uc2UwARJHCghTaHV0ZG93bhIcLnBsdWdwcm9tLnYxLlNodXRkb3duUmVxdWVzdBodLnBsdWdwcm9tLnYxLlNodXRkb3duUmVzcG9uc2USPgoFQXBwbHkSGS5wbHVncHJvbS52MS5BcHBseVJlcXVlc3QaGi5wbHVncHJvbS52MS5BcHBseVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message plugprom.v1.ApplyRequest
+ */
+export type ApplyRequest = Message<"plugprom.v1.ApplyRequest"> & {
+  /**
+   * The file's text, YAML or JSON (at most 512 KiB).
+   *
+   * @generated from field: string content = 1;
+   */
+  content: string;
+
+  /**
+   * The file's absolute path: relative paths in it resolve against its directory, and the
+   * instances it creates or updates remember it as their origin.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * Stop the instances the daemon has and the file does not name.
+   *
+   * @generated from field: bool prune = 3;
+   */
+  prune: boolean;
+
+  /**
+   * Report what would be done, and do nothing.
+   *
+   * @generated from field: bool dry_run = 4;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message plugprom.v1.ApplyRequest.
+ * Use `create(ApplyRequestSchema)` to create a new message.
+ */
+export const ApplyRequestSchema: GenMessage<ApplyRequest> = /*@__PURE__*/
+  messageDesc(file_plugprom_v1_control, 0);
+
+/**
+ * @generated from message plugprom.v1.ApplyResult
+ */
+export type ApplyResult = Message<"plugprom.v1.ApplyResult"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: plugprom.v1.ApplyAction action = 2;
+   */
+  action: ApplyAction;
+
+  /**
+   * Why it failed (FAILED only).
+   *
+   * @generated from field: string error = 3;
+   */
+  error: string;
+
+  /**
+   * For an update: each field that differs, "env.MODE fast -> slow".
+   *
+   * @generated from field: repeated string changes = 4;
+   */
+  changes: string[];
+
+  /**
+   * What was attempted when it failed (CREATED, UPDATED or DELETED).
+   *
+   * @generated from field: plugprom.v1.ApplyAction attempted = 5;
+   */
+  attempted: ApplyAction;
+};
+
+/**
+ * Describes the message plugprom.v1.ApplyResult.
+ * Use `create(ApplyResultSchema)` to create a new message.
+ */
+export const ApplyResultSchema: GenMessage<ApplyResult> = /*@__PURE__*/
+  messageDesc(file_plugprom_v1_control, 1);
+
+/**
+ * @generated from message plugprom.v1.ApplyResponse
+ */
+export type ApplyResponse = Message<"plugprom.v1.ApplyResponse"> & {
+  /**
+   * One per instance, in name order.
+   *
+   * @generated from field: repeated plugprom.v1.ApplyResult results = 1;
+   */
+  results: ApplyResult[];
+};
+
+/**
+ * Describes the message plugprom.v1.ApplyResponse.
+ * Use `create(ApplyResponseSchema)` to create a new message.
+ */
+export const ApplyResponseSchema: GenMessage<ApplyResponse> = /*@__PURE__*/
+  messageDesc(file_plugprom_v1_control, 2);
 
 /**
  * @generated from message plugprom.v1.ShutdownRequest
@@ -32,7 +135,7 @@ export type ShutdownRequest = Message<"plugprom.v1.ShutdownRequest"> & {
  * Use `create(ShutdownRequestSchema)` to create a new message.
  */
 export const ShutdownRequestSchema: GenMessage<ShutdownRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 0);
+  messageDesc(file_plugprom_v1_control, 3);
 
 /**
  * @generated from message plugprom.v1.ShutdownResponse
@@ -45,7 +148,7 @@ export type ShutdownResponse = Message<"plugprom.v1.ShutdownResponse"> & {
  * Use `create(ShutdownResponseSchema)` to create a new message.
  */
 export const ShutdownResponseSchema: GenMessage<ShutdownResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 1);
+  messageDesc(file_plugprom_v1_control, 4);
 
 /**
  * @generated from message plugprom.v1.StartRequest
@@ -175,7 +278,7 @@ export type StartRequest = Message<"plugprom.v1.StartRequest"> & {
  * Use `create(StartRequestSchema)` to create a new message.
  */
 export const StartRequestSchema: GenMessage<StartRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 2);
+  messageDesc(file_plugprom_v1_control, 5);
 
 /**
  * @generated from message plugprom.v1.StartResponse
@@ -192,7 +295,7 @@ export type StartResponse = Message<"plugprom.v1.StartResponse"> & {
  * Use `create(StartResponseSchema)` to create a new message.
  */
 export const StartResponseSchema: GenMessage<StartResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 3);
+  messageDesc(file_plugprom_v1_control, 6);
 
 /**
  * @generated from message plugprom.v1.StopRequest
@@ -216,7 +319,7 @@ export type StopRequest = Message<"plugprom.v1.StopRequest"> & {
  * Use `create(StopRequestSchema)` to create a new message.
  */
 export const StopRequestSchema: GenMessage<StopRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 4);
+  messageDesc(file_plugprom_v1_control, 7);
 
 /**
  * @generated from message plugprom.v1.StopResponse
@@ -233,7 +336,7 @@ export type StopResponse = Message<"plugprom.v1.StopResponse"> & {
  * Use `create(StopResponseSchema)` to create a new message.
  */
 export const StopResponseSchema: GenMessage<StopResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 5);
+  messageDesc(file_plugprom_v1_control, 8);
 
 /**
  * @generated from message plugprom.v1.KillRequest
@@ -250,7 +353,7 @@ export type KillRequest = Message<"plugprom.v1.KillRequest"> & {
  * Use `create(KillRequestSchema)` to create a new message.
  */
 export const KillRequestSchema: GenMessage<KillRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 6);
+  messageDesc(file_plugprom_v1_control, 9);
 
 /**
  * @generated from message plugprom.v1.KillResponse
@@ -267,7 +370,7 @@ export type KillResponse = Message<"plugprom.v1.KillResponse"> & {
  * Use `create(KillResponseSchema)` to create a new message.
  */
 export const KillResponseSchema: GenMessage<KillResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 7);
+  messageDesc(file_plugprom_v1_control, 10);
 
 /**
  * @generated from message plugprom.v1.RestartRequest
@@ -289,7 +392,7 @@ export type RestartRequest = Message<"plugprom.v1.RestartRequest"> & {
  * Use `create(RestartRequestSchema)` to create a new message.
  */
 export const RestartRequestSchema: GenMessage<RestartRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 8);
+  messageDesc(file_plugprom_v1_control, 11);
 
 /**
  * @generated from message plugprom.v1.RestartResponse
@@ -306,7 +409,7 @@ export type RestartResponse = Message<"plugprom.v1.RestartResponse"> & {
  * Use `create(RestartResponseSchema)` to create a new message.
  */
 export const RestartResponseSchema: GenMessage<RestartResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 9);
+  messageDesc(file_plugprom_v1_control, 12);
 
 /**
  * @generated from message plugprom.v1.ListRequest
@@ -319,7 +422,7 @@ export type ListRequest = Message<"plugprom.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 10);
+  messageDesc(file_plugprom_v1_control, 13);
 
 /**
  * @generated from message plugprom.v1.ListResponse
@@ -336,7 +439,7 @@ export type ListResponse = Message<"plugprom.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 11);
+  messageDesc(file_plugprom_v1_control, 14);
 
 /**
  * @generated from message plugprom.v1.GetRequest
@@ -353,7 +456,7 @@ export type GetRequest = Message<"plugprom.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 12);
+  messageDesc(file_plugprom_v1_control, 15);
 
 /**
  * @generated from message plugprom.v1.GetResponse
@@ -370,7 +473,7 @@ export type GetResponse = Message<"plugprom.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 13);
+  messageDesc(file_plugprom_v1_control, 16);
 
 /**
  * @generated from message plugprom.v1.TargetsRequest
@@ -383,7 +486,7 @@ export type TargetsRequest = Message<"plugprom.v1.TargetsRequest"> & {
  * Use `create(TargetsRequestSchema)` to create a new message.
  */
 export const TargetsRequestSchema: GenMessage<TargetsRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 14);
+  messageDesc(file_plugprom_v1_control, 17);
 
 /**
  * @generated from message plugprom.v1.TargetsResponse
@@ -402,7 +505,7 @@ export type TargetsResponse = Message<"plugprom.v1.TargetsResponse"> & {
  * Use `create(TargetsResponseSchema)` to create a new message.
  */
 export const TargetsResponseSchema: GenMessage<TargetsResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 15);
+  messageDesc(file_plugprom_v1_control, 18);
 
 /**
  * @generated from message plugprom.v1.ScrapeRequest
@@ -426,7 +529,7 @@ export type ScrapeRequest = Message<"plugprom.v1.ScrapeRequest"> & {
  * Use `create(ScrapeRequestSchema)` to create a new message.
  */
 export const ScrapeRequestSchema: GenMessage<ScrapeRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 16);
+  messageDesc(file_plugprom_v1_control, 19);
 
 /**
  * @generated from message plugprom.v1.ScrapeResponse
@@ -450,7 +553,7 @@ export type ScrapeResponse = Message<"plugprom.v1.ScrapeResponse"> & {
  * Use `create(ScrapeResponseSchema)` to create a new message.
  */
 export const ScrapeResponseSchema: GenMessage<ScrapeResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 17);
+  messageDesc(file_plugprom_v1_control, 20);
 
 /**
  * @generated from message plugprom.v1.StatusRequest
@@ -463,7 +566,7 @@ export type StatusRequest = Message<"plugprom.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 18);
+  messageDesc(file_plugprom_v1_control, 21);
 
 /**
  * @generated from message plugprom.v1.StatusResponse
@@ -510,6 +613,21 @@ export type StatusResponse = Message<"plugprom.v1.StatusResponse"> & {
    * @generated from field: map<string, uint32> plugins = 8;
    */
   plugins: { [key: string]: number };
+
+  /**
+   * The daemon's --apply file; "" without one.
+   *
+   * @generated from field: string apply_file = 9;
+   */
+  applyFile: string;
+
+  /**
+   * The last apply that changed something or tried to (--apply at start-up or SIGHUP, or
+   * `plugprom apply`); unset before the first.
+   *
+   * @generated from field: plugprom.v1.LastApply last_apply = 10;
+   */
+  lastApply?: LastApply;
 };
 
 /**
@@ -517,7 +635,45 @@ export type StatusResponse = Message<"plugprom.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 19);
+  messageDesc(file_plugprom_v1_control, 22);
+
+/**
+ * @generated from message plugprom.v1.LastApply
+ */
+export type LastApply = Message<"plugprom.v1.LastApply"> & {
+  /**
+   * The file applied (absolute path).
+   *
+   * @generated from field: string file = 1;
+   */
+  file: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp;
+
+  /**
+   * Every instance is as the file says.
+   *
+   * @generated from field: bool ok = 3;
+   */
+  ok: boolean;
+
+  /**
+   * Why not: the file's problems, or the instances that failed.
+   *
+   * @generated from field: string error = 4;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message plugprom.v1.LastApply.
+ * Use `create(LastApplySchema)` to create a new message.
+ */
+export const LastApplySchema: GenMessage<LastApply> = /*@__PURE__*/
+  messageDesc(file_plugprom_v1_control, 23);
 
 /**
  * @generated from message plugprom.v1.LogsRequest
@@ -546,7 +702,7 @@ export type LogsRequest = Message<"plugprom.v1.LogsRequest"> & {
  * Use `create(LogsRequestSchema)` to create a new message.
  */
 export const LogsRequestSchema: GenMessage<LogsRequest> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 20);
+  messageDesc(file_plugprom_v1_control, 24);
 
 /**
  * @generated from message plugprom.v1.LogsResponse
@@ -563,7 +719,7 @@ export type LogsResponse = Message<"plugprom.v1.LogsResponse"> & {
  * Use `create(LogsResponseSchema)` to create a new message.
  */
 export const LogsResponseSchema: GenMessage<LogsResponse> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 21);
+  messageDesc(file_plugprom_v1_control, 25);
 
 /**
  * @generated from message plugprom.v1.LogLine
@@ -592,7 +748,7 @@ export type LogLine = Message<"plugprom.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 22);
+  messageDesc(file_plugprom_v1_control, 26);
 
 /**
  * @generated from message plugprom.v1.PluginInfo
@@ -758,7 +914,48 @@ export type PluginInfo = Message<"plugprom.v1.PluginInfo"> & {
  * Use `create(PluginInfoSchema)` to create a new message.
  */
 export const PluginInfoSchema: GenMessage<PluginInfo> = /*@__PURE__*/
-  messageDesc(file_plugprom_v1_control, 23);
+  messageDesc(file_plugprom_v1_control, 27);
+
+/**
+ * @generated from enum plugprom.v1.ApplyAction
+ */
+export enum ApplyAction {
+  /**
+   * @generated from enum value: APPLY_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: APPLY_ACTION_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * @generated from enum value: APPLY_ACTION_UPDATED = 2;
+   */
+  UPDATED = 2,
+
+  /**
+   * @generated from enum value: APPLY_ACTION_UNCHANGED = 3;
+   */
+  UNCHANGED = 3,
+
+  /**
+   * @generated from enum value: APPLY_ACTION_DELETED = 4;
+   */
+  DELETED = 4,
+
+  /**
+   * @generated from enum value: APPLY_ACTION_FAILED = 5;
+   */
+  FAILED = 5,
+}
+
+/**
+ * Describes the enum plugprom.v1.ApplyAction.
+ */
+export const ApplyActionSchema: GenEnum<ApplyAction> = /*@__PURE__*/
+  enumDesc(file_plugprom_v1_control, 0);
 
 /**
  * @generated from enum plugprom.v1.PluginState
@@ -825,7 +1022,7 @@ export enum PluginState {
  * Describes the enum plugprom.v1.PluginState.
  */
 export const PluginStateSchema: GenEnum<PluginState> = /*@__PURE__*/
-  enumDesc(file_plugprom_v1_control, 0);
+  enumDesc(file_plugprom_v1_control, 1);
 
 /**
  * @generated from enum plugprom.v1.MetricsTransport
@@ -857,7 +1054,7 @@ export enum MetricsTransport {
  * Describes the enum plugprom.v1.MetricsTransport.
  */
 export const MetricsTransportSchema: GenEnum<MetricsTransport> = /*@__PURE__*/
-  enumDesc(file_plugprom_v1_control, 1);
+  enumDesc(file_plugprom_v1_control, 2);
 
 /**
  * @generated from service plugprom.v1.ControlService
@@ -969,6 +1166,19 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof ShutdownRequestSchema;
     output: typeof ShutdownResponseSchema;
+  },
+  /**
+   * Apply converges the daemon to a plugins file: creates the instances it names that the
+   * daemon lacks, restarts those whose effective spec differs, leaves the rest alone, and with
+   * prune stops the instances it does not name. An invalid file is refused whole
+   * (INVALID_ARGUMENT, one problem per line) and nothing changes.
+   *
+   * @generated from rpc plugprom.v1.ControlService.Apply
+   */
+  apply: {
+    methodKind: "unary";
+    input: typeof ApplyRequestSchema;
+    output: typeof ApplyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_plugprom_v1_control, 0);
