@@ -12,7 +12,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { formatAddress, formatHost, isWildcardHost, parseAddress, type Address } from "../shared/address.js";
-import { errorMessage, invalidArgument } from "../shared/errors.js";
+import { describeSystemError, errorMessage, invalidArgument } from "../shared/errors.js";
 import { VERSION } from "../shared/version.js";
 import { CatalogError, loadCatalog, type Catalog } from "./supervision/catalog.js";
 import { controlRoutes } from "./control/service.js";
@@ -78,13 +78,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     throw err;
   }
 
-  const writer = new DesiredStateWriter(opts.stateDir, (err) => log.error("cannot save instances.json", { error: errorMessage(err) }));
+  const writer = new DesiredStateWriter(opts.stateDir, (err) =>
+    log.error("cannot save instances.json", { file: join(opts.stateDir, "instances.json"), error: describeSystemError(err) }),
+  );
   let persisting = true;
   let metrics: DaemonMetrics | undefined;
   const registry = new Registry({
     log,
     catalog,
     supervisor: {
+      stateDir: opts.stateDir,
       socketDir,
       logDir,
       daemonEnv: process.env,

@@ -7,6 +7,9 @@ export interface ProcStat {
   pid: number;
   /** One-letter state: R, S, D, Z, T… */
   state: string;
+  ppid: number;
+  /** Process group id: a plugin's leader pid for the plugin and everything it started. */
+  pgrp: number;
   /** Start time in clock ticks since boot: with the pid, a unique process identity. */
   startTicks: string;
   utimeTicks: number;
@@ -26,6 +29,8 @@ export function parseProcStat(text: string): ProcStat {
   return {
     pid,
     state: field(3),
+    ppid: Number(field(4)),
+    pgrp: Number(field(5)),
     utimeTicks: Number(field(14)),
     stimeTicks: Number(field(15)),
     threads: Number(field(20)),

@@ -157,6 +157,29 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
   };
 }
 
+/**
+ * Daemons that take turns on one state dir (restarts, crashes): each call starts the next one
+ * on the same dir with `opts`; all are reaped, then the dir removed, when the test ends.
+ */
+export function daemonFleet(
+  t: { after: (fn: () => Promise<void>) => void },
+  base: Omit<StartDaemonOptions, "args" | "keepStateDir"> = {},
+): (args?: string[], opts?: Omit<StartDaemonOptions, "args" | "keepStateDir" | "stateDir">) => Promise<DaemonHandle> {
+  const handles: DaemonHandle[] = [];
+  let stateDir = base.stateDir;
+  const ownDir = stateDir === undefined;
+  t.after(async () => {
+    for (const h of handles.reverse()) await h.close();
+    if (stateDir && ownDir) await rm(stateDir, { recursive: true, force: true });
+  });
+  return async (args = [], opts = {}) => {
+    const d = await startDaemon({ ...base, ...opts, args, stateDir, keepStateDir: true });
+    stateDir ??= d.stateDir;
+    handles.push(d);
+    return d;
+  };
+}
+
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const proc = spawn(PLUGPROM, args, { env: testEnv(opts.env), cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });

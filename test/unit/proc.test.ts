@@ -7,6 +7,8 @@ test("a stat line whose command contains spaces and parentheses parses", () => {
   const st = parseProcStat(line);
   assert.equal(st.pid, 4242);
   assert.equal(st.state, "S");
+  assert.equal(st.ppid, 1);
+  assert.equal(st.pgrp, 4242);
   assert.equal(st.utimeTicks, 25);
   assert.equal(st.stimeTicks, 7);
   assert.equal(st.threads, 6);

@@ -28,9 +28,20 @@ export interface ReattachInfo {
   stderrLog: string;
 }
 
+/** A process's identity: pid and start time (clock ticks since boot, from /proc). */
+export interface ProcessIdentity {
+  pid: number;
+  startTicks: string;
+}
+
 export interface PersistedInstance {
   spec: InstanceSpec;
   restarts: number;
+  /**
+   * The process, from the moment it was spawned (before its handshake): a daemon that finds
+   * it alive without `reattach` stops it, since the start it belonged to was cut off.
+   */
+  process?: ProcessIdentity;
   reattach?: ReattachInfo;
 }
 

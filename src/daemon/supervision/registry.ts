@@ -4,7 +4,7 @@ import { isAbsolute } from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { PluginInfo, StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { MetricsTransport, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../../shared/errors.js";
+import { alreadyExists, describeSystemError, errorMessage, failedPrecondition, internal, invalidArgument, notFound, resourceExhausted, RESOURCE_ERRNOS } from "../../shared/errors.js";
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { bundledGreeterScript } from "../../shared/paths.js";
 import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../../goplugin/handshake.js";
@@ -12,6 +12,8 @@ import type { Catalog } from "./catalog.js";
 import type { InstanceDirectory } from "../instance.js";
 import type { Logger } from "../log.js";
 import type { PersistedInstance } from "../state/instances-file.js";
+import { isSameProcess } from "../proc.js";
+import { stopOrphans } from "./orphans.js";
 import { Supervisor, type SupervisorDeps } from "./supervisor.js";
 import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
 import { placeholdersIn } from "./template.js";
@@ -33,15 +35,16 @@ const BUNDLED_GREETER = bundledGreeterScript;
 export interface RegistryDeps {
   log: Logger;
   catalog: Catalog;
-  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "log">;
+  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "log" | "durable">;
   defaults: { stopGraceMs: number; startTimeoutMs: number };
   /** Counts starts, stops and restarts in the daemon's metrics. */
   events: { pluginStarted(name: string): void; pluginStopped(name: string): void; pluginRestarted(name: string): void };
   /** Called after every change with the instances to persist (instances.json). */
   persist?: (snapshot: () => PersistedInstance[]) => void;
   /**
-   * Resolves when what persist was given is on disk. Start, stop, kill and restart answer
-   * only after it: a daemon killed right after `plugprom stop x` must not bring x back.
+   * Resolves when what persist was given is on disk, rejects when it could not be written.
+   * Start, stop, kill and restart answer only after it: a daemon killed right after
+   * `plugprom stop x` must not bring x back, and one that could not save says so.
    */
   flushPersisted?: () => Promise<void>;
 }
@@ -81,15 +84,16 @@ export class Registry implements InstanceDirectory {
     this.changed();
     try {
       await sup.start();
+      await this.durable(`plugin "${spec.name}" was not started`);
     } catch (err) {
       // A start that failed leaves nothing behind: the process is reaped and the name is free.
+      await sup.kill();
       if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
       await sup.removeFiles();
       this.changed();
-      await this.durable();
+      await this.deps.flushPersisted?.().catch(() => undefined); // already logged
       throw err;
     }
-    await this.durable();
     return sup.info();
   }
 
@@ -98,6 +102,12 @@ export class Registry implements InstanceDirectory {
    * runs, started again otherwise. Failures follow each instance's restart policy.
    */
   async restore(saved: readonly PersistedInstance[]): Promise<void> {
+    // Only a process with its handshake saved can be adopted. Anything else of this state dir
+    // (a start the previous daemon's death cut off, a copy nobody tracks) is stopped first:
+    // it may hold the metrics socket, and it must never run next to a new copy.
+    const adoptable = new Set(saved.flatMap((p) => (p.reattach && isSameProcess(p.reattach.pid, p.reattach.startTicks) ? [p.reattach.pid] : [])));
+    const orphans = await stopOrphans(this.deps.supervisor.stateDir, adoptable, this.deps.log);
+    if (orphans.length > 0) this.deps.log.warn("stopped plugin processes no instance owned", { count: orphans.length });
     await Promise.all(
       saved.map(async (p) => {
         if (this.instances.has(p.spec.name)) return;
@@ -122,6 +132,7 @@ export class Registry implements InstanceDirectory {
       onStateChange: () => this.changed(),
       onStarted: (s) => this.deps.events.pluginStarted(s.name),
       onRestart: (s) => this.deps.events.pluginRestarted(s.name),
+      durable: () => this.durable(`plugin "${spec.name}" was stopped`),
     });
   }
 
@@ -130,7 +141,7 @@ export class Registry implements InstanceDirectory {
     return this.exclusive(name, "stopping", async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       const info = this.forget(sup);
-      await this.durable();
+      await this.durable(`plugin "${name}" was stopped, but a daemon started on this state dir would start it again`);
       return info;
     });
   }
@@ -140,7 +151,7 @@ export class Registry implements InstanceDirectory {
     return this.exclusive(name, "being killed", async () => {
       await sup.kill();
       const info = this.forget(sup);
-      await this.durable();
+      await this.durable(`plugin "${name}" was killed, but a daemon started on this state dir would start it again`);
       return info;
     });
   }
@@ -153,7 +164,15 @@ export class Registry implements InstanceDirectory {
       sup.restarts++;
       this.deps.events.pluginRestarted(name);
       await sup.start();
-      await this.durable();
+      try {
+        await this.durable(`plugin "${name}" was stopped and not started again`);
+      } catch (err) {
+        // Its new process is not in the file: it must not outlive a daemon crash untracked.
+        await sup.kill();
+        sup.lastError = errorMessage(err);
+        sup.markFailed();
+        throw err;
+      }
       return sup.info();
     });
   }
@@ -199,8 +218,19 @@ export class Registry implements InstanceDirectory {
     }
   }
 
-  private async durable(): Promise<void> {
-    await this.deps.flushPersisted?.();
+  /**
+   * Waits until the current state is saved. When it cannot be, fails with the cause in one
+   * line, after `outcome` (what the operation left behind).
+   */
+  private async durable(outcome: string): Promise<void> {
+    try {
+      await this.deps.flushPersisted?.();
+    } catch (err) {
+      const cause = describeSystemError(err);
+      const message = `${outcome}: cannot save instances.json: ${cause}`;
+      const code = (err as NodeJS.ErrnoException).code;
+      throw code && RESOURCE_ERRNOS.has(code) ? resourceExhausted(message) : internal(message);
+    }
   }
 
   private changed(): void {

@@ -31,6 +31,8 @@ import type { InstanceSpec } from "../spec.js";
 
 export interface SupervisorDeps {
   log: Logger;
+  /** The daemon's state directory: named in every plugin's environment (PLUGPROM_STATE_DIR). */
+  stateDir: string;
   /** Private 0700 directory for metrics sockets and PLUGIN_UNIX_SOCKET_DIR. */
   socketDir: string;
   /** Where plugin stdout/stderr files live. */
@@ -44,6 +46,11 @@ export interface SupervisorDeps {
   onStarted?: (s: Supervisor) => void;
   /** Every restart, automatic or asked for. */
   onRestart?: (s: Supervisor) => void;
+  /**
+   * Resolves once what onStateChange reported is saved (instances.json), rejects with the
+   * reason when it could not be: a process whose identity is not saved is not kept running.
+   */
+  durable?: () => Promise<void>;
 }
 
 /** Unix socket paths are limited to 107 bytes by the kernel's sockaddr_un. */
@@ -194,6 +201,11 @@ export class Supervisor implements InstanceView {
     this.finishStop();
   }
 
+  /** Given up on by the daemon (its new process could not be saved, and was killed). */
+  markFailed(): void {
+    this.setState(PluginState.FAILED);
+  }
+
   /** The daemon is exiting and leaves this plugin running (--keep-plugins). */
   async detach(): Promise<void> {
     this.cancelRestart();
@@ -248,6 +260,7 @@ export class Supervisor implements InstanceView {
   /** What the daemon writes to instances.json: the spec, and how to find the process again. */
   persisted(): PersistedInstance {
     const p: PersistedInstance = { spec: this.spec, restarts: this.restarts };
+    if (this.proc?.alive()) p.process = { pid: this.proc.pid, startTicks: this.proc.startTicks };
     const h = this.handshake;
     // From the handshake on, a daemon that dies can adopt the process rather than start a
     // second one; saved then (not only at RUNNING) so that the write overlaps the health check.
@@ -336,6 +349,7 @@ export class Supervisor implements InstanceView {
       unixSocketDir: deps.socketDir,
       metricsAddr: this.metricsEndpoint ? formatAddress(this.metricsEndpoint) : undefined,
       instanceName: spec.name,
+      stateDir: deps.stateDir,
       clientCertPem: this.cert?.certPem,
       inheritEnv: spec.inheritEnv,
     });
@@ -357,6 +371,13 @@ export class Supervisor implements InstanceView {
     this.lastExitCode = undefined;
     this.lastExitSignal = "";
     void proc.exited.then((status) => this.onExit(proc, status));
+    // Its identity (pid, start time) is saved before anything else can happen: a daemon that
+    // dies from here on finds the process again (or stops it) instead of starting a second one.
+    this.deps.onStateChange?.(this);
+    const saved = this.deps.durable?.() ?? Promise.resolve();
+    // A failed save ends the start at once (raced below), not at the start timeout.
+    const saveFailed = saved.then(() => new Promise<never>(() => undefined));
+    saveFailed.catch(() => undefined);
     const { handshake: handshakeLine } = await this.followOutput(false);
 
     const deadline = Date.now() + spec.startTimeoutMs;
@@ -371,7 +392,7 @@ export class Supervisor implements InstanceView {
     });
     // Raced below; once the plugin runs, a later exit is handled by onExit instead.
     exitedEarly.catch(() => undefined);
-    const line = await withDeadline(Promise.race([handshakeLine, exitedEarly]), deadline, () =>
+    const line = await withDeadline(Promise.race([handshakeLine, exitedEarly, saveFailed]), deadline, () =>
       deadlineExceeded(
         `plugin did not print its handshake within ${spec.startTimeoutMs} ms. Last stderr: ${stderrTail(this.output)}. ` +
           `Is it a go-plugin plugin expecting ${spec.magicCookieKey}=${spec.magicCookieValue}?`,
@@ -384,13 +405,14 @@ export class Supervisor implements InstanceView {
       throw err;
     }
     this.deps.onStateChange?.(this); // the reattach information is complete: save it now
-    await withDeadline(Promise.race([this.connect(deadline), exitedEarly]), deadline, () =>
+    await withDeadline(Promise.race([this.connect(deadline), exitedEarly, saveFailed]), deadline, () =>
       deadlineExceeded(
         this.handshake?.protocol === "grpc"
           ? `plugin did not report SERVING for health service "plugin" within ${spec.startTimeoutMs} ms`
           : `plugin's net/rpc address ${this.handshake?.address} did not accept a connection within ${spec.startTimeoutMs} ms`,
       ),
     );
+    await saved;
     this.healthy = true;
   }
 
