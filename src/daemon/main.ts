@@ -194,14 +194,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   };
   const stateFilePath = join(opts.stateDir, DAEMON_STATE_FILE);
   await writeAtomic(stateFilePath, `${JSON.stringify(stateFile, null, 2)}\n`);
-  log.info("plugprom daemon ready", {
-    version: VERSION,
-    grpc: stateFile.grpcAddr,
-    http: stateFile.httpAddr,
-    advertise: advertiseAddr,
-    stateDir: opts.stateDir,
-    restoring: saved.length,
-  });
+  const announceReady = () =>
+    log.info("plugprom daemon ready", {
+      version: VERSION,
+      grpc: stateFile.grpcAddr,
+      http: stateFile.httpAddr,
+      advertise: advertiseAddr,
+      stateDir: opts.stateDir,
+      restoring: saved.length,
+    });
   if (opts.fileSd) {
     // The same document as /sd_config, for a Prometheus that shares a filesystem instead.
     const fileSd = new CoalescingFileWriter(opts.fileSd, (err) => log.error("cannot write --file-sd", { file: opts.fileSd, error: errorMessage(err) }));
@@ -256,6 +257,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     shutdownRequested = (keepPlugins) => begin(keepPlugins, "Shutdown RPC");
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // Only now: a SIGTERM sent the moment the daemon says it is ready must find the handler.
+    announceReady();
   });
 }
 

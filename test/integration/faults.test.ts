@@ -3,9 +3,13 @@
 // must do instead.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { buildGoProgram } from "../helpers/go-build.js";
-import { daemonFleet, getPlugin, waitFor, type PluginJson } from "../helpers/daemon.js";
+import { daemonFleet, getPlugin, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { groupsByInstance, pluginProcesses } from "../helpers/procs.js";
+import { fillFilesystem, smallFilesystem } from "../helpers/tmpfs.js";
 
 let goGreeter: string;
 before(async () => {
@@ -39,4 +43,75 @@ test("a start cut off by a daemon SIGKILL leaves no orphan: the next daemon stop
     assert.equal(groups.get("slow")?.size ?? 0, 0, "nothing runs for an instance the daemon does not list");
   }
   assert.deepEqual(pluginProcesses(second.stateDir), [], "stop leaves nothing behind");
+});
+
+interface SavedState {
+  instances: Array<{ spec: { name: string }; process?: { pid: number }; reattach?: { pid: number } }>;
+}
+
+function savedState(stateDir: string): SavedState {
+  return JSON.parse(readFileSync(join(stateDir, "instances.json"), "utf8")) as SavedState;
+}
+
+/** Every live plugin process belongs to a process instances.json names: none runs unknown. */
+function assertNothingUnknownRuns(stateDir: string): void {
+  const known = new Set(savedState(stateDir).instances.flatMap((i) => [i.process?.pid, i.reattach?.pid].filter((p): p is number => p !== undefined)));
+  for (const p of pluginProcesses(stateDir)) {
+    assert.ok(known.has(p.pgid), `process ${p.pid} of "${p.instance}" (group ${p.pgid}) runs, but instances.json does not know it`);
+  }
+}
+
+/** No instance runs twice, and nothing runs for an instance the daemon does not list. */
+async function assertOneCopyEach(d: DaemonHandle): Promise<void> {
+  const listed = new Map((JSON.parse((await d.cli(["list", "--json"])).stdout) as PluginJson[]).map((p) => [p.name, p]));
+  for (const [name, groups] of groupsByInstance(d.stateDir)) {
+    assert.ok(listed.has(name), `processes of "${name}" run, but the daemon does not list it`);
+    assert.equal(groups.size, 1, `"${name}" runs as ${groups.size} process groups`);
+  }
+}
+
+test("a full filesystem: kill, restart and start fail naming ENOSPC, a lost handshake says so, and nothing runs that instances.json does not know", async (t) => {
+  const fs = smallFilesystem(t, "16m");
+  if (!fs) return t.skip("cannot mount a tmpfs here (needs root)");
+  const next = daemonFleet(t, { stateDir: join(fs, "state") });
+  const d = await next();
+  for (const name of ["a", "b"]) assert.equal((await d.cli(["start", name, "--", goGreeter])).code, 0);
+
+  // The disk fills after the process was saved but before it printed its handshake.
+  const late = d.cli(["start", "late", "--start-timeout", "5s", "--", "sh", "-c", `sleep 1; exec ${goGreeter}`]);
+  await waitFor("late's process saved", () => savedState(d.stateDir).instances.some((i) => i.spec.name === "late" && i.process));
+  const filler = fillFilesystem(fs);
+  const lateResult = await late;
+  assert.equal(lateResult.code, 1);
+  assert.match(lateResult.stderr, /handshake.*ENOSPC|ENOSPC.*handshake/);
+
+  // Each failure frees what the failed instance wrote: fill again before every operation.
+  fillFilesystem(fs);
+  const killed = await d.cli(["kill", "a"]);
+  assert.equal(killed.code, 1, "a kill that could not be saved is not a success");
+  assert.match(killed.stderr, /^plugprom: plugin "a" was killed, but .*cannot save instances\.json: ENOSPC \(no space left on device\)\n$/);
+  fillFilesystem(fs);
+  const restarted = await d.cli(["restart", "b"]);
+  assert.equal(restarted.code, 1);
+  assert.match(restarted.stderr, /^plugprom: [^\n]*ENOSPC[^\n]*\n$/);
+  assert.equal((await getPlugin(d, "b")).pid, null, "the restarted copy the file does not know is not left running");
+
+  fillFilesystem(fs);
+  const began = Date.now();
+  const started = await d.cli(["start", "c", "--", goGreeter]);
+  assert.equal(started.code, 1);
+  assert.match(started.stderr, /ENOSPC/);
+  assert.ok(Date.now() - began < 10_000, `a start on a full disk fails at once, not at the start timeout (${Date.now() - began} ms)`);
+  assertNothingUnknownRuns(d.stateDir);
+  assert.match(d.log(), /cannot save instances\.json .*error="ENOSPC \(no space left on device\)"/);
+
+  // Space again, then a crash: what restarts is what the file says, once each.
+  await rm(filler);
+  d.proc.kill("SIGKILL");
+  const again = await next();
+  await again.waitForLog("instances restored", 30_000);
+  await assertOneCopyEach(again);
+  assertNothingUnknownRuns(again.stateDir);
+  assert.equal(await again.stop(), 0);
+  assert.deepEqual(pluginProcesses(again.stateDir), []);
 });

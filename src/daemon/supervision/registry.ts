@@ -142,6 +142,7 @@ export class Registry implements InstanceDirectory {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       const info = this.forget(sup);
       await this.durable(`plugin "${name}" was stopped, but a daemon started on this state dir would start it again`);
+      void sup.removeFiles();
       return info;
     });
   }
@@ -152,6 +153,7 @@ export class Registry implements InstanceDirectory {
       await sup.kill();
       const info = this.forget(sup);
       await this.durable(`plugin "${name}" was killed, but a daemon started on this state dir would start it again`);
+      void sup.removeFiles();
       return info;
     });
   }
@@ -193,15 +195,18 @@ export class Registry implements InstanceDirectory {
     await Promise.allSettled(
       this.list().map((sup) =>
         sup.stop(graceMs).then(() => {
-          if (opts.forget) this.forget(sup);
+          if (opts.forget) {
+            this.forget(sup);
+            void sup.removeFiles();
+          }
         }),
       ),
     );
   }
 
+  /** Drops a stopped instance. Its files go only once that is saved (the file still names it until then). */
   private forget(sup: Supervisor): PluginInfo {
     if (this.instances.get(sup.name) === sup) this.instances.delete(sup.name);
-    void sup.removeFiles();
     this.deps.events.pluginStopped(sup.name);
     this.changed();
     return sup.info();

@@ -13,7 +13,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Address } from "../../shared/address.js";
 import { formatAddress, parseAddress } from "../../shared/address.js";
 import { formatPromDuration } from "../../shared/duration.js";
-import { aborted, deadlineExceeded, errorMessage, invalidArgument } from "../../shared/errors.js";
+import { aborted, deadlineExceeded, errorMessage, invalidArgument, resourceExhausted } from "../../shared/errors.js";
 import { PluginInfoSchema, PluginState, type PluginInfo } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { HandshakeError, parseHandshake, type Handshake } from "../../goplugin/handshake.js";
 import { connectPlugin, isUnimplemented, type HostTls, type PluginClient } from "../../goplugin/host.js";
@@ -22,6 +22,7 @@ import type { PersistedInstance, ReattachInfo } from "../state/instances-file.js
 import { CLOCK_TICKS, PAGE_SIZE, readProcStatSync } from "../proc.js";
 import type { InstanceView } from "../instance.js";
 import { LogFollower } from "./log-follower.js";
+import { explainLostHandshake, filesystemFull } from "./disk-space.js";
 import type { Logger } from "../log.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
 import { MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
@@ -330,6 +331,9 @@ export class Supervisor implements InstanceView {
         throw aborted(`refusing to run ${command}: its SHA-256 is ${actual}, expected ${spec.sha256} (the binary changed, or the checksum is wrong)`);
       }
     }
+    if (await filesystemFull(deps.logDir)) {
+      throw resourceExhausted(`no space left on the filesystem of ${deps.logDir} (ENOSPC): the plugin's output, its handshake included, could not be written`);
+    }
     this.metricsEndpoint = spec.noMetrics ? undefined : await this.allocateMetricsEndpoint();
     try {
       if (spec.noMetrics && placeholdersIn(spec.args).size > 0) throw new Error("{{metrics_*}} placeholders need a metrics endpoint, and --no-metrics gives none");
@@ -397,7 +401,9 @@ export class Supervisor implements InstanceView {
         `plugin did not print its handshake within ${spec.startTimeoutMs} ms. Last stderr: ${stderrTail(this.output)}. ` +
           `Is it a go-plugin plugin expecting ${spec.magicCookieKey}=${spec.magicCookieValue}?`,
       ),
-    );
+    ).catch(async (err: unknown) => {
+      throw await explainLostHandshake(err, deps.logDir, this.logPath("stdout"));
+    });
     try {
       this.handshake = parseHandshake(line, spec.protocolVersions);
     } catch (err) {
