@@ -100,6 +100,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       pluginStarted: (name) => metrics?.pluginStarted(name),
       pluginStopped: (name) => metrics?.pluginStopped(name),
       pluginRestarted: (name) => metrics?.pluginRestarted(name),
+      outputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
     },
     persist: (snapshot) => {
       if (persisting) writer.save(snapshot);

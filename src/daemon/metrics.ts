@@ -28,6 +28,7 @@ export class DaemonMetrics {
   private readonly restarts: Counter<"plugin">;
   private readonly truncated: Counter<"plugin">;
   private readonly federateDropped: Counter<"plugin">;
+  private readonly outputDropped: Counter<"plugin" | "stream">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
   private readonly sdRequests: Counter;
@@ -95,6 +96,12 @@ export class DaemonMetrics {
       name: "plugprom_federate_dropped_families_total",
       help: "A plugin's metric families left out of /federate because an earlier plugin's family of that name has another type.",
       labelNames: ["plugin"],
+      registers,
+    });
+    this.outputDropped = new Counter({
+      name: "plugprom_plugin_output_dropped_bytes_total",
+      help: "Bytes of a plugin's stdout/stderr the daemon did not read: written faster than it follows output, or rotated away first.",
+      labelNames: ["plugin", "stream"],
       registers,
     });
     this.proxyRequests = new Counter({
@@ -180,6 +187,10 @@ export class DaemonMetrics {
 
   scrapeTruncated(name: string): void {
     this.truncated.inc({ plugin: name });
+  }
+
+  outputSkipped(name: string, stream: string, bytes: number): void {
+    this.outputDropped.inc({ plugin: name, stream }, bytes);
   }
 
   pluginRestarted(name: string): void {

@@ -3,11 +3,11 @@
 // must do instead.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { buildGoProgram } from "../helpers/go-build.js";
-import { daemonFleet, getPlugin, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { daemonFleet, getPlugin, httpGet, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { groupsByInstance, pluginProcesses } from "../helpers/procs.js";
 import { fillFilesystem, smallFilesystem } from "../helpers/tmpfs.js";
 
@@ -114,4 +114,65 @@ test("a full filesystem: kill, restart and start fail naming ENOSPC, a lost hand
   assertNothingUnknownRuns(again.stateDir);
   assert.equal(await again.stop(), 0);
   assert.deepEqual(pluginProcesses(again.stateDir), []);
+});
+
+/** CPU seconds (user + system) a process has used. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Files the process holds open that were deleted meanwhile. */
+function deletedFilesOpen(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      return target.endsWith(" (deleted)") ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+test("a plugin flooding stdout and stderr cannot fill the disk or pin the daemon, and stop lets go at once", async (t) => {
+  const fs = smallFilesystem(t, "1g");
+  const next = daemonFleet(t, fs ? { stateDir: join(fs, "state") } : {});
+  const d = await next(["--log-level", "info"]);
+  const used = () =>
+    fs ? (({ blocks, bfree, bsize }) => (blocks - bfree) * bsize)(statfsSync(fs)) : readdirSync(join(d.stateDir, "logs")).reduce((n, f) => n + statSync(join(d.stateDir, "logs", f)).size, 0);
+  // stderr floods from the start; stdout once the handshake is in the file (before it, a flood
+  // would bury the handshake line, which is a failed start, not this test).
+  const script = `f=$(readlink /proc/$$/fd/1); (until grep -q '|grpc' "$f"; do sleep 0.05; done; exec yes out-flood-line) & yes err-flood-line >&2 & exec ${goGreeter}`;
+  const r = await d.cli(["start", "flood", "--", "sh", "-c", script]);
+  assert.equal(r.code, 0, r.stderr);
+  const cpuBefore = cpuSeconds(d.proc.pid!);
+  const began = Date.now();
+  let maxUsed = 0;
+  while (Date.now() - began < 6_000) {
+    maxUsed = Math.max(maxUsed, used());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const cpuShare = (cpuSeconds(d.proc.pid!) - cpuBefore) / ((Date.now() - began) / 1000);
+  const MiB = 1024 * 1024;
+  t.diagnostic(`peak plugin output on disk ${(maxUsed / MiB).toFixed(0)} MiB, daemon CPU ${(cpuShare * 100).toFixed(0)}% of a core`);
+  // Two streams of 8 MiB plus their .1 copies, plus what a writer at memory speed (GB/s on this
+  // tmpfs) adds between two checks of a daemon that shares two cores with it. Unbounded, this
+  // is the whole filesystem within a second.
+  assert.ok(maxUsed < 256 * MiB, `plugin output took ${(maxUsed / MiB).toFixed(0)} MiB on disk`);
+  assert.ok(cpuShare < 0.6, `the daemon used ${(cpuShare * 100).toFixed(0)}% of a core following the flood`);
+  const relogged = d.log().split("\n").filter((l) => / plugin=flood /.test(l) && /flood-line/.test(l)).length;
+  assert.ok(relogged < 3_000, `${relogged} plugin lines re-logged into the daemon's log in 6 s`);
+  assert.match(d.log(), /suppressed \d+ lines of plugin output plugin=flood/);
+  assert.match((await httpGet(`${d.httpBase}/metrics`)).body, /^plugprom_plugin_output_dropped_bytes_total\{plugin="flood",stream="stderr"\} [1-9]/m);
+  assert.equal((await httpGet(`${d.httpBase}/plugins/flood/metrics`)).status, 200, "still scraped");
+
+  const stopBegan = Date.now();
+  assert.equal((await d.cli(["stop", "flood", "--grace", "1s"])).code, 0);
+  assert.ok(Date.now() - stopBegan < 10_000, "stop returns promptly");
+  await waitFor("no deleted file held open", () => deletedFilesOpen(d.proc.pid!).length === 0, 5_000);
+  const idleFrom = cpuSeconds(d.proc.pid!);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  assert.ok(cpuSeconds(d.proc.pid!) - idleFrom < 0.2, "the daemon is idle once the plugin is stopped");
+  assert.deepEqual(pluginProcesses(d.stateDir), []);
 });

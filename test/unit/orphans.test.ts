@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../../src/daemon/log.js";
@@ -30,7 +30,7 @@ test("a process is owned through its group or its ancestry; anything else is an 
 
 test("the sweep finds marked processes by their environment and kills their whole group", async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), "pp-orph-"));
-  const env = { ...process.env, PLUGPROM_STATE_DIR: stateDir, PLUGPROM_INSTANCE: "lost" };
+  const env = { ...process.env, PLUGPROM_DAEMON_STATE_DIR: stateDir, PLUGPROM_INSTANCE: "lost" };
   // A leader with a child, like `sh -c 'sleep 2; exec plugin'` cut off mid-start.
   const orphan = spawn("sh", ["-c", "sleep 60 & wait"], { env, detached: true, stdio: "ignore" });
   const owned = spawn("sleep", ["60"], { env: { ...env, PLUGPROM_INSTANCE: "kept" }, detached: true, stdio: "ignore" });
@@ -48,4 +48,12 @@ test("the sweep finds marked processes by their environment and kills their whol
   assert.deepEqual(new Set(stopped.map((q) => q.instance)), new Set(["lost"]));
   assert.equal(stopped.length, 2, "the leader and its child");
   assert.deepEqual((await scanMarkedProcesses(stateDir)).map((q) => q.pid), [owned.pid]);
+});
+
+test("a process with the state dir but no instance name (a shell that exported it) is never taken for a plugin", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "pp-orph-"));
+  const bystander = spawn("sleep", ["60"], { env: { ...process.env, PLUGPROM_DAEMON_STATE_DIR: stateDir }, detached: true, stdio: "ignore" });
+  t.after(() => void bystander.kill("SIGKILL"));
+  await waitFor("the bystander to exec", () => readFileSync(`/proc/${bystander.pid}/cmdline`, "utf8").startsWith("sleep"));
+  assert.deepEqual(await stopOrphans(stateDir, new Set(), silentLogger), []);
 });

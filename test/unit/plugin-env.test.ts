@@ -41,7 +41,7 @@ test("a plugin gets a minimal environment plus go-plugin's variables, never the 
     PLUGIN_UNIX_SOCKET_DIR: "/state/sockets",
     PLUGPROM_METRICS_ADDR: "unix:/state/sockets/abc.metrics.sock",
     PLUGPROM_INSTANCE: "abc",
-    PLUGPROM_STATE_DIR: "/state",
+    PLUGPROM_DAEMON_STATE_DIR: "/state",
   });
 });
 

@@ -1,6 +1,6 @@
 // Processes of this state dir that no instance owns: a plugin whose start was cut off by the
 // daemon's death before its identity was saved, or a second copy a crash left behind. Every
-// plugin (and everything it starts) carries PLUGPROM_STATE_DIR and PLUGPROM_INSTANCE in its
+// plugin (and everything it starts) carries PLUGPROM_DAEMON_STATE_DIR and PLUGPROM_INSTANCE in its
 // environment, so they are found in /proc whatever their pid or parent, and stopped before
 // a restored daemon starts anything again.
 import { readdir, readFile } from "node:fs/promises";
@@ -14,28 +14,48 @@ export interface MarkedProcess {
   ppid: number;
   pgrp: number;
   startTicks: string;
-  /** PLUGPROM_INSTANCE, "" when only the socket-dir marker names this state dir. */
+  /** PLUGPROM_INSTANCE: the instance it was started for. */
   instance: string;
 }
 
-/** Every live process whose environment says this state dir started it. */
+/**
+ * Every live process whose environment says this state dir started it for an instance: both
+ * PLUGPROM_INSTANCE and the state dir (PLUGPROM_DAEMON_STATE_DIR, or the sockets directory
+ * in PLUGIN_UNIX_SOCKET_DIR for plugins an older daemon started). The daemon itself and its
+ * ancestors never are, whatever their environment says.
+ */
 export async function scanMarkedProcesses(stateDir: string): Promise<MarkedProcess[]> {
-  const markers = [`PLUGPROM_STATE_DIR=${stateDir}`, `PLUGIN_UNIX_SOCKET_DIR=${join(stateDir, "sockets")}`];
+  const markers = [`PLUGPROM_DAEMON_STATE_DIR=${stateDir}`, `PLUGIN_UNIX_SOCKET_DIR=${join(stateDir, "sockets")}`];
+  const mine = await ancestors(process.pid);
   const found: MarkedProcess[] = [];
   for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    if (!/^\d+$/.test(entry) || mine.has(Number(entry))) continue;
     try {
       const environ = (await readFile(`/proc/${entry}/environ`, "latin1")).split("\0");
-      if (!environ.some((e) => markers.includes(e))) continue;
+      const instance = environ.find((e) => e.startsWith("PLUGPROM_INSTANCE="))?.slice("PLUGPROM_INSTANCE=".length);
+      if (!instance || !environ.some((e) => markers.includes(e))) continue;
       const st = parseProcStat(await readFile(`/proc/${entry}/stat`, "utf8"));
       if (st.state === "Z") continue; // dead, waiting for its parent (or init) to reap it
-      const instance = environ.find((e) => e.startsWith("PLUGPROM_INSTANCE="))?.slice("PLUGPROM_INSTANCE=".length) ?? "";
       found.push({ pid: st.pid, ppid: st.ppid, pgrp: st.pgrp, startTicks: st.startTicks, instance });
     } catch {
       // exited meanwhile, or not ours to read
     }
   }
   return found;
+}
+
+/** `pid` and every process above it, up to init. */
+async function ancestors(pid: number): Promise<Set<number>> {
+  const chain = new Set<number>();
+  for (let p = pid; p > 1 && !chain.has(p) && chain.size < 256; ) {
+    chain.add(p);
+    try {
+      p = parseProcStat(await readFile(`/proc/${p}/stat`, "utf8")).ppid;
+    } catch {
+      break;
+    }
+  }
+  return chain;
 }
 
 /**
@@ -62,7 +82,7 @@ export async function stopOrphans(stateDir: string, owned: ReadonlySet<number>, 
   if (orphans.length === 0) return [];
   const leaders = new Set(orphans.filter((p) => p.pid === p.pgrp).map((p) => p.pgrp));
   for (const p of orphans) {
-    log.warn("stopping a plugin process no instance owns", { pid: p.pid, instance: p.instance || undefined, group: p.pgrp });
+    log.warn("stopping a plugin process no instance owns", { pid: p.pid, instance: p.instance, group: p.pgrp });
     try {
       process.kill(leaders.has(p.pgrp) ? -p.pgrp : p.pid, "SIGKILL");
     } catch {

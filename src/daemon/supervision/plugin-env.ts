@@ -18,7 +18,7 @@ export interface PluginEnvOptions {
   /** PLUGPROM_METRICS_ADDR: unix:/abs/path or 127.0.0.1:PORT; undefined with --no-metrics. */
   metricsAddr: string | undefined;
   instanceName: string;
-  /** PLUGPROM_STATE_DIR: with PLUGPROM_INSTANCE, how a daemon finds this plugin's processes. */
+  /** PLUGPROM_DAEMON_STATE_DIR: with PLUGPROM_INSTANCE, how a daemon finds this plugin's processes. */
   stateDir: string;
   /** PEM of the host's AutoMTLS client certificate. */
   clientCertPem?: string;
@@ -41,7 +41,7 @@ export function pluginEnvironment(o: PluginEnvOptions): Record<string, string> {
   if (o.metricsAddr !== undefined) env.PLUGPROM_METRICS_ADDR = o.metricsAddr;
   else delete env.PLUGPROM_METRICS_ADDR;
   env.PLUGPROM_INSTANCE = o.instanceName;
-  env.PLUGPROM_STATE_DIR = o.stateDir;
+  env.PLUGPROM_DAEMON_STATE_DIR = o.stateDir;
   if (o.clientCertPem) env.PLUGIN_CLIENT_CERT = o.clientCertPem;
   else delete env.PLUGIN_CLIENT_CERT;
   return env;

@@ -38,7 +38,13 @@ export interface RegistryDeps {
   supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "log" | "durable">;
   defaults: { stopGraceMs: number; startTimeoutMs: number };
   /** Counts starts, stops and restarts in the daemon's metrics. */
-  events: { pluginStarted(name: string): void; pluginStopped(name: string): void; pluginRestarted(name: string): void };
+  events: {
+    pluginStarted(name: string): void;
+    pluginStopped(name: string): void;
+    pluginRestarted(name: string): void;
+    /** Output bytes the daemon did not read (see LogFollower). */
+    outputSkipped?(name: string, stream: "stdout" | "stderr", bytes: number): void;
+  };
   /** Called after every change with the instances to persist (instances.json). */
   persist?: (snapshot: () => PersistedInstance[]) => void;
   /**
@@ -132,6 +138,7 @@ export class Registry implements InstanceDirectory {
       onStateChange: () => this.changed(),
       onStarted: (s) => this.deps.events.pluginStarted(s.name),
       onRestart: (s) => this.deps.events.pluginRestarted(s.name),
+      onOutputSkipped: (s, stream, bytes) => this.deps.events.outputSkipped?.(s.name, stream, bytes),
       durable: () => this.durable(`plugin "${spec.name}" was stopped`),
     });
   }

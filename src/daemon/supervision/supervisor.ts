@@ -21,18 +21,19 @@ import { generateCertificate, type Certificate } from "../../goplugin/mtls.js";
 import type { PersistedInstance, ReattachInfo } from "../state/instances-file.js";
 import { CLOCK_TICKS, PAGE_SIZE, readProcStatSync } from "../proc.js";
 import type { InstanceView } from "../instance.js";
-import { LogFollower } from "./log-follower.js";
+import { LogFollower, type SkipReason } from "./log-follower.js";
+import { OutputRelogger } from "./output-relog.js";
 import { explainLostHandshake, filesystemFull } from "./disk-space.js";
 import type { Logger } from "../log.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
-import { MAX_LINE_CHARS, OutputRing, parseHclogLine, stderrTail, type OutputStream } from "./plugin-output.js";
+import { MAX_LINE_CHARS, OutputRing, stderrTail, type OutputStream } from "./plugin-output.js";
 import { pluginEnvironment } from "./plugin-env.js";
 import { placeholdersIn, substituteArgs } from "./template.js";
 import type { InstanceSpec } from "../spec.js";
 
 export interface SupervisorDeps {
   log: Logger;
-  /** The daemon's state directory: named in every plugin's environment (PLUGPROM_STATE_DIR). */
+  /** The daemon's state directory: named in every plugin's environment (PLUGPROM_DAEMON_STATE_DIR). */
   stateDir: string;
   /** Private 0700 directory for metrics sockets and PLUGIN_UNIX_SOCKET_DIR. */
   socketDir: string;
@@ -52,6 +53,8 @@ export interface SupervisorDeps {
    * reason when it could not be: a process whose identity is not saved is not kept running.
    */
   durable?: () => Promise<void>;
+  /** Output bytes the daemon did not read (a plugin writing faster than it is followed). */
+  onOutputSkipped?: (s: Supervisor, stream: OutputStream, bytes: number) => void;
 }
 
 /** Unix socket paths are limited to 107 bytes by the kernel's sockaddr_un. */
@@ -98,12 +101,14 @@ export class Supervisor implements InstanceView {
   private crashTimes: number[] = [];
   private consecutiveFailures = 0;
   private readonly log: Logger;
+  private readonly relog: OutputRelogger;
 
   constructor(
     readonly spec: InstanceSpec,
     private readonly deps: SupervisorDeps,
   ) {
     this.log = deps.log.with({ plugin: spec.name });
+    this.relog = new OutputRelogger(this.log, {}, (stream, text) => this.output.push({ time: new Date(), stream, text }));
   }
 
   get name(): string {
@@ -488,6 +493,13 @@ export class Supervisor implements InstanceView {
     let resolveHandshake!: (line: string) => void;
     const handshake = new Promise<string>((r) => (resolveHandshake = r));
     let handshakeSeen = fromEnd;
+    const follow = (stream: OutputStream) => ({
+      fromEnd,
+      onSkipped: (bytes: number, why: SkipReason) => {
+        this.relog.skippedBytes(stream, bytes, why);
+        this.deps.onOutputSkipped?.(this, stream, bytes);
+      },
+    });
     const stdout = new LogFollower(
       this.logPath("stdout"),
       (text) => {
@@ -498,11 +510,16 @@ export class Supervisor implements InstanceView {
         }
         this.recordLine("stdout", text);
       },
-      { fromEnd },
+      follow("stdout"),
     );
-    const stderr = new LogFollower(this.logPath("stderr"), (text) => this.recordLine("stderr", text), { fromEnd });
+    const stderr = new LogFollower(this.logPath("stderr"), (text) => this.recordLine("stderr", text), follow("stderr"));
     this.followers = [stdout, stderr];
-    await Promise.all(this.followers.map((f) => f.start()));
+    const opened = await Promise.allSettled(this.followers.map((f) => f.start()));
+    const failed = opened.find((r) => r.status === "rejected");
+    if (failed) {
+      await this.stopFollowers(); // the one that did open is closed, not left to the GC
+      throw (failed as PromiseRejectedResult).reason;
+    }
     // Wrapped: an async function returning a bare promise would wait for it.
     return { handshake };
   }
@@ -511,13 +528,12 @@ export class Supervisor implements InstanceView {
     const followers = this.followers;
     this.followers = [];
     await Promise.all(followers.map((f) => f.stop()));
+    this.relog.summarize();
   }
 
   private recordLine(stream: OutputStream, text: string): void {
     this.output.push({ time: new Date(), stream, text });
-    const entry = parseHclogLine(text);
-    if (entry) this.log[entry.level](entry.message, { ...entry.fields, stream });
-    else this.log.info(text, { stream });
+    this.relog.line(stream, text);
   }
 
   /**
