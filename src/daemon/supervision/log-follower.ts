@@ -15,6 +15,13 @@ export const DEFAULT_READ_BYTES_PER_SECOND = 1024 * 1024;
 const MIN_ROTATION_GAP_MS = 1_000;
 /** Write notifications closer than this are handled together (a flood sends thousands). */
 const MIN_CHECK_GAP_MS = 5;
+/**
+ * While a plugin floods, inotify would wake the daemon for every write (a core's worth of
+ * system time at GB/s); a poll this often checks the size as promptly for a fraction of it.
+ */
+const FLOOD_POLL_MS = 10;
+/** Checks in a row that find nothing new before a flood is over and inotify is back. */
+const CALM_CHECKS = 20;
 /** What stop() still reads: the end of the output (a crash's last lines), not a backlog. */
 const FINAL_READ_BYTES = 64 * 1024;
 
@@ -42,6 +49,8 @@ export class LogFollower {
   private stopped = false;
   private lastCheck = -Infinity;
   private lastRotation = -Infinity;
+  private flooding = false;
+  private calmChecks = 0;
   /** Read budget: a token bucket of bytes, refilled at readBytesPerSecond. */
   private tokens: number;
   private tokensAt: number;
@@ -74,9 +83,16 @@ export class LogFollower {
     }
     this.fh = fh;
     if (this.opts.fromEnd) this.offset = (await fh.stat()).size;
-    // inotify makes the handshake arrive promptly and rotation keep up with a flood; the poll
-    // covers what it can miss. With inotify the poll is only a safety net, and slow: a daemon
-    // with hundreds of plugins would otherwise spend its threadpool on reads that find nothing.
+    this.watchFile();
+    this.poke();
+  }
+
+  /**
+   * inotify makes the handshake arrive promptly; the poll covers what it can miss. With
+   * inotify the poll is only a safety net, and slow: a daemon with hundreds of plugins would
+   * otherwise spend its threadpool on reads that find nothing.
+   */
+  private watchFile(): void {
     try {
       this.watcher = watch(this.path, () => this.poke());
       this.watcher.on("error", () => {
@@ -88,7 +104,20 @@ export class LogFollower {
     } catch {
       this.poll(this.opts.pollMs ?? 250); // no inotify: the poll alone will do
     }
-    this.poke();
+  }
+
+  /** Flooding (or not any more): a fast poll instead of inotify, and back. */
+  private setFlooding(flooding: boolean): void {
+    this.calmChecks = 0;
+    if (flooding === this.flooding || this.stopped) return;
+    this.flooding = flooding;
+    if (flooding) {
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.poll(FLOOD_POLL_MS);
+    } else {
+      this.watchFile();
+    }
   }
 
   /**
@@ -169,15 +198,19 @@ export class LogFollower {
       // Past the limit: rotate once everything was read, or at once when the budget cannot
       // read it (a flood: then only a prompt truncate keeps the file bounded).
       if (size > this.maxBytes && (unread === 0 || unread > budget)) {
+        if (unread > budget) this.setFlooding(true);
         await this.rotate(size, unread === 0);
         continue;
       }
-      if (unread === 0) return;
+      if (unread === 0) {
+        if (this.flooding && ++this.calmChecks >= CALM_CHECKS) this.setFlooding(false);
+        return;
+      }
       // Further behind than a second's budget: the most recent output is what matters.
       if (unread > this.rate) this.skipTo(size - Math.min(budget, this.rate), "too fast");
       if (budget < 1) {
-        // Out of budget: look again (for the size limit) soon, read again when it refills.
-        this.again = true;
+        // Out of budget: the fast poll looks again (for the size limit), and reads once it refills.
+        this.setFlooding(true);
         return;
       }
       const { bytesRead } = await fh.read(this.buffer, 0, Math.min(READ_CHUNK, budget, size - this.offset), this.offset);
