@@ -36,30 +36,6 @@ interface WrkResult {
 const children: ChildProcess[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
-/** What the bench runs, by the Debian package that provides it; installed when missing. */
-const TOOLS: Array<[present: () => boolean, pkg: string]> = [
-  ...["wrk", "nginx", "prometheus-exporter-exporter", "hyperfine"].map((b): [() => boolean, string] => [() => onPath(b), b === "nginx" ? "nginx-light" : b]),
-  [() => onPath("go"), "golang-go"],
-  [() => existsSync("/usr/share/gocode/src/github.com/hashicorp/go-plugin"), "golang-github-hashicorp-go-plugin-dev"],
-  [() => existsSync("/usr/share/gocode/src/google.golang.org/grpc"), "golang-google-grpc-dev"],
-  [() => existsSync("/usr/share/gocode/src/github.com/prometheus/client_golang"), "golang-github-prometheus-client-golang-dev"],
-];
-
-function onPath(binary: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${binary}`]).status === 0;
-}
-
-function ensureTools(): void {
-  const pkgs = TOOLS.filter(([present]) => !present()).map(([, pkg]) => pkg);
-  if (pkgs.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing tools: apt-get install ${pkgs.join(" ")}`);
-  console.error(`installing ${pkgs.join(" ")} …`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  // A fresh machine has no package lists yet.
-  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
-  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...pkgs], { stdio: "inherit", env });
-}
-
 function bodyOf(size: number | "fixture"): Buffer {
   const fixture = readFileSync(join(fixturesDir, "node_exporter.prom"));
   if (size === "fixture") return fixture;
@@ -148,7 +124,6 @@ function cliLatency(work: string, d: DaemonHandle): string {
 
 /** BENCH_ONLY=cli: just the CLI start latency, against a fresh daemon. */
 async function cliOnly(): Promise<void> {
-  if (spawnSync("sh", ["-c", "command -v hyperfine"]).status !== 0) ensureTools();
   const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
   const d = await startDaemon({ args: ["--log-level", "info"] });
@@ -160,7 +135,6 @@ async function cliOnly(): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === "cli") return cliOnly();
-  ensureTools();
   const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
   const go = await buildGoProgram("goplugin-greeter");

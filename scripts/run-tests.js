@@ -2,7 +2,7 @@
 // Runs every compiled test file under dist/test with node's built-in test runner. Node 20's
 // runner takes no globs, so the files are listed here; an optional argument narrows the set
 // to files whose path contains it (e.g. `npm test -- unit/`).
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { spawnSync } from "node:child_process";
 
@@ -16,7 +16,11 @@ function walk(dir) {
   );
 }
 
+// tsc never deletes output: a compiled test whose source was moved or removed must not run.
+const hasSource = (f) => existsSync(join(root, "test", relative(testRoot, f)).replace(/\.js$/, ".ts"));
+
 const files = walk(testRoot)
+  .filter(hasSource)
   .filter((f) => !filter || relative(testRoot, f).includes(filter))
   .sort();
 if (files.length === 0) {

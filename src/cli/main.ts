@@ -2,25 +2,27 @@
 // and a documented exit code (README "Exit codes"). --debug adds the stack.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { CommanderError } from "commander";
-import { parseAddress } from "../shared/address.js";
 import { formatDuration } from "../shared/duration.js";
 import { ExitCode, exitCodeFor } from "../shared/errors.js";
 import { createControlClient, daemonWentAway, failedCallOf, unreachableReason, type ControlClient } from "./client.js";
-import { CliError, OutputClosedError, usageError } from "./errors.js";
+import { CliError, OutputClosedError } from "./errors.js";
+import type { GlobalFlags } from "./factory.js";
+import { address } from "./flags.js";
 import { installLiteHeaders } from "./headers.js";
 import { processIO, type IO } from "./output.js";
-import { buildProgram, DEFAULT_ADDR, type GlobalOptions, type ProgramDeps } from "./program.js";
+import { buildProgram, COMMANDS, DEFAULT_ADDR, type NewCommand } from "./program.js";
 
 /** The process-facing seams of the CLI; tests replace them, bin/plugprom uses the defaults. */
 export interface MainDeps {
   createClient(addr: string, token: string | undefined): ControlClient;
-  io(globals: GlobalOptions): IO;
+  io(globals: GlobalFlags): IO;
   /** Commander's help text. */
   writeOut(text: string): void;
   /** Error lines (ours and commander's). */
   writeErr(text: string): void;
   cwd(): string;
-  runDaemon?: ProgramDeps["runDaemon"];
+  /** The commands; tests register one whose run they capture. */
+  commands: readonly NewCommand[];
 }
 
 const processDeps: MainDeps = {
@@ -33,6 +35,7 @@ const processDeps: MainDeps = {
   writeOut: (text) => void process.stdout.write(text),
   writeErr: (text) => void process.stderr.write(text),
   cwd: () => process.cwd(),
+  commands: COMMANDS,
 };
 
 /** Runs the CLI on `argv` (as process.argv: node, script, args…) and returns the exit code. */
@@ -42,22 +45,19 @@ export async function main(argv: string[], overrides: Partial<MainDeps> = {}): P
   const end = argv.indexOf("--");
   const debug = (end < 0 ? argv : argv.slice(0, end)).includes("--debug");
   let addr = process.env.PLUGPROM_ADDR || DEFAULT_ADDR;
-  const program = buildProgram({
-    client: (a, token) => {
-      addr = a;
-      try {
-        parseAddress(a);
-      } catch (err) {
-        throw usageError(`--addr: ${(err as Error).message}`);
-      }
-      return deps.createClient(a, token);
+  const program = buildProgram(
+    {
+      client: (a, token) => {
+        addr = a;
+        return deps.createClient(address("--addr", a), token);
+      },
+      io: deps.io,
+      cwd: deps.cwd,
+      writeOut: deps.writeOut,
+      writeErr: deps.writeErr,
     },
-    io: deps.io,
-    cwd: deps.cwd,
-    runDaemon: deps.runDaemon,
-    writeOut: deps.writeOut,
-    writeErr: deps.writeErr,
-  });
+    deps.commands,
+  );
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;

@@ -14,6 +14,8 @@ export interface IO {
   /** Colour decision already taken (TTY, NO_COLOR, --no-color). */
   color: boolean;
   now(): Date;
+  /** Set when both stdin and stdout are a terminal: a live view may draw and read keys. */
+  tty?: { input: NodeJS.ReadStream };
 }
 
 /**
@@ -41,6 +43,10 @@ export function processIO(opts: { noColor: boolean }): IO {
     err: (line) => void process.stderr.write(line.endsWith("\n") ? line : `${line}\n`),
     color,
     now: () => new Date(),
+    // A getter: touching process.stdin makes its stream, which only `top` wants.
+    get tty() {
+      return process.stdout.isTTY && process.stdin.isTTY ? { input: process.stdin } : undefined;
+    },
   };
 }
 
@@ -197,6 +203,11 @@ export function renderPluginTable(plugins: readonly PluginInfo[], io: IO): strin
       .join(",") || "-",
   ]);
   return table(["NAME", "STATE", "PID", "RESTARTS", "UPTIME", "LABELS"], rows);
+}
+
+/** One instance as `get`, `start` and `restart` print it: key: value lines, or one JSON object. */
+export function renderPlugin(p: PluginInfo, json: boolean, io: IO): string {
+  return json ? toJson(pluginJson(p)) : renderPluginDetails(p, io);
 }
 
 export function renderPluginDetails(p: PluginInfo, io: IO): string {

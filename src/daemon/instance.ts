@@ -2,7 +2,7 @@
 // needs from the registry. Prometheus → HTTP → registry → proxy: the HTTP side never
 // touches a supervisor or a process, only this view.
 import type { Address } from "../shared/address.js";
-import type { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 
 export interface InstanceView {
   readonly name: string;
@@ -40,4 +40,22 @@ export interface InstanceDirectory {
    * Optional: without it, readers derive what they need on every request.
    */
   onChange?(fn: () => void): () => void;
+}
+
+/**
+ * The rule behind InstanceView.advertised: RUNNING, or down but meant to run; STARTING only
+ * for an instance that ran before (restarting), never for one that has yet to come up.
+ */
+export function isAdvertised(state: PluginState, everRan: boolean): boolean {
+  switch (state) {
+    case PluginState.RUNNING:
+    case PluginState.CRASHED:
+    case PluginState.BACKOFF:
+    case PluginState.CRASHLOOP:
+      return true;
+    case PluginState.STARTING:
+      return everRan;
+    default:
+      return false;
+  }
 }

@@ -1,82 +1,54 @@
 // `plugprom daemon`: wires the state dir, the registry, the control API and the HTTP server
 // together, and owns the daemon's startup and shutdown. No behaviour of its own beyond that.
-import { chmod, mkdir, readFile, rm } from "node:fs/promises";
-import type { Server as HttpsServer } from "node:https";
-import { createSecureContext } from "node:tls";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { bearerMatches, readTokenFile } from "../shared/token.js";
-import http2 from "node:http2";
+import { chmod, rm } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
-import { connect as netConnect, type AddressInfo, type Server as NetServer } from "node:net";
+import type { Server as HttpsServer } from "node:https";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { formatAddress, formatHost, isWildcardHost, parseAddress, type Address } from "../shared/address.js";
-import { describeSystemError, errorMessage, invalidArgument } from "../shared/errors.js";
+import { errorMessage } from "../shared/errors.js";
+import { readTokenFile } from "../shared/token.js";
 import { VERSION } from "../shared/version.js";
-import { CatalogError, loadCatalog, type Catalog } from "./supervision/catalog.js";
-import { controlRoutes } from "./control/service.js";
-import { CoalescingFileWriter, writeAtomic } from "./state/atomic-file.js";
-import { DesiredStateWriter, loadDesiredState, StateFileError } from "./state/instances-file.js";
+import { toConnectError } from "./control/errors.js";
+import { createControlServer, type ControlServer } from "./control/server.js";
+import { describeSystemError, invalid } from "./errors.js";
 import { buildTargetGroups, renderSdDocument } from "./http/discovery.js";
 import { createHttpServer } from "./http/server.js";
-import { acquireStateDirLock } from "./state/lock.js";
-import { createLogger } from "./log.js";
+import { readTls, type TlsFiles } from "./http/tls.js";
+import { listen } from "./listen.js";
+import { createLogger, type Logger } from "./log.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
-import { Registry } from "./supervision/registry.js";
+import { CoalescingFileWriter, writeAtomic } from "./state/atomic-file.js";
 import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js";
+import { DesiredStateWriter } from "./state/instances-file.js";
+import { openStateDir } from "./state/state-dir.js";
+import { loadCatalog, type Catalog } from "./supervision/catalog.js";
+import { stopOrphans } from "./supervision/orphans.js";
+import { ProcessRunner } from "./supervision/process-runner.js";
+import { Registry } from "./supervision/registry.js";
 
-/** Limits on what one control request may carry; Start requests are small. */
-const CONTROL_READ_MAX_BYTES = 1024 * 1024;
-
-/** Runs the daemon until SIGINT/SIGTERM or a Shutdown RPC, then resolves. */
+/**
+ * Runs the daemon until SIGINT/SIGTERM or a Shutdown RPC, then resolves. A startup error
+ * reaches the CLI as the control API would report it (so its exit code follows the same table).
+ */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  try {
+    await serve(opts);
+  } catch (err) {
+    throw toConnectError(err);
+  }
+}
+
+async function serve(opts: DaemonOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
   const startedAt = new Date();
   const httpAddr = parseAddress(opts.httpAddr);
   const grpcAddr = parseAddress(opts.grpcAddr);
-  if (httpAddr.kind !== "tcp") throw invalidArgument(`--http-addr ${opts.httpAddr}: must be host:port (Prometheus scrapes it over TCP)`);
-
-  let catalog: Catalog = new Map();
-  if (opts.configFile) {
-    try {
-      catalog = await loadCatalog(opts.configFile);
-    } catch (err) {
-      if (err instanceof CatalogError) throw invalidArgument(err.message);
-      throw err;
-    }
-  }
-
-  // Credentials and certificates are read before anything listens: a typo is a startup error.
-  let controlToken: string | undefined;
-  let scrapeToken: string | undefined;
-  let tls: { cert: Buffer; key: Buffer } | undefined;
-  try {
-    if (opts.controlTokenFile) controlToken = readTokenFile(opts.controlTokenFile, "--control-token-file");
-    if (opts.scrapeTokenFile) scrapeToken = readTokenFile(opts.scrapeTokenFile, "--scrape-token-file");
-    if (opts.tlsCertFile && opts.tlsKeyFile) tls = await readTls(opts.tlsCertFile, opts.tlsKeyFile);
-  } catch (err) {
-    throw invalidArgument(errorMessage(err));
-  }
-
-  const socketDir = join(opts.stateDir, "sockets");
-  const logDir = join(opts.stateDir, "logs");
-  await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
-  for (const dir of [socketDir, logDir]) {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // mkdir's mode does not apply to a directory that already exists.
-    await chmod(dir, 0o700);
-  }
-  const releaseLock = await acquireStateDirLock(opts.stateDir);
-  let saved;
-  try {
-    saved = await loadDesiredState(opts.stateDir);
-  } catch (err) {
-    await releaseLock();
-    if (err instanceof StateFileError) throw new Error(err.message);
-    throw err;
-  }
+  if (httpAddr.kind !== "tcp") throw invalid(`--http-addr ${opts.httpAddr}: must be host:port (Prometheus scrapes it over TCP)`);
+  const catalog = await readCatalog(opts.configFile);
+  const { controlToken, scrapeToken, tls } = await readCredentials(opts);
+  const stateDir = await openStateDir(opts.stateDir);
 
   const writer = new DesiredStateWriter(opts.stateDir, (err) =>
     log.error("cannot save instances.json", { file: join(opts.stateDir, "instances.json"), error: describeSystemError(err) }),
@@ -87,11 +59,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     log,
     catalog,
     supervisor: {
-      stateDir: opts.stateDir,
-      socketDir,
-      logDir,
-      daemonEnv: process.env,
-      portRange: opts.pluginPortRange,
+      runner: new ProcessRunner({
+        stateDir: opts.stateDir,
+        socketDir: stateDir.socketDir,
+        logDir: stateDir.logDir,
+        daemonEnv: process.env,
+        portRange: opts.pluginPortRange,
+        onOutputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
+      }),
       healthIntervalMs: opts.healthIntervalMs,
       backoff: opts.backoff,
     },
@@ -100,16 +75,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       pluginStarted: (name) => metrics?.pluginStarted(name),
       pluginStopped: (name) => metrics?.pluginStopped(name),
       pluginRestarted: (name) => metrics?.pluginRestarted(name),
-      outputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
     },
     persist: (snapshot) => {
       if (persisting) writer.save(snapshot);
     },
     flushPersisted: () => writer.flush(),
+    stopOrphans: async (adoptable) => {
+      const stopped = await stopOrphans(opts.stateDir, adoptable, log);
+      if (stopped.length > 0) log.warn("stopped plugin processes no instance owned", { count: stopped.length });
+    },
   });
   metrics = new DaemonMetrics(registry);
 
   let advertiseAddr = opts.advertiseAddr ?? "";
+  let boundHttp: Address | undefined;
+  let boundGrpc: Address | undefined;
   const httpServer = createHttpServer({
     directory: registry,
     metrics,
@@ -122,68 +102,38 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     maxFederateBytes: opts.maxFederateBytes,
     scrapeToken,
     tls,
-    daemonInfo: () => ({ version: VERSION, grpcAddr: stateFileAddr(boundGrpc), httpAddr: stateFileAddr(boundHttp), advertiseAddr }),
+    daemonInfo: () => ({ version: VERSION, grpcAddr: addressOrEmpty(boundGrpc), httpAddr: addressOrEmpty(boundHttp), advertiseAddr }),
   });
-  const onSighup = () => {
-    if (!opts.tlsCertFile || !opts.tlsKeyFile) return;
-    readTls(opts.tlsCertFile, opts.tlsKeyFile).then(
-      (fresh) => {
-        (httpServer as HttpsServer).setSecureContext(fresh);
-        log.info("TLS certificate reloaded", { cert: opts.tlsCertFile });
-      },
-      (err: unknown) => log.error("TLS reload failed; keeping the current certificate", { error: errorMessage(err) }),
-    );
-  };
+  const onSighup = () => reloadTls(opts, httpServer as HttpsServer, log);
   process.on("SIGHUP", onSighup);
   let shutdownRequested: (keepPlugins: boolean) => void = () => undefined;
-  const sessions = new Set<http2.Http2Session>();
-  const controlServer = http2.createServer(
+  const control = createControlServer(
     {
-      // Bounds per client: concurrent streams, header size, session memory.
-      settings: { maxConcurrentStreams: 64, maxHeaderListSize: 16 * 1024 },
-      maxSessionMemory: 16,
+      registry,
+      advertiseAddr: () => advertiseAddr,
+      addresses: () => ({ grpcAddr: addressOrEmpty(boundGrpc), httpAddr: addressOrEmpty(boundHttp) }),
+      stateDir: opts.stateDir,
+      startedAt,
+      scrapeTimeoutMs: opts.scrapeTimeoutMs,
+      shutdown: (keepPlugins) => shutdownRequested(keepPlugins),
+      httpsScheme: tls !== undefined,
+      lastScrapeSeconds: (name) => metrics?.lastScrape(name)?.seconds,
     },
-    connectNodeAdapter({
-      routes: controlRoutes({
-        registry,
-        advertiseAddr: () => advertiseAddr,
-        addresses: () => ({ grpcAddr: formatAddress(boundGrpc), httpAddr: formatAddress(boundHttp) }),
-        stateDir: opts.stateDir,
-        startedAt,
-        scrapeTimeoutMs: opts.scrapeTimeoutMs,
-        shutdown: (keepPlugins) => shutdownRequested(keepPlugins),
-        httpsScheme: tls !== undefined,
-        lastScrapeSeconds: (name) => metrics?.lastScrape(name)?.seconds,
-      }),
-      readMaxBytes: CONTROL_READ_MAX_BYTES,
-      interceptors: controlToken ? [requireToken(controlToken)] : [],
-    }),
+    controlToken,
   );
-  controlServer.on("session", (s) => {
-    // An idle client connection is closed after a minute; `logs -f` streams keep it busy.
-    s.setTimeout(60_000, () => s.close());
-    sessions.add(s);
-    s.once("close", () => sessions.delete(s));
-  });
 
-  let boundHttp: Address;
-  let boundGrpc: Address;
   try {
     boundHttp = await listen(httpServer, httpAddr, "--http-addr");
-    boundGrpc = await listen(controlServer, grpcAddr, "--grpc-addr");
+    boundGrpc = await listen(control.server, grpcAddr, "--grpc-addr");
   } catch (err) {
     httpServer.close();
-    await releaseLock();
+    await stateDir.releaseLock();
     throw err;
   }
   if (boundGrpc.kind === "unix") await chmod(boundGrpc.path, 0o600);
-  if (!advertiseAddr) {
-    const a = boundHttp as Extract<Address, { kind: "tcp" }>;
-    // Prometheus runs elsewhere (another container, another host): never advertise a
-    // wildcard or a silent localhost it could not reach.
-    advertiseAddr = `${formatHost(isWildcardHost(httpAddr.host) ? hostname() : a.host)}:${a.port}`;
-  }
+  advertiseAddr ||= derivedAdvertiseAddr(httpAddr, boundHttp);
 
+  const stateFilePath = join(opts.stateDir, DAEMON_STATE_FILE);
   const stateFile: DaemonStateFile = {
     pid: process.pid,
     version: VERSION,
@@ -193,7 +143,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     stateDir: opts.stateDir,
     startedAt: startedAt.toISOString(),
   };
-  const stateFilePath = join(opts.stateDir, DAEMON_STATE_FILE);
   await writeAtomic(stateFilePath, `${JSON.stringify(stateFile, null, 2)}\n`);
   const announceReady = () =>
     log.info("plugprom daemon ready", {
@@ -202,21 +151,61 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       http: stateFile.httpAddr,
       advertise: advertiseAddr,
       stateDir: opts.stateDir,
-      restoring: saved.length,
+      restoring: stateDir.saved.length,
     });
-  if (opts.fileSd) {
-    // The same document as /sd_config, for a Prometheus that shares a filesystem instead.
-    const fileSd = new CoalescingFileWriter(opts.fileSd, (err) => log.error("cannot write --file-sd", { file: opts.fileSd, error: errorMessage(err) }));
-    const render = () => renderSdDocument(buildTargetGroups(registry.list(), advertiseAddr, { scheme: tls ? "https" : undefined }));
-    registry.onChange(() => fileSd.save(render));
-    fileSd.save(render);
-  }
+  if (opts.fileSd) writeFileSd(opts.fileSd, registry, () => advertiseAddr, tls !== undefined, log);
+  const saved = stateDir.saved;
   const restoring = registry.restore(saved).then(
     () => saved.length > 0 && log.info("instances restored", { count: saved.length }),
     (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),
   );
 
-  await new Promise<void>((resolve) => {
+  const grpcSocket = boundGrpc.kind === "unix" ? boundGrpc.path : undefined;
+  await untilShutdown({
+    log,
+    registry,
+    keepPluginsOnSignal: opts.keepPlugins,
+    onShutdownRpc: (begin) => (shutdownRequested = begin),
+    onSighup,
+    announceReady,
+    async shutDown(keepPlugins) {
+      await restoring;
+      if (keepPlugins) {
+        // The snapshot with reattach data is what the next daemon adopts.
+        await writer.flush();
+        persisting = false;
+        await registry.detachAll();
+      } else {
+        // The set of instances survives a daemon restart; only their processes stop.
+        writer.save(() => registry.list().map((s) => ({ ...s.persisted(), reattach: undefined })));
+        await writer.flush();
+        persisting = false;
+        await registry.stopAll(opts.stopGraceMs, { forget: false });
+      }
+      await closeServers(httpServer, control);
+      await rm(stateFilePath, { force: true });
+      if (grpcSocket) await rm(grpcSocket, { force: true });
+      await stateDir.releaseLock();
+    },
+  });
+}
+
+/**
+ * Resolves once the daemon has shut down, begun by SIGINT/SIGTERM or a Shutdown RPC. A
+ * second signal during a shutdown kills the plugins and exits at once.
+ */
+function untilShutdown(o: {
+  log: Logger;
+  registry: Registry;
+  keepPluginsOnSignal: boolean;
+  onShutdownRpc: (begin: (keepPlugins: boolean) => void) => void;
+  onSighup: () => void;
+  /** Called once the signal handlers are in place. */
+  announceReady: () => void;
+  shutDown: (keepPlugins: boolean) => Promise<void>;
+}): Promise<void> {
+  const { log, registry } = o;
+  return new Promise<void>((resolve) => {
     let shuttingDown = false;
     const begin = (keepPlugins: boolean, why: string) => {
       if (shuttingDown) {
@@ -228,118 +217,79 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       }
       shuttingDown = true;
       log.info(keepPlugins ? "shutting down, leaving plugins running" : "shutting down: stopping all plugins", { reason: why, plugins: registry.list().length });
-      void (async () => {
-        await restoring;
-        if (keepPlugins) {
-          // The snapshot with reattach data is what the next daemon adopts.
-          await writer.flush();
-          persisting = false;
-          await registry.detachAll();
-        } else {
-          // The set of instances survives a daemon restart; only their processes stop.
-          writer.save(() => registry.list().map((s) => ({ ...s.persisted(), reattach: undefined })));
-          await writer.flush();
-          persisting = false;
-          await registry.stopAll(opts.stopGraceMs, { forget: false });
-        }
-        await closeServers(httpServer, controlServer, sessions);
-        await rm(stateFilePath, { force: true });
-        if (boundGrpc.kind === "unix") await rm(boundGrpc.path, { force: true });
-        await releaseLock();
-        log.info("plugprom daemon stopped");
-      })().finally(() => {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-        process.off("SIGHUP", onSighup);
-        resolve();
-      });
+      void o
+        .shutDown(keepPlugins)
+        .then(() => log.info("plugprom daemon stopped"))
+        .finally(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          process.off("SIGHUP", o.onSighup);
+          resolve();
+        });
     };
-    const onSignal = (signal: NodeJS.Signals) => begin(opts.keepPlugins, signal);
-    shutdownRequested = (keepPlugins) => begin(keepPlugins, "Shutdown RPC");
+    const onSignal = (signal: NodeJS.Signals) => begin(o.keepPluginsOnSignal, signal);
+    o.onShutdownRpc((keepPlugins) => begin(keepPlugins, "Shutdown RPC"));
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     // Only now: a SIGTERM sent the moment the daemon says it is ready must find the handler.
-    announceReady();
+    o.announceReady();
   });
 }
 
-/** Every control RPC must carry the bearer token; compared in constant time. */
-function requireToken(token: string): Interceptor {
-  return (next) => async (req) => {
-    if (!bearerMatches(req.header.get("authorization"), token)) {
-      throw new ConnectError("missing or wrong control token: set PLUGPROM_TOKEN or --token-file", Code.Unauthenticated);
-    }
-    return next(req);
-  };
+async function readCatalog(configFile: string | undefined): Promise<Catalog> {
+  return configFile ? loadCatalog(configFile) : new Map();
 }
 
-async function readTls(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
-  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
-  // Fails here, with the file named, rather than on the first handshake.
-  createSecureContext({ cert, key });
-  return { cert, key };
+/** Credentials and certificates are read before anything listens: a typo is a startup error. */
+async function readCredentials(opts: DaemonOptions): Promise<{ controlToken?: string; scrapeToken?: string; tls?: TlsFiles }> {
+  try {
+    return {
+      controlToken: opts.controlTokenFile ? readTokenFile(opts.controlTokenFile, "--control-token-file") : undefined,
+      scrapeToken: opts.scrapeTokenFile ? readTokenFile(opts.scrapeTokenFile, "--scrape-token-file") : undefined,
+      tls: opts.tlsCertFile && opts.tlsKeyFile ? await readTls(opts.tlsCertFile, opts.tlsKeyFile) : undefined,
+    };
+  } catch (err) {
+    throw invalid(errorMessage(err), err);
+  }
+}
+
+/** SIGHUP: a renewed certificate is used for new connections; a bad one keeps the old. */
+function reloadTls(opts: DaemonOptions, server: HttpsServer, log: Logger): void {
+  if (!opts.tlsCertFile || !opts.tlsKeyFile) return;
+  readTls(opts.tlsCertFile, opts.tlsKeyFile).then(
+    (fresh) => {
+      server.setSecureContext(fresh);
+      log.info("TLS certificate reloaded", { cert: opts.tlsCertFile });
+    },
+    (err: unknown) => log.error("TLS reload failed; keeping the current certificate", { error: errorMessage(err) }),
+  );
+}
+
+/**
+ * Prometheus runs elsewhere (another container, another host): never advertise a wildcard
+ * or a silent localhost it could not reach.
+ */
+function derivedAdvertiseAddr(asked: Address, bound: Address): string {
+  const a = bound as Extract<Address, { kind: "tcp" }>;
+  const host = asked.kind === "tcp" && isWildcardHost(asked.host) ? hostname() : a.host;
+  return `${formatHost(host)}:${a.port}`;
+}
+
+/** The same document as /sd_config, for a Prometheus that shares a filesystem instead. */
+function writeFileSd(file: string, registry: Registry, advertiseAddr: () => string, https: boolean, log: Logger): void {
+  const fileSd = new CoalescingFileWriter(file, (err) => log.error("cannot write --file-sd", { file, error: errorMessage(err) }));
+  const render = () => renderSdDocument(buildTargetGroups(registry.list(), advertiseAddr(), { scheme: https ? "https" : undefined }));
+  registry.onChange(() => fileSd.save(render));
+  fileSd.save(render);
 }
 
 /** An address for display; "" before the server listens. */
-function stateFileAddr(addr: Address | undefined): string {
+function addressOrEmpty(addr: Address | undefined): string {
   return addr ? formatAddress(addr) : "";
 }
 
-function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ path });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
-async function closeServers(httpServer: HttpServer, controlServer: http2.Http2Server, sessions: Set<http2.Http2Session>): Promise<void> {
-  const closed = Promise.all([
-    new Promise<void>((resolve) => httpServer.close(() => resolve())),
-    new Promise<void>((resolve) => controlServer.close(() => resolve())),
-  ]);
+async function closeServers(httpServer: HttpServer, control: ControlServer): Promise<void> {
+  const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
   httpServer.closeAllConnections();
-  for (const s of sessions) s.close();
-  // Sessions that do not close within a moment (a `logs -f` stream) are cut.
-  const cut = setTimeout(() => {
-    for (const s of sessions) s.destroy();
-  }, 1_000);
-  await closed;
-  clearTimeout(cut);
-}
-
-function listen(server: NetServer | HttpServer | http2.Http2Server, addr: Address, flag: string): Promise<Address> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const what = formatAddress(addr);
-      reject(
-        new Error(
-          err.code === "EADDRINUSE"
-            ? `${flag} ${what}: address already in use (another plugprom daemon? pick another address, or port 0)`
-            : `${flag} ${what}: cannot listen: ${errorMessage(err)}`,
-        ),
-      );
-    };
-    server.once("error", onError);
-    const done = () => {
-      server.off("error", onError);
-      if (addr.kind === "unix") return resolve(addr);
-      const info = server.address() as AddressInfo;
-      resolve({ kind: "tcp", host: info.address, port: info.port });
-    };
-    if (addr.kind === "unix") {
-      // A socket file nobody answers on was left by a daemon that died; one that answers is
-      // another daemon's, and stays.
-      void socketInUse(addr.path).then(async (inUse) => {
-        if (inUse) return onError(Object.assign(new Error("in use"), { code: "EADDRINUSE" }));
-        await rm(addr.path, { force: true });
-        server.listen(addr.path, done);
-      });
-    } else {
-      server.listen(addr.port, addr.host, done);
-    }
-  });
+  await Promise.all([httpClosed, control.close()]);
 }

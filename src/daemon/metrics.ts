@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
-import { bootTimeSeconds, CLOCK_TICKS, openFds, PAGE_SIZE, readProcStatSync, type ProcStat } from "./proc.js";
+import { bootTimeSeconds, cpuSeconds, openFds, readProcStatSync, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
 
 /** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
 const MAX_LAST_SCRAPES = 1024;
@@ -31,6 +31,7 @@ export class DaemonMetrics {
   private readonly outputDropped: Counter<"plugin" | "stream">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
+  private readonly proxyBytes: Counter<"plugin">;
   private readonly sdRequests: Counter;
   private readonly sdRefreshInterval: Gauge;
 
@@ -63,6 +64,16 @@ export class DaemonMetrics {
       collect() {
         this.reset();
         for (const i of directory.list()) this.set({ plugin: i.name }, i.state === PluginState.RUNNING && i.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "plugprom_plugin_state",
+      help: "1 for the plugin instance's current state (only that state's series is present).",
+      labelNames: ["plugin", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of directory.list()) this.set({ plugin: i.name, state: PluginState[i.state] }, 1);
       },
     });
     this.registerProcessMetrics(directory);
@@ -117,6 +128,12 @@ export class DaemonMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.proxyBytes = new Counter({
+      name: "plugprom_proxy_response_bytes_total",
+      help: "Bytes of plugin expositions proxied, as the plugin sent them (before any gzip by the proxy).",
+      labelNames: ["plugin"],
+      registers,
+    });
   }
 
   /**
@@ -156,14 +173,14 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.reset();
-        for (const { plugin, stat } of sample()) this.inc({ plugin }, (stat.utimeTicks + stat.stimeTicks) / CLOCK_TICKS);
+        for (const { plugin, stat } of sample()) this.inc({ plugin }, cpuSeconds(stat));
       },
     });
-    gauge("plugprom_plugin_process_resident_memory_bytes", "Resident memory of the plugin's process.", (s) => s.rssPages * PAGE_SIZE);
+    gauge("plugprom_plugin_process_resident_memory_bytes", "Resident memory of the plugin's process.", residentBytes);
     gauge("plugprom_plugin_process_virtual_memory_bytes", "Virtual memory of the plugin's process.", (s) => s.vsizeBytes);
     gauge("plugprom_plugin_process_open_fds", "Open file descriptors of the plugin's process.", (_s, fds) => fds);
     gauge("plugprom_plugin_process_threads", "Threads of the plugin's process.", (s) => s.threads);
-    gauge("plugprom_plugin_process_start_time_seconds", "Start time of the plugin's process, seconds since the epoch.", (s) => bootTime + Number(s.startTicks) / CLOCK_TICKS);
+    gauge("plugprom_plugin_process_start_time_seconds", "Start time of the plugin's process, seconds since the epoch.", (s) => startTimeSeconds(s, bootTime));
   }
 
   /** Records a service discovery request and Prometheus' refresh interval, when it sent one. */
@@ -174,6 +191,8 @@ export class DaemonMetrics {
 
   pluginStarted(name: string): void {
     this.starts.inc({ plugin: name });
+    // Present at 0 from the start, so that increase() and rate() see the first event too.
+    for (const c of [this.restarts, this.truncated, this.federateDropped]) c.inc({ plugin: name }, 0);
   }
 
   pluginStopped(name: string): void {
@@ -205,6 +224,7 @@ export class DaemonMetrics {
     this.proxyRequests.inc({ plugin, code: String(code) });
     this.proxyDuration.observe({ plugin }, seconds);
     if (plugin === "") return;
+    this.proxyBytes.inc({ plugin }, bytes);
     this.lastScrapes.delete(plugin); // re-inserted last: the Map's order is the age order
     this.lastScrapes.set(plugin, { at: new Date(), seconds, bytes, code });
     if (this.lastScrapes.size > MAX_LAST_SCRAPES) this.lastScrapes.delete(this.lastScrapes.keys().next().value!);

@@ -57,8 +57,22 @@ export function readProcStatSync(pid: number): ProcStat | undefined {
 }
 
 /** Clock ticks per second and page size: Linux's fixed values on every platform Node runs on here. */
-export const CLOCK_TICKS = 100;
-export const PAGE_SIZE = 4096;
+const CLOCK_TICKS = 100;
+const PAGE_SIZE = 4096;
+
+/** User plus system CPU time, in seconds. */
+export function cpuSeconds(stat: ProcStat): number {
+  return (stat.utimeTicks + stat.stimeTicks) / CLOCK_TICKS;
+}
+
+export function residentBytes(stat: ProcStat): number {
+  return stat.rssPages * PAGE_SIZE;
+}
+
+/** When the process started, in seconds since the epoch, given the boot time (bootTimeSeconds). */
+export function startTimeSeconds(stat: ProcStat, bootTime: number): number {
+  return bootTime + Number(stat.startTicks) / CLOCK_TICKS;
+}
 
 /** Seconds since the epoch at boot (btime in /proc/stat), for process start times. */
 export function bootTimeSeconds(): number {

@@ -1,13 +1,12 @@
 // The host side of a go-plugin gRPC connection: what the daemon calls on a plugin after its
-// handshake (health, Shutdown, stdio, the greeter's Greet), over unix or tcp, with AutoMTLS
-// pinned to the certificate the plugin sent.
+// handshake (health, Shutdown, stdio, and any unary method of the plugin's own services),
+// over unix or tcp, with AutoMTLS pinned to the certificate the plugin sent.
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethodUnary, type MessageShape } from "@bufbuild/protobuf";
 import { EmptySchema as WktEmptySchema } from "@bufbuild/protobuf/wkt";
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../shared/gen/grpc/health/v1/health_pb.js";
 import { EmptySchema, GRPCController } from "../shared/gen/plugin/grpc_controller_pb.js";
 import { GRPCStdio, StdioData_Channel } from "../shared/gen/plugin/grpc_stdio_pb.js";
-import { GreeterService, GreetRequestSchema } from "../shared/gen/greeter/v1/greeter_pb.js";
 import type { Handshake } from "./handshake.js";
 import { callServerStream, callUnary } from "./grpc-service.js";
 import { derToPem } from "./mtls.js";
@@ -30,8 +29,8 @@ export interface PluginClient {
   checkHealth(timeoutMs: number): Promise<HealthStatus>;
   /** plugin.GRPCController/Shutdown: asks the plugin to exit gracefully. */
   shutdown(timeoutMs: number): Promise<void>;
-  /** greeter.v1.GreeterService/Greet (the bundled greeter). */
-  greet(name: string, timeoutMs: number): Promise<string>;
+  /** A unary method of a service the plugin serves (its own API, e.g. the greeter's Greet). */
+  unary<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, request: MessageShape<I>, timeoutMs: number): Promise<MessageShape<O>>;
   /** plugin.GRPCStdio/StreamStdio; older plugins answer UNIMPLEMENTED (see isUnimplemented). */
   streamStdio(): AsyncIterable<StdioChunk> & { cancel(): void };
   close(): void;
@@ -68,8 +67,8 @@ export function connectPlugin(handshake: Handshake, tls?: HostTls): PluginClient
     async shutdown(timeoutMs) {
       await callUnary(client, GRPCController.method.shutdown, create(EmptySchema), timeoutMs);
     },
-    async greet(name, timeoutMs) {
-      return (await callUnary(client, GreeterService.method.greet, create(GreetRequestSchema, { name }), timeoutMs)).message;
+    unary(method, request, timeoutMs) {
+      return callUnary(client, method, request, timeoutMs);
     },
     streamStdio() {
       const call = callServerStream(client, GRPCStdio.method.streamStdio, create(WktEmptySchema));

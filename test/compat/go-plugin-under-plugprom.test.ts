@@ -2,7 +2,7 @@
 // daemon: the code nobody here wrote is the judge of the host side.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { httpGet, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { daemon, httpGet } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
@@ -10,12 +10,6 @@ let greeter: string;
 before(async () => {
   greeter = await buildGoProgram("goplugin-greeter");
 });
-
-async function daemon(t: { after: (fn: () => Promise<void>) => void }): Promise<DaemonHandle> {
-  const d = await startDaemon();
-  t.after(() => d.close());
-  return d;
-}
 
 interface Info {
   state: string;
@@ -99,8 +93,7 @@ test("a plugin that ignores SIGTERM (and has no Shutdown RPC) is SIGKILLed after
 });
 
 test("a plugin that stops answering its health checks is marked unhealthy, and healthy again when it recovers", async (t) => {
-  const d = await startDaemon({ args: ["--health-interval", "200ms"] });
-  t.after(() => d.close());
+  const d = await daemon(t, ["--health-interval", "200ms"]);
   const r = await d.cli(["start", "frozen", "--json", "--", greeter]);
   assert.equal(r.code, 0, r.stderr);
   const { pid } = JSON.parse(r.stdout) as Info;

@@ -2,8 +2,8 @@
 // every plugin through the daemon and scrapes it through the proxy.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDaemon, waitFor } from "../helpers/daemon.js";
-import { startPrometheus } from "../helpers/prometheus.js";
+import { daemon, waitFor } from "../helpers/daemon.js";
+import { sdJobConfig, startPrometheus } from "../helpers/prometheus.js";
 
 interface ActiveTarget {
   scrapeInterval: string;
@@ -21,22 +21,12 @@ interface VectorSample {
 }
 
 test("Prometheus discovers and scrapes every plugin through the daemon, and follows stops and crashes", async (t) => {
-  const d = await startDaemon({ env: {} });
-  t.after(() => d.close());
+  const d = await daemon(t, [], { env: {} });
   const tick = ["--env", "PLUGPROM_GREETER_TICK_MS=200"];
   assert.equal((await d.cli(["start", "one", ...tick])).code, 0);
   assert.equal((await d.cli(["start", "two", "--label", "team=core", "--scrape-interval", "2s", "--scrape-timeout", "1500ms", "--restart", "never", ...tick])).code, 0);
 
-  const prom = await startPrometheus(`
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: plugprom
-    http_sd_configs:
-      - url: http://${d.httpAddr}/sd_config
-        refresh_interval: 1s
-`);
+  const prom = await startPrometheus(sdJobConfig(d.httpAddr));
   t.after(() => prom.close());
 
   const targets = async () => (await prom.api<{ activeTargets: ActiveTarget[] }>("/api/v1/targets?state=active")).activeTargets;
@@ -82,8 +72,7 @@ scrape_configs:
 });
 
 test("Prometheus scraping /federate as one static target stores every plugin's series under its plugin label", async (t) => {
-  const d = await startDaemon({ env: {} });
-  t.after(() => d.close());
+  const d = await daemon(t, [], { env: {} });
   for (const n of ["one", "two"]) assert.equal((await d.cli(["start", n, "--env", "PLUGPROM_GREETER_TICK_MS=200"])).code, 0);
   const prom = await startPrometheus(`
 global:

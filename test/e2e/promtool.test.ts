@@ -2,7 +2,7 @@
 // scrape through the proxy, in both text and OpenMetrics.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { generateCertificate } from "../../src/goplugin/mtls.js";
@@ -33,12 +33,14 @@ test("promtool check metrics is clean on the daemon's /metrics and on a proxied 
 });
 
 test("promtool check config passes on every prometheus.yml the project ships", async (t) => {
-  // The configs name files under /etc/prometheus (a token, a CA); promtool wants them to
+  // The configs name files under /etc/prometheus (a token, a CA, rules); promtool wants them to
   // exist, so they are made in a temp dir and the paths pointed there.
   const etc = mkdtempSync(join(tmpdir(), "pp-etc-"));
   t.after(() => rm(etc, { recursive: true, force: true }));
   writeFileSync(join(etc, "plugprom-scrape.token"), "token\n");
   writeFileSync(join(etc, "plugprom-ca.pem"), (await generateCertificate()).certPem);
+  mkdirSync(join(etc, "rules"));
+  copyFileSync(join(repoRoot, "mixin", "alerts.yaml"), join(etc, "rules", "plugprom.yaml")); // as docker-compose.yaml mounts it
   const files = readdirSync(join(repoRoot, "docker")).filter((f) => f.startsWith("prometheus") && /\.ya?ml$/.test(f));
   assert.ok(files.length >= 2);
   for (const f of files) {

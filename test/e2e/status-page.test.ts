@@ -8,7 +8,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { httpGet, startDaemon } from "../helpers/daemon.js";
+import { daemon, httpGet } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
 import { requireBinary } from "../helpers/prometheus.js";
 
@@ -16,8 +16,7 @@ const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable
 
 test("the status page lists every plugin, refreshes itself, works without JavaScript, and is screenshotted", async (t) => {
   const executablePath = requireBinary("chromium", "chromium");
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   assert.equal((await d.cli(["start", "abc", "--label", "team=core"])).code, 0);
   assert.equal((await httpGet(`${d.httpBase}/plugins/abc/metrics`)).status, 200, "one scrape, so the page has one to show");
 
@@ -62,8 +61,7 @@ test("with a scrape token the status page and its data need it too", async (t) =
   const dir = mkdtempSync(join(tmpdir(), "pp-status-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, "token"), "t0k\n");
-  const d = await startDaemon({ args: ["--scrape-token-file", join(dir, "token")] });
-  t.after(() => d.close());
+  const d = await daemon(t, ["--scrape-token-file", join(dir, "token")]);
   assert.equal((await httpGet(`${d.httpBase}/`)).status, 401);
   assert.equal((await httpGet(`${d.httpBase}/status.json`)).status, 401);
   const ok = await httpGet(`${d.httpBase}/status.json`, { authorization: "Bearer t0k" });

@@ -157,12 +157,24 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
   };
 }
 
+/** What a test context offers for cleanup (node:test's TestContext, or a suite's). */
+export interface Cleanup {
+  after(fn: () => Promise<void> | void): void;
+}
+
+/** A daemon for one test: started with these flags, reaped (and its state dir removed) when the test ends. */
+export async function daemon(t: Cleanup, args: string[] = [], opts: Omit<StartDaemonOptions, "args"> = {}): Promise<DaemonHandle> {
+  const d = await startDaemon({ ...opts, args });
+  t.after(() => d.close());
+  return d;
+}
+
 /**
  * Daemons that take turns on one state dir (restarts, crashes): each call starts the next one
  * on the same dir with `opts`; all are reaped, then the dir removed, when the test ends.
  */
 export function daemonFleet(
-  t: { after: (fn: () => Promise<void>) => void },
+  t: Cleanup,
   base: Omit<StartDaemonOptions, "args" | "keepStateDir"> = {},
 ): (args?: string[], opts?: Omit<StartDaemonOptions, "args" | "keepStateDir" | "stateDir">) => Promise<DaemonHandle> {
   const handles: DaemonHandle[] = [];

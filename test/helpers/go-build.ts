@@ -14,8 +14,7 @@ import { repoRoot } from "./paths.js";
 const run = promisify(execFile);
 const GOPATH = "/usr/share/gocode";
 const GO_PLUGIN = join(GOPATH, "src", "github.com", "hashicorp", "go-plugin");
-const INSTALL_HINT =
-  "apt-get install golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev golang-github-prometheus-client-golang-dev (.ci/run does this)";
+const INSTALL_HINT = "`node scripts/ensure-packages.js test` installs Debian's Go and go-plugin packages (as root) or names the apt-get command";
 
 /** Where a program's sources live: test/compat/go/<name>. */
 export function goProgramDir(name: string): string {

@@ -19,7 +19,7 @@ export function requireBinary(name: string, pkg: string): string {
   const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
   const path = r.stdout.trim();
   if (r.status !== 0 || path === "") {
-    throw new Error(`${name} not found: install Debian's ${pkg} package (apt-get install ${pkg}); .ci/run does this`);
+    throw new Error(`${name} not found: install Debian's ${pkg} package (apt-get install ${pkg}); npm test installs it when run as root`);
   }
   return path;
 }
@@ -39,6 +39,25 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, "close");
   return port;
+}
+
+/**
+ * The README's Prometheus config for a daemon (one HTTP SD job, "plugprom"), at test speed:
+ * scrapes, SD refreshes and rule evaluations every second.
+ */
+export function sdJobConfig(daemonHttpAddr: string, ruleFiles: string[] = []): string {
+  return `
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: ${JSON.stringify(ruleFiles)}
+scrape_configs:
+  - job_name: plugprom
+    http_sd_configs:
+      - url: http://${daemonHttpAddr}/sd_config
+        refresh_interval: 1s
+`;
 }
 
 export async function startPrometheus(configYaml: string): Promise<PrometheusHandle> {

@@ -1,21 +1,15 @@
 // The product's spine, end to end with real processes: a daemon, the CLI binary and the
 // bundled greeter plugin.
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { connect } from "node:http2";
 import { join } from "node:path";
-import { getPlugin, httpGet, isAlive, startDaemon, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { daemon, getPlugin, httpGet, isAlive, type PluginJson, waitFor } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
 const fixtures = join(repoRoot, "test", "fixtures", "plugins");
-
-async function daemon(t: TestContext, args: string[] = []): Promise<DaemonHandle> {
-  const d = await startDaemon({ args });
-  t.after(() => d.close());
-  return d;
-}
 
 const getJson = getPlugin;
 
@@ -206,11 +200,9 @@ test("--metrics-transport tcp gives a loopback port, and {{metrics_port}} in the
 
 test("a wildcard --http-addr is advertised under the machine's hostname, never localhost", async (t) => {
   const { hostname } = await import("node:os");
-  const d = await startDaemon({ args: ["--http-addr", "0.0.0.0:0"] });
-  t.after(() => d.close());
+  const d = await daemon(t, ["--http-addr", "0.0.0.0:0"]);
   assert.equal(d.advertiseAddr, `${hostname()}:${d.httpAddr.split(":")[1]}`);
-  const explicit = await startDaemon({ args: ["--advertise-addr", "prom-visible.example:9999"] });
-  t.after(() => explicit.close());
+  const explicit = await daemon(t, ["--advertise-addr", "prom-visible.example:9999"]);
   const groups = JSON.parse((await explicit.cli(["targets"])).stdout) as Array<{ targets: string[] }>;
   assert.deepEqual(groups[0].targets, ["prom-visible.example:9999"]);
 });

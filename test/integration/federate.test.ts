@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { request } from "node:http";
 import { join } from "node:path";
-import { GREETER, httpGet, startDaemon, waitFor } from "../helpers/daemon.js";
+import { daemon, GREETER, httpGet, waitFor } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { repoRoot } from "../helpers/paths.js";
 import { promtool } from "../helpers/prometheus.js";
@@ -19,8 +19,7 @@ function series(body: string): string[] {
 
 test("/federate merges every plugin's metrics under plugin=<name>; a failing plugin is up 0, not an error", async (t) => {
   const goGreeter = await buildGoProgram("goplugin-greeter");
-  const d = await startDaemon({ args: ["--max-scrape-bytes", "1MiB", "--gzip", "always"] });
-  t.after(() => d.close());
+  const d = await daemon(t, ["--max-scrape-bytes", "1MiB", "--gzip", "always"]);
   for (const args of [["abc"], ["def"], ["gop", "--", goGreeter], ["bare", "--no-metrics", "--", GREETER], ["flood", "--env", "FLOOD_BYTES=3000000", "--", process.execPath, FLOOD]]) {
     const r = await d.cli(["start", ...args]);
     assert.equal(r.code, 0, r.stderr);
@@ -82,8 +81,7 @@ test("/federate merges every plugin's metrics under plugin=<name>; a failing plu
 });
 
 test("/federate with no plugins is just the daemon's empty merge, and HEAD has no body", async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   const r = await httpGet(`${d.httpBase}/federate`);
   assert.equal(r.status, 200);
   assert.equal(r.body, "");

@@ -13,25 +13,10 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { createHttpServer } from "../../src/daemon/http/server.js";
 import type { GzipPolicy } from "../../src/daemon/options.js";
 import { acceptsGzip, gzipPays } from "../../src/daemon/http/response.js";
-import type { InstanceDirectory, InstanceView } from "../../src/daemon/instance.js";
+import { FakeDirectory } from "../helpers/fake-directory.js";
 import { createLogger, silentLogger, type Logger } from "../../src/daemon/log.js";
 import { DaemonMetrics } from "../../src/daemon/metrics.js";
 import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import type { Address } from "../../src/shared/address.js";
-
-class FakeDirectory implements InstanceDirectory {
-  readonly instances = new Map<string, InstanceView>();
-  add(name: string, metricsEndpoint: Address | undefined, state = PluginState.RUNNING, labels: Record<string, string> = {}) {
-    const up = state === PluginState.RUNNING;
-    this.instances.set(name, { name, state, labels, metricsEndpoint, healthy: up, advertised: up || state === PluginState.CRASHED, pid: undefined, restarts: 0, startedAt: undefined, noMetrics: false });
-  }
-  get(name: string) {
-    return this.instances.get(name);
-  }
-  list() {
-    return [...this.instances.values()].sort((a, b) => a.name.localeCompare(b.name));
-  }
-}
 
 async function listen(server: Server, where: string | number): Promise<void> {
   if (typeof where === "string") server.listen(where);
@@ -72,10 +57,10 @@ async function setup(t: TestContext, opts: { gzip?: GzipPolicy; maxScrapeBytes?:
     if (transport === "unix") {
       const path = join(dir, `${name}.sock`);
       await listen(server, path);
-      directory.add(name, { kind: "unix", path });
+      directory.add(name, PluginState.RUNNING, { metricsEndpoint: { kind: "unix", path } });
     } else {
       await listen(server, 0);
-      directory.add(name, { kind: "tcp", host: "127.0.0.1", port: (server.address() as AddressInfo).port });
+      directory.add(name, PluginState.RUNNING, { metricsEndpoint: { kind: "tcp", host: "127.0.0.1", port: (server.address() as AddressInfo).port } });
     }
     return server;
   };
@@ -120,8 +105,8 @@ function rawStatus(base: string, path: string): Promise<number> {
 
 test("the SD document lists the daemon and every running plugin at the advertised address", async (t) => {
   const { base, directory } = await setup(t);
-  directory.add("abc", { kind: "unix", path: "/nowhere" }, PluginState.RUNNING, { team: "core" });
-  directory.add("gone", undefined, PluginState.STOPPED);
+  directory.add("abc", PluginState.RUNNING, { metricsEndpoint: { kind: "unix", path: "/nowhere" }, labels: { team: "core" } });
+  directory.add("gone", PluginState.STOPPED, { metricsEndpoint: undefined });
   for (const path of ["/sd_config", "/discovery"]) {
     const r = await get(`${base}${path}`);
     assert.equal(r.status, 200);
@@ -138,10 +123,10 @@ test("the SD document is byte for byte the daemon's group, then running and cras
   const empty = await get(`${base}/sd_config`);
   assert.equal(empty.body, '[{"targets":["daemon.example:2112"],"labels":{"__metrics_path__":"/metrics","__meta_plugprom_role":"daemon"}}]\n');
 
-  directory.add("zz", { kind: "unix", path: "/nowhere" }, PluginState.CRASHED);
-  directory.add("abc", { kind: "unix", path: "/nowhere" }, PluginState.RUNNING, { team: "core" });
-  directory.add("gone", undefined, PluginState.STOPPED);
-  directory.add("new", undefined, PluginState.STARTING);
+  directory.add("zz", PluginState.CRASHED, { metricsEndpoint: { kind: "unix", path: "/nowhere" } });
+  directory.add("abc", PluginState.RUNNING, { metricsEndpoint: { kind: "unix", path: "/nowhere" }, labels: { team: "core" } });
+  directory.add("gone", PluginState.STOPPED, { metricsEndpoint: undefined });
+  directory.add("new", PluginState.STARTING, { metricsEndpoint: undefined });
   const r = await get(`${base}/discovery`, { "x-prometheus-refresh-interval-seconds": "60" });
   assert.equal(
     r.body,
@@ -225,7 +210,7 @@ test("an unknown plugin is 404 with its name escaped; one that is not running is
   assert.equal(r.status, 404);
   assert.equal(r.body, 'plugin "nope" not found\n');
   assert.equal(r.headers["x-content-type-options"], "nosniff");
-  directory.add("down", { kind: "unix", path: "/nowhere" }, PluginState.CRASHED);
+  directory.add("down", PluginState.CRASHED, { metricsEndpoint: { kind: "unix", path: "/nowhere" } });
   const d = await get(`${base}/plugins/down/metrics`);
   assert.equal(d.status, 503);
   assert.match(d.body, /CRASHED/);
@@ -233,7 +218,7 @@ test("an unknown plugin is 404 with its name escaped; one that is not running is
 
 test("a plugin endpoint that refuses is 502; one that never answers is 504 within Prometheus' timeout", async (t) => {
   const { base, directory, dir, upstream } = await setup(t);
-  directory.add("refused", { kind: "unix", path: join(dir, "no-listener.sock") });
+  directory.add("refused", PluginState.RUNNING, { metricsEndpoint: { kind: "unix", path: join(dir, "no-listener.sock") } });
   assert.equal((await get(`${base}/plugins/refused/metrics`)).status, 502);
 
   await upstream("stuck", () => undefined); // never answers
@@ -427,8 +412,8 @@ test("/federate: a plugin that is late, refuses, answers another format or an un
   await upstream("proto", (_req, res) => (res.writeHead(200, { "content-type": "application/vnd.google.protobuf" }), res.end("x")));
   await upstream("broken", (_req, res) => res.end("g{ 3\n"));
   await upstream("error", (_req, res) => (res.writeHead(500), res.end()));
-  directory.add("gone", { kind: "unix", path: "/nonexistent/plugprom.sock" });
-  directory.add("crashed", undefined, PluginState.CRASHED);
+  directory.add("gone", PluginState.RUNNING, { metricsEndpoint: { kind: "unix", path: "/nonexistent/plugprom.sock" } });
+  directory.add("crashed", PluginState.CRASHED, { metricsEndpoint: undefined });
   t.after(() => held.forEach((f) => f()));
   const started = Date.now();
   const r = await get(`${base}/federate`, { "x-prometheus-scrape-timeout-seconds": "0.5" });

@@ -7,15 +7,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getPlugin, httpGet, PLUGPROM, runCli, startDaemon, testEnv, waitFor } from "../helpers/daemon.js";
+import { daemon, getPlugin, httpGet, PLUGPROM, runCli, testEnv, waitFor } from "../helpers/daemon.js";
 import { promtool } from "../helpers/prometheus.js";
 
 test("--file-sd keeps a Prometheus file_sd file equal to /sd_config, through starts and stops", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "pp-filesd-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, "plugprom.json");
-  const d = await startDaemon({ args: ["--file-sd", file] });
-  t.after(() => d.close());
+  const d = await daemon(t, ["--file-sd", file]);
   const same = async () => readFileSync(file, "utf8") === (await httpGet(`${d.httpBase}/sd_config`)).body;
   assert.equal((await d.cli(["start", "abc", "--label", "team=core"])).code, 0);
   await waitFor("the file to list abc", async () => (await same()) && readFileSync(file, "utf8").includes('"plugin":"abc"'));
@@ -29,8 +28,7 @@ test("--file-sd keeps a Prometheus file_sd file equal to /sd_config, through sta
 });
 
 test("every plugin's process is measured from /proc: plugprom_plugin_process_*", async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   assert.equal((await d.cli(["start", "abc"])).code, 0);
   const { pid } = await getPlugin(d, "abc");
   const body = (await httpGet(`${d.httpBase}/metrics`)).body;
@@ -49,8 +47,7 @@ test("every plugin's process is measured from /proc: plugprom_plugin_process_*",
 });
 
 test("shell completion completes commands, and instance names from the running daemon", async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   for (const n of ["alpha", "beta"]) assert.equal((await d.cli(["start", n])).code, 0);
   const bash = (words: string[]) =>
     spawnSync("bash", ["-c", `eval "$(${PLUGPROM} completion bash)"; COMP_WORDS=(${words.map((w) => `"${w}"`).join(" ")}); COMP_CWORD=${words.length - 1}; _plugprom; printf '%s\\n' "\${COMPREPLY[@]}"`], {
@@ -73,8 +70,7 @@ test("shell completion completes commands, and instance names from the running d
 test("a plugin started with --no-metrics gets no endpoint, and its target serves its process_* metrics", async (t) => {
   const { buildGoProgram } = await import("../helpers/go-build.js");
   const go = await buildGoProgram("goplugin-greeter");
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   const r = await d.cli(["start", "bare", "--no-metrics", "--json", "--", go]);
   assert.equal(r.code, 0, r.stderr);
   const info = JSON.parse(r.stdout) as { metricsEndpoint: string; pid: number };

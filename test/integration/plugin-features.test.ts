@@ -5,11 +5,10 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { GREETER, httpGet, PLUGPROM, startDaemon, testEnv, waitFor } from "../helpers/daemon.js";
+import { daemon, GREETER, httpGet, PLUGPROM, testEnv, waitFor } from "../helpers/daemon.js";
 
 test("--sha256 runs a binary whose checksum matches and refuses one that differs", async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   const sh = "/bin/sh";
   const good = createHash("sha256").update(readFileSync(sh)).digest("hex");
   const bad = "0".repeat(64);
@@ -23,8 +22,7 @@ test("--sha256 runs a binary whose checksum matches and refuses one that differs
 });
 
 test("plugprom logs shows a plugin's recent lines, and -f follows new ones", async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   assert.equal((await d.cli(["start", "talker"])).code, 0);
   await waitFor("the greeting to be logged", async () => /greeted/.test((await d.cli(["logs", "talker"])).stdout));
   const recent = await d.cli(["logs", "talker", "-n", "50", "--json"]);
@@ -46,8 +44,7 @@ test("plugprom logs shows a plugin's recent lines, and -f follows new ones", asy
 });
 
 test("health is exported per plugin as plugprom_plugin_healthy", async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   assert.equal((await d.cli(["start", "fine"])).code, 0);
   assert.match((await httpGet(`${d.httpBase}/metrics`)).body, /^plugprom_plugin_healthy\{plugin="fine"\} 1$/m);
 });
@@ -67,8 +64,7 @@ test("the TypeScript greeter run by hand refuses with guidance, and with no comm
 test("a plugin that sends its output over GRPCStdio (go-plugin >= 1.4) is logged like stderr lines", async (t) => {
   const { join } = await import("node:path");
   const { repoRoot } = await import("../helpers/paths.js");
-  const d = await startDaemon();
-  t.after(() => d.close());
+  const d = await daemon(t);
   const r = await d.cli(["start", "chatty", "--no-auto-mtls", "--", join(repoRoot, "test", "fixtures", "plugins", "stdio-plugin.mjs")]);
   assert.equal(r.code, 0, r.stderr);
   await waitFor("the stdio lines", async () => /hello over stdio/.test((await d.cli(["logs", "chatty"])).stdout));

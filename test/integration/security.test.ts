@@ -4,31 +4,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createControlClient } from "../../src/cli/client.js";
 import { generateCertificate } from "../../src/goplugin/mtls.js";
-import { httpGet, runCli, startDaemon, waitFor, type DaemonHandle } from "../helpers/daemon.js";
+import { daemon, httpGet, runCli, waitFor } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
+import { tempDir } from "../helpers/temp.js";
 
 const fixtures = join(repoRoot, "test", "fixtures", "plugins");
-
-function tempDir(t: { after: (fn: () => Promise<void>) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), "pp-sec-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function daemon(t: { after: (fn: () => Promise<void>) => void }, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<DaemonHandle> {
-  const d = await startDaemon({ args, env });
-  t.after(() => d.close());
-  return d;
-}
 
 function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -189,7 +176,7 @@ test("SSRF attempts never reach anything but a registered plugin's endpoint", as
 
 test("plugins get a minimal environment: the daemon's secrets never reach them unless --inherit-env", async (t) => {
   const dir = tempDir(t);
-  const d = await daemon(t, [], { PLUGPROM_TEST_SECRET: "hunter2", AWS_SECRET_ACCESS_KEY: "also-secret" });
+  const d = await daemon(t, [], { env: { PLUGPROM_TEST_SECRET: "hunter2", AWS_SECRET_ACCESS_KEY: "also-secret" } });
   await d.cli(["start", "spy", "--env", "GIVEN=yes", "--", join(fixtures, "dump-env.sh"), join(dir, "minimal.env")]);
   const minimal = readFileSync(join(dir, "minimal.env"), "utf8");
   assert.doesNotMatch(minimal, /hunter2|also-secret/);
@@ -203,8 +190,7 @@ test("plugins get a minimal environment: the daemon's secrets never reach them u
 test("property: any Start request is answered with a documented error or success, and the daemon keeps serving", async (t) => {
   const parent = tempDir(t);
   const stateDir = join(parent, "state");
-  const d = await startDaemon({ stateDir });
-  t.after(() => d.close());
+  const d = await daemon(t, [], { stateDir });
   const client = createControlClient(d.grpcAddr);
   const documented = new Set([Code.InvalidArgument, Code.NotFound, Code.AlreadyExists, Code.Aborted, Code.DeadlineExceeded, Code.FailedPrecondition]);
   const text = fc.string({ unit: "binary", maxLength: 80 });

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createControlClient } from "../../src/cli/client.js";
 import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import { daemonFleet, getPlugin, httpGet, isAlive, PLUGPROM, startDaemon, testEnv, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { daemon, daemonFleet, type DaemonHandle, getPlugin, httpGet, isAlive, type PluginJson, PLUGPROM, startDaemon, testEnv, waitFor } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
@@ -18,13 +18,6 @@ before(async () => {
 
 const get = getPlugin;
 
-type TestContext = { after: (fn: () => Promise<void>) => void };
-
-async function daemon(t: TestContext, args: string[] = []): Promise<DaemonHandle> {
-  const d = await startDaemon({ args });
-  t.after(() => d.close());
-  return d;
-}
 
 const fleet = daemonFleet;
 
@@ -35,13 +28,14 @@ function counter(body: string, name: string): number {
 }
 
 test("a SIGKILLed plugin comes back after its backoff, listed in SD meanwhile, restarts +1, and is scraped again", async (t) => {
-  const d = await daemon(t, ["--backoff-initial", "1500ms"]);
+  // Long enough for the checks below to run while it waits, even on a loaded machine.
+  const d = await daemon(t, ["--backoff-initial", "4s"]);
   assert.equal((await d.cli(["start", "phoenix"])).code, 0);
   const first = await get(d, "phoenix");
   process.kill(first.pid!, "SIGKILL");
 
-  await waitFor("BACKOFF", async () => (await get(d, "phoenix")).state === "BACKOFF");
-  const waiting = await get(d, "phoenix");
+  let waiting = await get(d, "phoenix");
+  await waitFor("BACKOFF", async () => (waiting = await get(d, "phoenix")).state === "BACKOFF");
   assert.ok(waiting.nextRestartAt && Date.parse(waiting.nextRestartAt) > Date.now() - 100, "the backoff is visible");
   assert.equal(waiting.lastExitSignal, "SIGKILL");
   const sd = JSON.parse((await httpGet(`${d.httpBase}/sd_config`)).body) as Array<{ labels: Record<string, string> }>;
@@ -58,8 +52,8 @@ test("a SIGKILLed plugin comes back after its backoff, listed in SD meanwhile, r
 
 test("restart policies: never leaves a crash CRASHED, on-failure leaves a clean exit STOPPED, always restarts it", async (t) => {
   const d = await daemon(t, ["--backoff-initial", "50ms", "--backoff-max", "50ms"]);
-  // Exits 400 ms after serving: Start reaches RUNNING first even on a busy machine.
-  const quitter = (code: number) => ["--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=400ms", "--env", `GREETER_EXIT_CODE=${code}`, "--", goGreeter];
+  // Exits 1.5 s after serving: Start reaches RUNNING first even on a heavily loaded machine.
+  const quitter = (code: number) => ["--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=1500ms", "--env", `GREETER_EXIT_CODE=${code}`, "--", goGreeter];
   assert.equal((await d.cli(["start", "never", "--restart", "never", ...quitter(3)])).code, 0);
   assert.equal((await d.cli(["start", "clean", ...quitter(0)])).code, 0);
   assert.equal((await d.cli(["start", "always", "--restart", "always", ...quitter(0)])).code, 0);

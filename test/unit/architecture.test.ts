@@ -109,6 +109,13 @@ test("imports between parts of src/ go only in the allowed directions", () => {
   assert.deepEqual(wrong, [], "imports against the allowed direction");
 });
 
+test("the go-plugin protocol code imports no plugin's own API (the example greeter's is the SDK side's)", () => {
+  const wrong = graph()
+    .filter((i) => partOf(i.from) === "goplugin" && i.to.startsWith("shared/gen/") && !/^shared\/gen\/(plugin|grpc)\//.test(i.to))
+    .map((i) => `${i.from} -> ${i.to}`);
+  assert.deepEqual(wrong, []);
+});
+
 test("src/ has no import cycle", () => {
   const edges = new Map<string, string[]>();
   for (const i of graph()) edges.set(i.from, [...(edges.get(i.from) ?? []), i.to]);

@@ -2,8 +2,10 @@
 // Prometheus accepts its config, and names, ports and addresses agree across the files.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { repoRoot } from "../helpers/paths.js";
 import { promtool } from "../helpers/prometheus.js";
@@ -14,14 +16,38 @@ interface Compose {
 }
 
 const compose = parse(readFileSync(join(dockerDir, "docker-compose.yaml"), "utf8")) as Compose;
-const prom = parse(readFileSync(join(dockerDir, "prometheus.yml"), "utf8")) as {
+const promText = readFileSync(join(dockerDir, "prometheus.yml"), "utf8");
+const prom = parse(promText) as {
+  rule_files?: string[];
   scrape_configs: Array<{ http_sd_configs?: Array<{ url: string }> }>;
 };
 const flag = (cmd: string[] | undefined, name: string) => cmd?.find((c) => c.startsWith(`${name}=`))?.slice(name.length + 1);
+const prometheusService = Object.values(compose.services).find((s) => s.image?.startsWith("prom/prometheus"))!;
+/** The Prometheus container's bind mounts: container path → the file in this checkout. */
+const mounts = new Map(
+  (prometheusService.volumes ?? []).map((v) => {
+    const [source, target] = v.split(":");
+    return [target, resolve(dockerDir, source)] as const;
+  }),
+);
 
-test("docker/prometheus.yml passes promtool check config", () => {
-  const r = promtool(["check", "config", join(dockerDir, "prometheus.yml")]);
+test("docker/prometheus.yml passes promtool check config with the compose mounts in place, rules included", (t) => {
+  // The container paths it names are pointed at the files compose mounts there.
+  let config = promText;
+  for (const [target, source] of mounts) config = config.replaceAll(target, source);
+  const dir = mkdtempSync(join(tmpdir(), "pp-docker-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "prometheus.yml"), config);
+  const r = promtool(["check", "config", join(dir, "prometheus.yml")]);
   assert.equal(r.code, 0, r.output);
+  assert.match(r.output, /SUCCESS: [1-9]\d* rules found/, "the mixin's rules are loaded");
+});
+
+test("the compose Prometheus loads the mixin's rules: every rule file it names is mounted from mixin/alerts.yaml", () => {
+  assert.ok((prom.rule_files ?? []).length > 0, "docker/prometheus.yml has rule_files");
+  for (const f of prom.rule_files!) assert.equal(mounts.get(f), join(repoRoot, "mixin", "alerts.yaml"), `${f} is mounted from the mixin`);
+  assert.equal(mounts.get("/etc/prometheus/prometheus.yml"), join(dockerDir, "prometheus.yml"));
+  assert.ok((prometheusService.volumes ?? []).every((v) => v.endsWith(":ro")), "mounted read-only");
 });
 
 test("Prometheus' SD URL names the daemon's service and HTTP port, and the daemon advertises that same name", () => {

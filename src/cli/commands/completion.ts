@@ -1,51 +1,86 @@
-// `plugprom completion bash|zsh|fish`: shell completion scripts. Instance names come from the
-// daemon itself, through the hidden `plugprom __complete-names` (one name per line, silent
-// when the daemon is away so that a completion never prints an error into the prompt).
-import type { ControlClient } from "../client.js";
-import { usageError } from "../errors.js";
+// `plugprom completion bash|zsh|fish`: shell completion scripts, written from the program's
+// own command definitions (the commands `plugprom --help` lists, and which of them take the
+// name of an existing instance). Instance names come from the daemon itself, through the
+// hidden `plugprom __complete-names` (one name per line, silent when the daemon is away so
+// that a completion never prints an error into the prompt).
+import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
+import type { Factory, Run, Seams } from "../factory.js";
+import { namesAnInstance, oneOf } from "../flags.js";
 import type { IO } from "../output.js";
 
-const COMMANDS = ["daemon", "start", "stop", "kill", "restart", "list", "ls", "get", "targets", "scrape", "status", "logs", "top", "shutdown", "version", "completion", "help"];
-const TAKES_NAME = ["stop", "kill", "restart", "get", "scrape", "logs"];
+const SHELLS = ["bash", "zsh", "fish"] as const;
+const COMPLETE_NAMES = "__complete-names";
 
-const SCRIPTS: Record<string, string> = {
-  bash: `# plugprom bash completion: eval "$(plugprom completion bash)"
-_plugprom() {
+export interface CompletionOptions {
+  shell: (typeof SHELLS)[number];
+  /** Command names and aliases, as `plugprom --help` lists them. */
+  commands: string[];
+  /** The commands whose argument is an existing instance's name. */
+  takeName: string[];
+}
+
+export function newCompletionCommand(f: Factory, runF: (o: CompletionOptions, io: IO) => Promise<void> = runCompletion) {
+  return new Command("completion")
+    .description("print a shell completion script (bash, zsh or fish)")
+    .argument("<shell>", "bash, zsh or fish")
+    .action((shell, _flags, cmd) => runF({ shell: oneOf("completion", shell, SHELLS), ...completionsOf(cmd.parent ?? cmd) }, f.io()));
+}
+
+/** What to complete, read from the program: its visible commands in help order. */
+function completionsOf(program: CommandUnknownOpts): Pick<CompletionOptions, "commands" | "takeName"> {
+  const visible = program.createHelp().visibleCommands(program);
+  return {
+    commands: visible.flatMap((c) => [c.name(), ...c.aliases()]),
+    takeName: visible.filter((c) => namesAnInstance(c.registeredArguments[0])).map((c) => c.name()),
+  };
+}
+
+export async function runCompletion(o: CompletionOptions, io: IO): Promise<void> {
+  await io.out(completionScript(o));
+}
+
+export function completionScript(o: CompletionOptions): string {
+  const bash = `_plugprom() {
   local cur="\${COMP_WORDS[COMP_CWORD]}"
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W "${COMMANDS.join(" ")}" -- "$cur") )
+    COMPREPLY=( $(compgen -W "${o.commands.join(" ")}" -- "$cur") )
     return
   fi
   case "\${COMP_WORDS[1]}" in
-    ${TAKES_NAME.join("|")})
+    ${o.takeName.join("|")})
       if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=( $(compgen -W "$(plugprom __complete-names 2>/dev/null)" -- "$cur") )
+        COMPREPLY=( $(compgen -W "$(plugprom ${COMPLETE_NAMES} 2>/dev/null)" -- "$cur") )
       fi ;;
-    completion) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
+    completion) COMPREPLY=( $(compgen -W "${SHELLS.join(" ")}" -- "$cur") ) ;;
   esac
 }
 complete -F _plugprom plugprom
-`,
-  zsh: "", // filled below: zsh runs the bash function through bashcompinit
-  fish: `# plugprom fish completion: plugprom completion fish | source
+`;
+  switch (o.shell) {
+    case "bash":
+      return `# plugprom bash completion: eval "$(plugprom completion bash)"\n${bash}`;
+    case "zsh":
+      // zsh runs the bash function through bashcompinit.
+      return `# plugprom zsh completion: eval "$(plugprom completion zsh)"\nautoload -U +X bashcompinit && bashcompinit\n${bash}`;
+    case "fish":
+      return `# plugprom fish completion: plugprom completion fish | source
 complete -c plugprom -f
-complete -c plugprom -n "__fish_use_subcommand" -a "${COMMANDS.join(" ")}"
-complete -c plugprom -n "__fish_seen_subcommand_from ${TAKES_NAME.join(" ")}" -a "(plugprom __complete-names 2>/dev/null)"
-complete -c plugprom -n "__fish_seen_subcommand_from completion" -a "bash zsh fish"
-`,
-};
-SCRIPTS.zsh = `# plugprom zsh completion: eval "$(plugprom completion zsh)"
-autoload -U +X bashcompinit && bashcompinit
-${SCRIPTS.bash.split("\n").slice(1).join("\n")}`;
-
-export async function runCompletion(o: { shell: string }, io: IO): Promise<void> {
-  const script = SCRIPTS[o.shell];
-  if (!script) throw usageError(`completion ${JSON.stringify(o.shell)}: expected bash, zsh or fish`);
-  await io.out(script);
+complete -c plugprom -n "__fish_use_subcommand" -a "${o.commands.join(" ")}"
+complete -c plugprom -n "__fish_seen_subcommand_from ${o.takeName.join(" ")}" -a "(plugprom ${COMPLETE_NAMES} 2>/dev/null)"
+complete -c plugprom -n "__fish_seen_subcommand_from completion" -a "${SHELLS.join(" ")}"
+`;
+  }
 }
 
-/** One instance name per line; nothing at all (and exit 0) when the daemon cannot answer. */
-export async function runCompleteNames(_o: unknown, client: ControlClient, io: IO): Promise<void> {
+export type CompleteNamesOptions = Record<string, never>;
+
+/** One instance name per line for the scripts above; registered hidden. */
+export function newCompleteNamesCommand(f: Factory, runF: Run<CompleteNamesOptions> = runCompleteNames) {
+  return new Command(COMPLETE_NAMES).action(() => runF({}, f.seams()));
+}
+
+/** Nothing at all (and exit 0) when the daemon cannot answer: never an error in the prompt. */
+export async function runCompleteNames(_o: CompleteNamesOptions, { client, io }: Seams): Promise<void> {
   try {
     const { plugins } = await client.list({}, { timeoutMs: 2_000 });
     await io.out(plugins.map((p) => `${p.name}\n`).join(""));

@@ -1,104 +1,104 @@
-// `plugprom daemon`: validates flags and environment into DaemonOptions, then runs the
-// daemon (loaded lazily: client commands never load daemon code).
+// `plugprom daemon`: checks flags and environment into DaemonOptions, then runs the daemon
+// (loaded lazily: client commands never load daemon code, and their bundle has none).
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseAddress } from "../../shared/address.js";
-import type { DaemonOptions, GzipPolicy, LogFormat, LogLevel } from "../../daemon/options.js";
+import { Command, Option } from "@commander-js/extra-typings";
+import type { DaemonOptions } from "../../daemon/options.js";
 import { usageError } from "../errors.js";
-import { duration } from "./start.js";
+import type { Factory } from "../factory.js";
+import { address, byteSize, duration, oneOf, positiveDuration, positiveInt } from "../flags.js";
 
-export interface DaemonFlags {
-  grpcAddr: string;
-  httpAddr: string;
-  advertiseAddr?: string;
-  stateDir?: string;
-  config?: string;
-  logLevel: string;
-  logFormat: string;
-  scrapeTimeout: string;
-  stopGrace: string;
-  startTimeout: string;
-  pluginPortRange: string;
-  healthInterval: string;
-  /** false for --no-gzip. */
-  gzip: string | false;
-  keepPlugins: boolean;
-  backoffInitial: string;
-  backoffMax: string;
-  controlTokenFile?: string;
-  scrapeTokenFile?: string;
-  tlsCertFile?: string;
-  tlsKeyFile?: string;
-  maxScrapeBytes: string;
-  maxConcurrentScrapes: string;
-  maxFederateBytes: string;
-  fileSd?: string;
+/** The command and its flags, without an action; their types are inferred from here. */
+function declareDaemon() {
+  return new Command("daemon")
+    .description("run the daemon in the foreground: control API, HTTP SD, metrics proxy")
+    .addOption(new Option("--grpc-addr <addr>", "control API address (host:port or unix:/path)").env("PLUGPROM_GRPC_ADDR").default("127.0.0.1:50051"))
+    .addOption(new Option("--http-addr <addr>", "HTTP address for SD, proxy and /metrics").env("PLUGPROM_HTTP_ADDR").default("0.0.0.0:2112"))
+    .addOption(new Option("--advertise-addr <host:port>", "address Prometheus uses to reach the HTTP server").env("PLUGPROM_ADVERTISE_ADDR"))
+    .addOption(new Option("--state-dir <dir>", "state directory (default: $XDG_STATE_HOME/plugprom)").env("PLUGPROM_STATE_DIR"))
+    .option("--config <file.json>", "plugin catalog")
+    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--log-format <format>", "text or json", "text")
+    .option("--scrape-timeout <duration>", "proxy timeout without X-Prometheus-Scrape-Timeout-Seconds", "10s")
+    .option("--stop-grace <duration>", "default grace between Shutdown, SIGTERM and SIGKILL", "5s")
+    .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
+    .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
+    .option("--health-interval <duration>", "how often running plugins are health-checked", "10s")
+    .option("--gzip <when>", "compress scrapes: auto (not for scrapers on this host or bodies under 1 KiB), always or never", "auto")
+    .option("--no-gzip", "the same as --gzip never")
+    .option("--keep-plugins", "leave plugins running on SIGTERM/SIGINT, for a later daemon to reattach", false)
+    .option("--backoff-initial <duration>", "first restart backoff; doubles per failure", "200ms")
+    .option("--backoff-max <duration>", "restart backoff cap", "30s")
+    .option("--control-token-file <file>", "require this bearer token on every control RPC")
+    .option("--scrape-token-file <file>", "require this bearer token for SD, the proxy and /metrics")
+    .option("--tls-cert-file <file>", "serve the HTTP side over TLS with this certificate (reloaded on SIGHUP)")
+    .option("--tls-key-file <file>", "the TLS certificate's private key")
+    .option("--max-scrape-bytes <size>", "cut scrapes larger than this", "64MiB")
+    .option("--max-concurrent-scrapes <n>", "scrapes of one plugin in flight at once; more get 429", "8")
+    .option("--max-federate-bytes <size>", "all plugins' expositions held for one /federate answer", "64MiB")
+    .option("--file-sd <path>", "also write the SD target groups to this file_sd JSON file on every change");
 }
 
-function gzipPolicy(flag: string | false): GzipPolicy {
-  if (flag === false) return "never";
-  if (flag === "auto" || flag === "always" || flag === "never") return flag;
-  throw usageError(`--gzip ${JSON.stringify(flag)}: expected auto, always or never`);
+type DaemonFlags = ReturnType<ReturnType<typeof declareDaemon>["opts"]>;
+
+export function newDaemonCommand(f: Factory, runF: (o: DaemonOptions) => Promise<void> = runDaemonCommand) {
+  return declareDaemon().action((flags) => runF(daemonOptions(flags, f.cwd())));
 }
 
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "plugprom");
 }
 
-export function buildDaemonOptions(f: DaemonFlags, cwd = process.cwd()): DaemonOptions {
-  for (const [flag, value] of [["--grpc-addr", f.grpcAddr], ["--http-addr", f.httpAddr]] as const) {
-    try {
-      parseAddress(value);
-    } catch (err) {
-      throw usageError(`${flag}: ${(err as Error).message}`);
-    }
-  }
+/** Relative paths are resolved against `cwd`, so the daemon may change directory freely. */
+export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
+  const grpcAddr = address("--grpc-addr", f.grpcAddr);
+  const httpAddr = address("--http-addr", f.httpAddr);
   if (f.advertiseAddr !== undefined && !/^[^\s/]+:\d{1,5}$/.test(f.advertiseAddr)) {
     throw usageError(`--advertise-addr ${JSON.stringify(f.advertiseAddr)}: expected host:port`);
   }
-  if (!["debug", "info", "warn", "error"].includes(f.logLevel)) throw usageError(`--log-level ${JSON.stringify(f.logLevel)}: expected debug, info, warn or error`);
-  if (!["text", "json"].includes(f.logFormat)) throw usageError(`--log-format ${JSON.stringify(f.logFormat)}: expected text or json`);
-  const positive = (flag: string, text: string) => {
-    const ms = duration(flag, text);
-    if (ms <= 0) throw usageError(`${flag}: must be greater than 0`);
-    return ms;
-  };
-  const range = /^(\d{1,5})-(\d{1,5})$/.exec(f.pluginPortRange);
-  const min = Number(range?.[1]);
-  const max = Number(range?.[2]);
-  if (!range || min < 1 || max > 65_535 || min > max) {
-    throw usageError(`--plugin-port-range ${JSON.stringify(f.pluginPortRange)}: expected MIN-MAX within 1-65535, e.g. 10000-25000`);
-  }
+  const logLevel = oneOf("--log-level", f.logLevel, ["debug", "info", "warn", "error"]);
+  const logFormat = oneOf("--log-format", f.logFormat, ["text", "json"]);
+  const path = (file: string | undefined) => (file === undefined ? undefined : resolve(cwd, file));
   return {
-    pluginPortRange: { min, max },
-    grpcAddr: f.grpcAddr,
-    httpAddr: f.httpAddr,
+    pluginPortRange: portRange(f.pluginPortRange),
+    grpcAddr,
+    httpAddr,
     advertiseAddr: f.advertiseAddr,
     stateDir: resolve(cwd, f.stateDir || defaultStateDir()),
-    configFile: f.config !== undefined ? resolve(cwd, f.config) : undefined,
-    logLevel: f.logLevel as LogLevel,
-    logFormat: f.logFormat as LogFormat,
-    scrapeTimeoutMs: positive("--scrape-timeout", f.scrapeTimeout),
-    stopGraceMs: positive("--stop-grace", f.stopGrace),
-    startTimeoutMs: positive("--start-timeout", f.startTimeout),
-    healthIntervalMs: positive("--health-interval", f.healthInterval),
-    gzip: gzipPolicy(f.gzip),
+    configFile: path(f.config),
+    logLevel,
+    logFormat,
+    scrapeTimeoutMs: positiveDuration("--scrape-timeout", f.scrapeTimeout),
+    stopGraceMs: positiveDuration("--stop-grace", f.stopGrace),
+    startTimeoutMs: positiveDuration("--start-timeout", f.startTimeout),
+    healthIntervalMs: positiveDuration("--health-interval", f.healthInterval),
+    // --no-gzip leaves false.
+    gzip: f.gzip === false ? "never" : oneOf("--gzip", f.gzip, ["auto", "always", "never"]),
     keepPlugins: f.keepPlugins,
     backoff: backoffOf(f),
-    controlTokenFile: f.controlTokenFile !== undefined ? resolve(cwd, f.controlTokenFile) : undefined,
-    scrapeTokenFile: f.scrapeTokenFile !== undefined ? resolve(cwd, f.scrapeTokenFile) : undefined,
-    ...tlsOf(f, cwd),
+    controlTokenFile: path(f.controlTokenFile),
+    scrapeTokenFile: path(f.scrapeTokenFile),
+    ...tlsOf(f.tlsCertFile, f.tlsKeyFile, cwd),
     maxScrapeBytes: byteSize("--max-scrape-bytes", f.maxScrapeBytes),
-    maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes),
+    maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes, 999_999),
     maxFederateBytes: byteSize("--max-federate-bytes", f.maxFederateBytes),
-    fileSd: f.fileSd !== undefined ? resolve(cwd, f.fileSd) : undefined,
+    fileSd: path(f.fileSd),
   };
 }
 
-export async function runDaemonCommand(f: DaemonFlags): Promise<void> {
-  const opts = buildDaemonOptions(f);
+export async function runDaemonCommand(o: DaemonOptions): Promise<void> {
   const { runDaemon } = await import("../../daemon/main.js");
-  await runDaemon(opts);
+  await runDaemon(o);
+}
+
+function portRange(text: string): { min: number; max: number } {
+  const range = /^(\d{1,5})-(\d{1,5})$/.exec(text);
+  const min = Number(range?.[1]);
+  const max = Number(range?.[2]);
+  if (!range || min < 1 || max > 65_535 || min > max) {
+    throw usageError(`--plugin-port-range ${JSON.stringify(text)}: expected MIN-MAX within 1-65535, e.g. 10000-25000`);
+  }
+  return { min, max };
 }
 
 function backoffOf(f: DaemonFlags): { initialMs: number; maxMs: number } {
@@ -108,22 +108,10 @@ function backoffOf(f: DaemonFlags): { initialMs: number; maxMs: number } {
   return { initialMs, maxMs };
 }
 
-function tlsOf(f: DaemonFlags, cwd: string): { tlsCertFile?: string; tlsKeyFile?: string } {
-  if ((f.tlsCertFile === undefined) !== (f.tlsKeyFile === undefined)) throw usageError("--tls-cert-file and --tls-key-file go together");
-  if (f.tlsCertFile === undefined) return {};
-  return { tlsCertFile: resolve(cwd, f.tlsCertFile), tlsKeyFile: resolve(cwd, f.tlsKeyFile!) };
-}
-
-/** "64MiB", "512KiB", "1000000" (bytes). */
-export function byteSize(flag: string, text: string): number {
-  const m = /^(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
-  const units: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
-  const n = m ? Number(m[1]) * units[(m[2] ?? "b").toLowerCase()] : NaN;
-  if (!(n >= 1024)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a size of at least 1KiB, e.g. 64MiB`);
-  return n;
-}
-
-function positiveInt(flag: string, text: string): number {
-  if (!/^[1-9]\d{0,5}$/.test(text)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a positive integer`);
-  return Number(text);
+function tlsOf(cert: string | undefined, key: string | undefined, cwd: string): { tlsCertFile?: string; tlsKeyFile?: string } {
+  if (cert === undefined || key === undefined) {
+    if (cert !== key) throw usageError("--tls-cert-file and --tls-key-file go together");
+    return {};
+  }
+  return { tlsCertFile: resolve(cwd, cert), tlsKeyFile: resolve(cwd, key) };
 }

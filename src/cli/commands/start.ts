@@ -1,71 +1,74 @@
-// `plugprom start`: builds a StartRequest from flags and asks the daemon to launch it.
+// `plugprom start <name> [flags] [-- <command> [args...]]`: checks the flags into a
+// StartRequest and asks the daemon to launch it; returns once the instance is RUNNING.
 import { isAbsolute, resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Command } from "@commander-js/extra-typings";
 import { MetricsTransport, StartRequestSchema, type StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { parseDuration } from "../../shared/duration.js";
-import { checkArgs, checkEnv, checkInstanceName, checkLabels, parseKeyValues } from "../../shared/names.js";
-import type { ControlClient } from "../client.js";
+import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { usageError } from "../errors.js";
-import { pluginJson, renderPluginDetails, toJson, type IO } from "../output.js";
+import type { Factory, Run, Seams } from "../factory.js";
+import { collect, keyValues, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
+import { renderPlugin } from "../output.js";
 
 export interface StartOptions {
-  name: string;
-  command: string[];
-  plugin?: string;
-  label: string[];
-  env: string[];
-  magicCookie?: string;
-  protocolVersion: string[];
-  metricsTransport?: string;
-  startTimeout?: string;
-  autoMtls: boolean;
-  sha256?: string;
-  scrapeInterval?: string;
-  restart?: string;
-  inheritEnv?: boolean;
-  noMetrics?: boolean;
-  scrapeTimeout?: string;
-  cwd: string;
+  /** Everything the daemon is asked for, checked; unset fields leave the daemon's defaults. */
+  request: StartRequest;
   json: boolean;
 }
 
-export function buildStartRequest(o: StartOptions): StartRequest {
-  const problem = checkInstanceName(o.name);
+/** The command and its flags, without an action; their types are inferred from here. */
+function declareStart() {
+  return new Command("start")
+    .description("launch a plugin instance; returns once it is RUNNING")
+    .argument("<name>", "instance name")
+    .argument("[command...]", "command and arguments, after --")
+    .option("--plugin <entry|path>", "catalog entry or executable path")
+    .option("--label <k=v>", "target label (repeatable)", collect, [])
+    .option("--env <K=V>", "environment variable for the plugin (repeatable)", collect, [])
+    .option("--magic-cookie <K=V>", "go-plugin magic cookie (default PLUGPROM_PLUGIN=plugprom)")
+    .option("--protocol-version <n>", "app protocol version offered (repeatable, default 1)", collect, [])
+    .option("--metrics-transport <unix|tcp>", "where the plugin serves its metrics (default unix)")
+    .option("--start-timeout <duration>", "handshake and health deadline (default: the daemon's)")
+    .option("--no-auto-mtls", "no go-plugin AutoMTLS for this instance")
+    .option("--sha256 <hex>", "refuse to run the executable unless its SHA-256 matches")
+    .option("--restart <policy>", "always, on-failure (default) or never")
+    .option("--inherit-env", "give the plugin the daemon's whole environment, not the minimal one", false)
+    .option("--no-metrics", "the plugin serves no metrics; its target serves its process_* metrics from /proc")
+    .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
+    .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)");
+}
+
+type StartFlags = ReturnType<ReturnType<typeof declareStart>["opts"]>;
+
+export function newStartCommand(f: Factory, runF: Run<StartOptions> = runStart) {
+  return declareStart().action((name, command, flags) => runF({ request: startRequest(name, command, flags, f.cwd()), json: f.globals().json }, f.seams()));
+}
+
+/** Paths are made absolute against `cwd`: the daemon runs in another directory than the user. */
+export function startRequest(name: string, args: readonly string[], flags: StartFlags, cwd: string): StartRequest {
+  const problem = checkInstanceName(name);
   if (problem) throw usageError(problem);
-  const labels = keyValues("--label", o.label);
-  const env = keyValues("--env", o.env);
-  const invalid = checkLabels(labels) ?? checkEnv(env) ?? checkArgs(o.command);
+  const labels = keyValues("--label", flags.label);
+  const env = keyValues("--env", flags.env);
+  const invalid = checkLabels(labels) ?? checkEnv(env) ?? checkArgs(args);
   if (invalid) throw usageError(invalid);
   if (labels.plugin !== undefined) throw usageError('--label plugin=…: "plugin" is set by plugprom to the instance name; choose another label name');
 
-  let magicCookieKey = "";
-  let magicCookieValue = "";
-  if (o.magicCookie !== undefined) {
-    const cookie = keyValues("--magic-cookie", [o.magicCookie]);
-    [magicCookieKey, magicCookieValue] = Object.entries(cookie)[0];
-  }
-  const protocolVersions = o.protocolVersion.map((v) => {
-    if (!/^[1-9]\d{0,8}$/.test(v)) throw usageError(`--protocol-version ${JSON.stringify(v)}: expected a positive integer`);
-    return Number(v);
-  });
-  let metricsTransport = MetricsTransport.UNSPECIFIED;
-  if (o.metricsTransport !== undefined) {
-    if (o.metricsTransport === "unix") metricsTransport = MetricsTransport.UNIX;
-    else if (o.metricsTransport === "tcp") metricsTransport = MetricsTransport.TCP;
-    else throw usageError(`--metrics-transport ${JSON.stringify(o.metricsTransport)}: expected unix or tcp`);
-  }
-  if (o.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(o.sha256)) throw usageError("--sha256: expected 64 hex characters");
-  let plugin = o.plugin ?? "";
-  // A path is resolved here: the daemon runs in another directory than the user.
-  if (plugin.includes("/") && !isAbsolute(plugin)) plugin = resolve(o.cwd, plugin);
-  const command = [...o.command];
-  if (plugin === "" && command.length > 0 && command[0].includes("/") && !isAbsolute(command[0])) {
-    command[0] = resolve(o.cwd, command[0]);
-  }
+  const [magicCookieKey, magicCookieValue] = flags.magicCookie === undefined ? ["", ""] : Object.entries(keyValues("--magic-cookie", [flags.magicCookie]))[0];
+  const protocolVersions = flags.protocolVersion.map((v) => positiveInt("--protocol-version", v, 999_999_999));
+  const transport = flags.metricsTransport === undefined ? undefined : oneOf("--metrics-transport", flags.metricsTransport, ["unix", "tcp"]);
+  if (flags.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(flags.sha256)) throw usageError("--sha256: expected 64 hex characters");
+  let plugin = flags.plugin ?? "";
+  if (plugin.includes("/") && !isAbsolute(plugin)) plugin = resolve(cwd, plugin);
+  const command = [...args];
+  if (plugin === "" && command.length > 0 && command[0].includes("/") && !isAbsolute(command[0])) command[0] = resolve(cwd, command[0]);
+  const startTimeout = requestDuration(optionalDuration("--start-timeout", flags.startTimeout));
+  const restartPolicy = flags.restart === undefined ? "" : oneOf("--restart", flags.restart, ["always", "on-failure", "never"]);
+  const scrapeInterval = requestDuration(optionalDuration("--scrape-interval", flags.scrapeInterval));
+  const scrapeTimeout = requestDuration(optionalDuration("--scrape-timeout", flags.scrapeTimeout));
 
   return create(StartRequestSchema, {
-    name: o.name,
+    name,
     plugin,
     command,
     labels,
@@ -73,44 +76,21 @@ export function buildStartRequest(o: StartOptions): StartRequest {
     magicCookieKey,
     magicCookieValue,
     protocolVersions,
-    metricsTransport,
-    workingDir: o.cwd,
-    startTimeout: o.startTimeout !== undefined ? durationFromMs(duration("--start-timeout", o.startTimeout)) : undefined,
-    autoMtls: o.autoMtls ? undefined : false,
-    sha256: o.sha256?.toLowerCase() ?? "",
-    restartPolicy: restartPolicy(o.restart),
-    inheritEnv: o.inheritEnv ?? false,
-    noMetrics: o.noMetrics ?? false,
-    scrapeInterval: o.scrapeInterval !== undefined ? durationFromMs(duration("--scrape-interval", o.scrapeInterval)) : undefined,
-    scrapeTimeout: o.scrapeTimeout !== undefined ? durationFromMs(duration("--scrape-timeout", o.scrapeTimeout)) : undefined,
+    metricsTransport: transport === "unix" ? MetricsTransport.UNIX : transport === "tcp" ? MetricsTransport.TCP : MetricsTransport.UNSPECIFIED,
+    workingDir: cwd,
+    startTimeout,
+    // Unset (not true) unless turned off: AutoMTLS is the daemon's default to keep.
+    autoMtls: flags.autoMtls ? undefined : false,
+    sha256: flags.sha256?.toLowerCase() ?? "",
+    restartPolicy,
+    inheritEnv: flags.inheritEnv,
+    noMetrics: !flags.metrics,
+    scrapeInterval,
+    scrapeTimeout,
   });
 }
 
-export async function runStart(o: StartOptions, client: ControlClient, io: IO, callOptions: { timeoutMs?: number }): Promise<void> {
-  const req = buildStartRequest(o);
-  const res = await client.start(req, callOptions);
-  const info = res.plugin!;
-  await io.out(o.json ? toJson(pluginJson(info)) : renderPluginDetails(info, io));
-}
-
-function restartPolicy(text: string | undefined): string {
-  if (text === undefined) return "";
-  if (!["always", "on-failure", "never"].includes(text)) throw usageError(`--restart ${JSON.stringify(text)}: expected always, on-failure or never`);
-  return text;
-}
-
-export function duration(flag: string, text: string): number {
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    throw usageError(`${flag}: ${(err as Error).message}`);
-  }
-}
-
-function keyValues(flag: string, items: string[]): Record<string, string> {
-  try {
-    return parseKeyValues(flag, items);
-  } catch (err) {
-    throw usageError((err as Error).message);
-  }
+export async function runStart(o: StartOptions, { client, io, call }: Seams): Promise<void> {
+  const { plugin } = await client.start(o.request, call);
+  await io.out(renderPlugin(plugin!, o.json, io));
 }

@@ -1,7 +1,9 @@
 // `plugprom top`: a live view of every plugin (state, CPU %, RSS, restarts, last scrape),
 // refreshed every second on a terminal until q or Ctrl-C; a single snapshot otherwise.
+import { Command } from "@commander-js/extra-typings";
 import type { PluginInfo } from "../../shared/gen/plugprom/v1/control_pb.js";
-import type { ControlClient } from "../client.js";
+import type { Factory, Run, Seams } from "../factory.js";
+import { duration } from "../flags.js";
 import { colorState, table, type IO } from "../output.js";
 
 const ENTER_ALT_SCREEN = "\x1b[?1049h\x1b[?25l";
@@ -10,8 +12,13 @@ const HOME_AND_CLEAR = "\x1b[H\x1b[2J";
 
 export interface TopOptions {
   intervalMs: number;
-  /** A terminal to draw on and read keys from; undefined prints one snapshot. */
-  tty?: { input: NodeJS.ReadStream; columns: () => number };
+}
+
+export function newTopCommand(f: Factory, runF: Run<TopOptions> = runTop) {
+  return new Command("top")
+    .description("a live view of every plugin: state, CPU, memory, restarts, last scrape (q quits)")
+    .option("--interval <duration>", "refresh interval", "1s")
+    .action((flags) => runF({ intervalMs: duration("--interval", flags.interval) }, f.seams()));
 }
 
 /** One frame: `previous` (the last sample) turns CPU seconds into a CPU %. */
@@ -32,7 +39,8 @@ export function renderTop(plugins: readonly PluginInfo[], previous: Map<string, 
   return rows.length === 0 ? "no plugins\n" : table(["NAME", "STATE", "PID", "CPU", "RSS", "RESTARTS", "LAST SCRAPE"], rows);
 }
 
-export async function runTop(o: TopOptions, client: ControlClient, io: IO, call: { timeoutMs?: number }): Promise<void> {
+/** Frames on a terminal (io.tty) until q; one snapshot otherwise. */
+export async function runTop(o: TopOptions, { client, io, call }: Seams): Promise<void> {
   const previous = new Map<string, { cpu: number; at: number }>();
   const sample = async () => {
     const { plugins } = await client.list({}, call);
@@ -42,12 +50,12 @@ export async function runTop(o: TopOptions, client: ControlClient, io: IO, call:
     for (const p of plugins) previous.set(p.name, { cpu: p.cpuSeconds, at: now });
     return frame;
   };
-  if (!o.tty) {
+  if (!io.tty) {
     await io.out(await sample());
     return;
   }
 
-  const { input } = o.tty;
+  const { input } = io.tty;
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onKey = (key: Buffer) => {

@@ -3,13 +3,14 @@
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ControlService, PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { errorMessage, failedPrecondition, invalidArgument, unavailable } from "../../shared/errors.js";
-import { ConnectError } from "@connectrpc/connect";
+import { errorMessage } from "../../shared/errors.js";
+import { conflict, DaemonError, invalid, unreachable } from "../errors.js";
 import { VERSION } from "../../shared/version.js";
 import { buildTargetGroups, renderSdDocument } from "../http/discovery.js";
 import type { OutputLine } from "../supervision/plugin-output.js";
 import type { Registry } from "../supervision/registry.js";
 import { openScrape } from "../scrape/upstream.js";
+import { pluginInfo } from "./plugin-info.js";
 
 export interface ControlDeps {
   registry: Registry;
@@ -38,33 +39,27 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
   const graceOf = (grace: { seconds: bigint; nanos: number } | undefined) => {
     if (!grace) return undefined;
     const ms = durationMs(grace as Parameters<typeof durationMs>[0]);
-    if (!(ms >= 0 && ms <= 10 * 60_000)) throw invalidArgument("grace must be between 0 and 10m");
+    if (!(ms >= 0 && ms <= 10 * 60_000)) throw invalid("grace must be between 0 and 10m");
     return ms;
   };
   return {
     async start(req) {
-      return { plugin: await registry.start(req) };
+      return { plugin: pluginInfo(await registry.start(req)) };
     },
     async stop(req) {
-      return { plugin: await registry.stop(req.name, graceOf(req.grace)) };
+      return { plugin: pluginInfo(await registry.stop(req.name, graceOf(req.grace))) };
     },
     async kill(req) {
-      return { plugin: await registry.kill(req.name) };
+      return { plugin: pluginInfo(await registry.kill(req.name)) };
     },
     async restart(req) {
-      return { plugin: await registry.restart(req.name, graceOf(req.grace)) };
+      return { plugin: pluginInfo(await registry.restart(req.name, graceOf(req.grace))) };
     },
     list() {
-      return {
-        plugins: registry.list().map((s) => {
-          const info = s.info();
-          info.lastScrapeSeconds = deps.lastScrapeSeconds?.(s.name) ?? 0;
-          return info;
-        }),
-      };
+      return { plugins: registry.list().map((s) => pluginInfo(s, deps.lastScrapeSeconds?.(s.name))) };
     },
     get(req) {
-      return { plugin: registry.require(req.name).info() };
+      return { plugin: pluginInfo(registry.require(req.name)) };
     },
     targets() {
       return { json: renderSdDocument(buildTargetGroups(registry.list(), deps.advertiseAddr(), { scheme: deps.httpsScheme ? "https" : undefined })) };
@@ -72,7 +67,7 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
     async *scrape(req, ctx) {
       const sup = registry.require(req.name);
       if (sup.state !== PluginState.RUNNING || !sup.metricsEndpoint) {
-        throw failedPrecondition(`plugin "${req.name}" is ${PluginState[sup.state]}, not RUNNING`);
+        throw conflict(`plugin "${req.name}" is ${PluginState[sup.state]}, not RUNNING`);
       }
       const res = await openScrape(sup.metricsEndpoint, {
         accept: req.accept || undefined,
@@ -87,8 +82,8 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
         }
       } catch (err) {
         // A connection that breaks mid-body is the plugin's failure, not the daemon's.
-        if (err instanceof ConnectError) throw err;
-        throw unavailable(`plugin "${req.name}" metrics stream broke: ${errorMessage(err)}`);
+        if (err instanceof DaemonError) throw err;
+        throw unreachable(`plugin "${req.name}" metrics stream broke: ${errorMessage(err)}`, err);
       }
       if (first) yield { contentType: res.headers["content-type"] ?? "", chunk: new Uint8Array() };
     },

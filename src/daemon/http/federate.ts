@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants as zlibConstants, createGzip } from "node:zlib";
 import { once } from "node:events";
-import { ConnectError } from "@connectrpc/connect";
+import { errorMessage } from "../../shared/errors.js";
 import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { ExpositionError, ExpositionMerger, stageExposition, type StagedExposition } from "../scrape/exposition-merge.js";
 import type { InstanceView } from "../instance.js";
@@ -138,7 +138,7 @@ async function fetchText(inst: InstanceView, timeoutMs: number, budget: Budget, 
     }
     return Buffer.concat(chunks, held).toString("utf8");
   } catch (err) {
-    return { ok: false, reason: err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err) };
+    return { ok: false, reason: errorMessage(err) };
   }
 }
 

@@ -1,7 +1,9 @@
-// Small pieces every HTTP route shares: plain-text answers, the scrape deadline Prometheus
-// asks for, and whether an answer should be gzipped. Kept apart from the proxy so that
+// Small pieces every HTTP route shares: plain-text answers, the one mapping from daemon
+// errors to HTTP statuses, the scrape deadline Prometheus asks for, and whether an answer
+// should be gzipped. Kept apart from the proxy so that
 // /federate, the status page and the CLI use them without depending on the proxy.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { DaemonError, type ErrorReason } from "../errors.js";
 import type { GzipPolicy } from "../options.js";
 
 /** Bounds on X-Prometheus-Scrape-Timeout-Seconds: a typo must not make a scrape wait forever. */
@@ -57,4 +59,26 @@ export function plain(res: ServerResponse, status: number, body: string, extra: 
     ...extra,
   });
   res.end(res.req?.method === "HEAD" ? undefined : body);
+}
+
+/** The HTTP side's one mapping from a daemon error's reason to a status. */
+const STATUSES: Record<ErrorReason, number> = {
+  invalid: 400,
+  "not-found": 404,
+  exists: 409,
+  // For a scraper, an instance in the wrong state is a target that is down.
+  conflict: 503,
+  "start-failed": 502,
+  timeout: 504,
+  unreachable: 502,
+  canceled: 499,
+  corrupt: 500,
+  exhausted: 503,
+  internal: 500,
+};
+
+/** A daemon error's status, its message as the body; anything else is an internal error. */
+export function errorAnswer(err: unknown): { status: number; body: string } {
+  if (err instanceof DaemonError) return { status: STATUSES[err.reason], body: `${err.message}\n` };
+  return { status: 500, body: "internal error\n" };
 }

@@ -3,6 +3,7 @@
 // encoded name cannot become another resource.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
+import { errorMessage } from "../../shared/errors.js";
 import { bearerMatches } from "../../shared/token.js";
 import { buildTargetGroups, renderSdDocument } from "./discovery.js";
 import type { InstanceDirectory } from "../instance.js";
@@ -11,7 +12,7 @@ import type { DaemonMetrics } from "../metrics.js";
 import { createFederateHandler } from "./federate.js";
 import type { GzipPolicy } from "../options.js";
 import { createScrapeProxy } from "./proxy.js";
-import { plain } from "./response.js";
+import { errorAnswer, plain } from "./response.js";
 import { renderStatusPage, statusModel } from "./status-page.js";
 
 export interface HttpServerDeps {
@@ -112,8 +113,9 @@ export function createHttpServer(deps: HttpServerDeps): Server {
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     Promise.resolve(handle(req, res)).catch((err: unknown) => {
-      deps.log.error("HTTP handler failed", { path: req.url, error: err instanceof Error ? err.message : String(err) });
-      if (!res.headersSent) plain(res, 500, "internal error\n");
+      const answer = errorAnswer(err);
+      if (answer.status >= 500) deps.log.error("HTTP handler failed", { path: req.url, error: errorMessage(err) });
+      if (!res.headersSent) plain(res, answer.status, answer.body);
       else res.destroy();
     });
   };

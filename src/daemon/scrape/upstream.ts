@@ -3,8 +3,7 @@
 // control API's Scrape. The upstream path is always /metrics; no request data reaches it.
 import { Agent, request, type IncomingMessage, type RequestOptions } from "node:http";
 import type { Address } from "../../shared/address.js";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { deadlineExceeded, unavailable } from "../../shared/errors.js";
+import { canceled, timedOut as timeoutError, unreachable } from "../errors.js";
 
 export const UPSTREAM_PATH = "/metrics";
 
@@ -37,10 +36,10 @@ export interface ScrapeOptions {
 
 /**
  * Opens GET /metrics on the endpoint and resolves with the response, still streaming.
- * Refused or broken connections reject with UNAVAILABLE, no answer in time with
- * DEADLINE_EXCEEDED; a non-200 answer is UNAVAILABLE with its status; an aborted signal is
- * CANCELED. The deadline covers the body too: past it the response is destroyed with
- * DEADLINE_EXCEEDED, so a reader of the stream sees that error rather than a short body.
+ * Refused or broken connections reject as "unreachable", no answer in time as "timeout"; a
+ * non-200 answer is "unreachable" with its status; an aborted signal is "canceled". The
+ * deadline covers the body too: past it the response is destroyed with a "timeout" error, so
+ * a reader of the stream sees that error rather than a short body.
  */
 export function openScrape(endpoint: Address, opts: ScrapeOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
@@ -48,14 +47,14 @@ export function openScrape(endpoint: Address, opts: ScrapeOptions): Promise<Inco
     if (opts.accept) headers.accept = opts.accept;
     if (opts.acceptEncoding) headers["accept-encoding"] = opts.acceptEncoding;
     const options: RequestOptions = { ...upstreamTarget(endpoint), path: UPSTREAM_PATH, method: "GET", headers, agent: upstreamAgent, signal: opts.signal };
-    const deadline = () => deadlineExceeded(`plugin metrics endpoint did not answer within ${opts.timeoutMs} ms`);
+    const deadline = () => timeoutError(`plugin metrics endpoint did not answer within ${opts.timeoutMs} ms`);
     let timedOut = false;
     let response: IncomingMessage | undefined;
     const req = request(options, (res) => {
       if (res.statusCode !== 200) {
         clearTimeout(timer);
         res.resume();
-        reject(unavailable(`plugin metrics endpoint answered HTTP ${res.statusCode}`));
+        reject(unreachable(`plugin metrics endpoint answered HTTP ${res.statusCode}`));
         return;
       }
       response = res;
@@ -71,8 +70,8 @@ export function openScrape(endpoint: Address, opts: ScrapeOptions): Promise<Inco
       clearTimeout(timer);
       if (response) return; // the response stream reports it; the promise is settled
       if (timedOut) reject(deadline());
-      else if (opts.signal?.aborted) reject(new ConnectError("scrape canceled", Code.Canceled));
-      else reject(unavailable(`plugin metrics endpoint unreachable: ${err.code ?? err.message}`));
+      else if (opts.signal?.aborted) reject(canceled("scrape canceled"));
+      else reject(unreachable(`plugin metrics endpoint unreachable: ${err.code ?? err.message}`, err));
     });
     req.end();
   });

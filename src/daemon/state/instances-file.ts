@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CoalescingFileWriter } from "./atomic-file.js";
 import type { InstanceSpec } from "../spec.js";
+import { DaemonError } from "../errors.js";
 
 export const INSTANCES_FILE = "instances.json";
 export const STATE_FORMAT_VERSION = 1;
@@ -50,8 +51,12 @@ export interface PersistedState {
   instances: PersistedInstance[];
 }
 
-export class StateFileError extends Error {
+export class StateFileError extends DaemonError {
   override name = "StateFileError";
+
+  constructor(message: string) {
+    super("corrupt", message);
+  }
 }
 
 export async function loadDesiredState(stateDir: string): Promise<PersistedInstance[]> {

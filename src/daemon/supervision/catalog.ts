@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { checkArgs, checkEnv, checkLabels, INSTANCE_NAME_PATTERN } from "../../shared/names.js";
 import { parseDuration } from "../../shared/duration.js";
+import { DaemonError } from "../errors.js";
 
 export interface CatalogEntry {
   name: string;
@@ -30,8 +31,12 @@ export interface CatalogEntry {
 
 export type Catalog = ReadonlyMap<string, CatalogEntry>;
 
-export class CatalogError extends Error {
+export class CatalogError extends DaemonError {
   override name = "CatalogError";
+
+  constructor(message: string) {
+    super("invalid", message);
+  }
 }
 
 export async function loadCatalog(file: string): Promise<Catalog> {

@@ -2,7 +2,7 @@
 // writes (a Go plugin ignores the write error), its handshake line included, and the start
 // would otherwise fail only at its timeout with a misleading "did not print its handshake".
 import { statfs } from "node:fs/promises";
-import { ConnectError, Code } from "@connectrpc/connect";
+import { DaemonError, exhausted } from "../errors.js";
 
 /** True when not one more block can be written in `dir`'s filesystem by this user. */
 export async function filesystemFull(dir: string): Promise<boolean> {
@@ -21,10 +21,10 @@ export async function filesystemFull(dir: string): Promise<boolean> {
  * lost writing it. Any other error is returned as it is.
  */
 export async function explainLostHandshake(err: unknown, logDir: string, stdoutLog: string): Promise<unknown> {
-  if (!(err instanceof ConnectError) || err.code !== Code.DeadlineExceeded || !(await filesystemFull(logDir))) return err;
-  return new ConnectError(
+  if (!(err instanceof DaemonError) || err.reason !== "timeout" || !(await filesystemFull(logDir))) return err;
+  return exhausted(
     `the plugin's handshake line was lost: the filesystem of ${stdoutLog} is full (ENOSPC), so its output could not be written; ` +
-      `free some space and start it again (${err.rawMessage})`,
-    Code.ResourceExhausted,
+      `free some space and start it again (${err.message})`,
+    err,
   );
 }

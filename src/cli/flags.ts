@@ -1,0 +1,108 @@
+// The flag value parsers every command shares: durations, sizes, counts, choices, KEY=VALUE
+// pairs and addresses, and the <name> argument of an existing instance. Each parser takes the
+// flag's name for its message and throws a usage error (exit 2), so a bad value reads the
+// same whichever command it was given to.
+import { durationFromMs, type Duration } from "@bufbuild/protobuf/wkt";
+import { Argument, Option } from "@commander-js/extra-typings";
+import { parseAddress } from "../shared/address.js";
+import { parseDuration } from "../shared/duration.js";
+import { errorMessage } from "../shared/errors.js";
+import { parseKeyValues } from "../shared/names.js";
+import { usageError } from "./errors.js";
+
+/** Commander's accumulator for a repeatable flag (`--label a=1 --label b=2`). */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** "500ms", "5s", "1m30s" in milliseconds; "0" is 0. */
+export function duration(flag: string, text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw usageError(`${flag}: ${errorMessage(err)}`);
+  }
+}
+
+/** A duration flag without a default: undefined when not given. */
+export function optionalDuration(flag: string, text: string | undefined): number | undefined {
+  return text === undefined ? undefined : duration(flag, text);
+}
+
+/** Milliseconds as a request's protobuf Duration; undefined stays unset (the daemon's default). */
+export function requestDuration(ms: number | undefined): Duration | undefined {
+  return ms === undefined ? undefined : durationFromMs(ms);
+}
+
+/** `--grace` of stop and restart. */
+export function graceOption() {
+  return new Option("--grace <duration>", "time between Shutdown, SIGTERM and SIGKILL (default: the daemon's)");
+}
+
+/** A duration that must not be 0 (a timeout or interval of nothing). */
+export function positiveDuration(flag: string, text: string): number {
+  const ms = duration(flag, text);
+  if (ms <= 0) throw usageError(`${flag}: must be greater than 0`);
+  return ms;
+}
+
+/** Repeated KEY=VALUE flags as one record; a later key wins. */
+export function keyValues(flag: string, items: readonly string[]): Record<string, string> {
+  try {
+    return parseKeyValues(flag, items);
+  } catch (err) {
+    throw usageError(errorMessage(err));
+  }
+}
+
+/** One of a fixed set of words, e.g. `--gzip auto|always|never`. */
+export function oneOf<const T extends string>(flag: string, text: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === text);
+  if (found === undefined) throw usageError(`${flag} ${JSON.stringify(text)}: expected ${alternatives(choices)}`);
+  return found;
+}
+
+/** "a or b", "a, b or c". */
+function alternatives(choices: readonly string[]): string {
+  return choices.length < 2 ? choices.join("") : `${choices.slice(0, -1).join(", ")} or ${choices[choices.length - 1]}`;
+}
+
+/** A positive integer written in digits (no sign, exponent or leading zero), at most `max`. */
+export function positiveInt(flag: string, text: string, max: number): number {
+  const n = Number(text);
+  if (!/^[1-9]\d*$/.test(text) || n > max) throw usageError(`${flag} ${JSON.stringify(text)}: expected a positive integer`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
+
+/** "64MiB", "512KiB", "1000000" (bytes); at least 1 KiB. */
+export function byteSize(flag: string, text: string): number {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
+  const n = m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? "b").toLowerCase()] : NaN;
+  if (!(n >= 1024)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a size of at least 1KiB, e.g. 64MiB`);
+  return n;
+}
+
+/** "host:port", "[v6]:port", ":port" or "unix:/abs/path", checked and returned as written. */
+export function address(flag: string, text: string): string {
+  try {
+    parseAddress(text);
+  } catch (err) {
+    throw usageError(`${flag}: ${errorMessage(err)}`);
+  }
+  return text;
+}
+
+const existingInstances = new WeakSet<object>();
+
+/** The `<name>` of an instance the daemon has; shell completion offers the daemon's names for it. */
+export function instanceName() {
+  const arg = new Argument("<name>", "instance name");
+  existingInstances.add(arg);
+  return arg;
+}
+
+export function namesAnInstance(arg: object | undefined): boolean {
+  return arg !== undefined && existingInstances.has(arg);
+}

@@ -1,0 +1,33 @@
+// plugprom get <name>: flags -> options, and options -> key: value lines or one JSON object.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { newGetCommand, runGet, type GetOptions } from "../../../../src/cli/commands/get.js";
+import { abc, crashed, parseCommand, PLUGIN_KEYS, testSeams } from "../fakes.js";
+
+test("get takes one instance name, and --json", async () => {
+  assert.deepEqual((await parseCommand<GetOptions>(newGetCommand, ["get", "abc"])).options, { name: "abc", json: false });
+  assert.deepEqual((await parseCommand<GetOptions>(newGetCommand, ["get", "abc", "--json"])).options, { name: "abc", json: true });
+  const none = await parseCommand<GetOptions>(newGetCommand, ["get"]);
+  assert.equal(none.code, 2);
+  assert.equal(none.stderr, `plugprom: missing required argument 'name' (see "plugprom get --help")\n`);
+  const two = await parseCommand<GetOptions>(newGetCommand, ["get", "a", "b"]);
+  assert.equal(two.code, 2);
+  assert.equal(two.options, undefined);
+});
+
+test("get prints key: value lines", async () => {
+  const { seams, rec } = testSeams({ get: () => ({ plugin: crashed }) });
+  await runGet({ name: "longer-name", json: false }, seams);
+  assert.deepEqual(rec.calls[0].slice(0, 2), ["get", { name: "longer-name" }]);
+  assert.match(rec.stdout, /^name: +longer-name$/m);
+  assert.match(rec.stdout, /^state: +CRASHED$/m);
+  assert.match(rec.stdout, /^last exit: +signal SIGSEGV$/m);
+  assert.match(rec.stdout, /^last error: +exited unexpectedly$/m);
+});
+
+test("get --json prints one plugin object", async () => {
+  const { seams, rec } = testSeams({ get: () => ({ plugin: abc }) });
+  await runGet({ name: "abc", json: true }, seams);
+  assert.deepEqual(Object.keys(JSON.parse(rec.stdout)).sort(), PLUGIN_KEYS);
+  assert.deepEqual(rec.calls[0].slice(0, 2), ["get", { name: "abc" }]);
+});
