@@ -17,6 +17,7 @@ import { createHttpServer } from "./http/server.js";
 import { readTls, type TlsFiles } from "./http/tls.js";
 import { listen } from "./listen.js";
 import { createLogger, type Logger } from "./log.js";
+import { openFdCount, readFdLimit, startRefusal, watchFdUsage } from "./fd-limit.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
 import { CoalescingFileWriter, writeAtomic } from "./state/atomic-file.js";
@@ -49,6 +50,8 @@ async function serve(opts: DaemonOptions): Promise<void> {
   const catalog = await readCatalog(opts.configFile);
   const { controlToken, scrapeToken, tls } = await readCredentials(opts);
   const stateDir = await openStateDir(opts.stateDir);
+  const fdLimit = readFdLimit();
+  const fdBaseline = openFdCount();
 
   const writer = new DesiredStateWriter(opts.stateDir, (err) =>
     log.error("cannot save instances.json", { file: join(opts.stateDir, "instances.json"), error: describeSystemError(err) }),
@@ -80,6 +83,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
       if (persisting) writer.save(snapshot);
     },
     flushPersisted: () => writer.flush(),
+    admitStart: (instances) => startRefusal({ limit: fdLimit, open: openFdCount(), baseline: fdBaseline, plugins: instances }),
     stopOrphans: async (adoptable) => {
       const stopped = await stopOrphans(opts.stateDir, adoptable, log);
       if (stopped.length > 0) log.warn("stopped plugin processes no instance owned", { count: stopped.length });
@@ -153,6 +157,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
       stateDir: opts.stateDir,
       restoring: stateDir.saved.length,
     });
+  const stopFdWatch = watchFdUsage(log, fdLimit);
   if (opts.fileSd) writeFileSd(opts.fileSd, registry, () => advertiseAddr, tls !== undefined, log);
   const saved = stateDir.saved;
   const restoring = registry.restore(saved).then(
@@ -182,6 +187,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
         persisting = false;
         await registry.stopAll(opts.stopGraceMs, { forget: false });
       }
+      stopFdWatch();
       await closeServers(httpServer, control);
       await rm(stateFilePath, { force: true });
       if (grpcSocket) await rm(grpcSocket, { force: true });

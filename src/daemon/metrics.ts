@@ -29,6 +29,7 @@ export class DaemonMetrics {
   private readonly truncated: Counter<"plugin">;
   private readonly federateDropped: Counter<"plugin">;
   private readonly outputDropped: Counter<"plugin" | "stream">;
+  private readonly upstreamErrors: Counter<"plugin" | "reason">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
   private readonly proxyBytes: Counter<"plugin">;
@@ -113,6 +114,12 @@ export class DaemonMetrics {
       name: "plugprom_plugin_output_dropped_bytes_total",
       help: "Bytes of a plugin's stdout/stderr the daemon did not read: written faster than it follows output, or rotated away first.",
       labelNames: ["plugin", "stream"],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: "plugprom_proxy_upstream_errors_total",
+      help: "Scrapes of a plugin's metrics endpoint that failed (proxy or /federate), by reason: timeout, or the error code (ECONNREFUSED, EMFILE, ...).",
+      labelNames: ["plugin", "reason"],
       registers,
     });
     this.proxyRequests = new Counter({
@@ -206,6 +213,10 @@ export class DaemonMetrics {
 
   scrapeTruncated(name: string): void {
     this.truncated.inc({ plugin: name });
+  }
+
+  upstreamFailed(name: string, reason: string): void {
+    this.upstreamErrors.inc({ plugin: name, reason });
   }
 
   outputSkipped(name: string, stream: string, bytes: number): void {

@@ -55,6 +55,8 @@ export interface StartDaemonOptions {
   keepStateDir?: boolean;
   /** Node flags for the daemon process (e.g. --cpu-prof for the benchmarks). */
   nodeFlags?: string[];
+  /** A command that runs the daemon, e.g. ["prlimit", "--nofile=128:128", "--"] (it must exec it). */
+  wrapper?: string[];
 }
 
 /** The environment tests give plugprom processes: no colour, short plugin tick for tests. */
@@ -79,9 +81,9 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
     "debug",
     ...(opts.args ?? []),
   ];
-  const proc = opts.nodeFlags
-    ? spawn(process.execPath, [...opts.nodeFlags, PLUGPROM, ...args], { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(PLUGPROM, args, { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  const command = opts.nodeFlags ? [process.execPath, ...opts.nodeFlags, PLUGPROM, ...args] : [PLUGPROM, ...args];
+  if (opts.wrapper) command.unshift(...opts.wrapper);
+  const proc = spawn(command[0], command.slice(1), { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {

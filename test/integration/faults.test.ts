@@ -176,3 +176,50 @@ test("a plugin flooding stdout and stderr cannot fill the disk or pin the daemon
   assert.ok(cpuSeconds(d.proc.pid!) - idleFrom < 0.2, "the daemon is idle once the plugin is stopped");
   assert.deepEqual(pluginProcesses(d.stateDir), []);
 });
+
+/** The soft and hard open-files limits of a process, from /proc. */
+function fdLimits(pid: number): [number, number] {
+  const m = /^Max open files\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"))!;
+  return [Number(m[1]), Number(m[2])];
+}
+
+test("a low descriptor limit: the soft limit is raised to the hard one, starts past what fits are refused clearly, and every plugin started is scraped", async (t) => {
+  // Soft 64, hard 128: the daemon runs with 128, and says so.
+  const next = daemonFleet(t);
+  const d = await next(["--log-level", "info"], { wrapper: ["prlimit", "--nofile=64:128", "--"] });
+  assert.deepEqual(fdLimits(d.proc.pid!), [128, 128], "the soft limit raised to the hard one");
+  assert.match(d.log(), /open files limit soft=128 hard=128/);
+
+  const started: string[] = [];
+  let refused: { code: number | null; stderr: string } | undefined;
+  for (let i = 0; i < 40 && !refused; i++) {
+    const r = await d.cli(["start", `p${i}`, "--", goGreeter]);
+    if (r.code === 0) started.push(`p${i}`);
+    else refused = r;
+  }
+  assert.ok(refused, "a start that would run the daemon out of descriptors is refused");
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^plugprom: plugin "p\d+" was not started: the daemon's open files limit is 128 \(ulimit -n\), enough for about \d+ plugins/);
+  assert.ok(started.length >= 5, `only ${started.length} plugins fit in 128 descriptors`);
+  t.diagnostic(`${started.length} plugins started under a limit of 128 descriptors`);
+
+  // Everything that was started works, scraped one by one and all at once.
+  for (const name of started) assert.equal((await httpGet(`${d.httpBase}/plugins/${name}/metrics`)).status, 200, name);
+  const federate = (await httpGet(`${d.httpBase}/federate`)).body;
+  for (const name of started) assert.match(federate, new RegExp(`^plugprom_federate_plugin_up\\{plugin="${name}"\\} 1$`, "m"));
+  assert.doesNotMatch(d.log(), /EMFILE/);
+});
+
+test("a scrape that fails is logged with its error code, rate-limited, and counted by reason", async (t) => {
+  const next = daemonFleet(t);
+  const d = await next(["--log-level", "info"]);
+  assert.equal((await d.cli(["start", "gone", "--", goGreeter])).code, 0);
+  // The plugin's metrics socket disappears under it: every scrape now fails with ENOENT.
+  const info = await getPlugin(d, "gone");
+  await rm(info.metricsEndpoint.replace(/^unix:/, ""));
+  for (let i = 0; i < 5; i++) assert.equal((await httpGet(`${d.httpBase}/plugins/gone/metrics`)).status, 502);
+  const lines = d.log().split("\n").filter((l) => l.includes("scrape of a plugin's metrics endpoint failed"));
+  assert.equal(lines.length, 1, "once per 10 s, not once per scrape");
+  assert.match(lines[0], /plugin=gone reason=ENOENT error=/);
+  assert.match((await httpGet(`${d.httpBase}/metrics`)).body, /^plugprom_proxy_upstream_errors_total\{plugin="gone",reason="ENOENT"\} 5$/m);
+});

@@ -16,6 +16,7 @@ import { createUpstreamAgent, UPSTREAM_PATH, upstreamTarget } from "../scrape/up
 import { processExposition } from "../scrape/process-exposition.js";
 import type { GzipPolicy } from "../options.js";
 import { acceptsGzip, gzipPays, plain, timeoutFor } from "./response.js";
+import { failureReason, UpstreamFailures } from "./upstream-failures.js";
 
 /** What a scrape may tell the plugin; everything else (cookies, auth, forwarding) stays here. */
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-encoding", "user-agent", "x-prometheus-scrape-timeout-seconds"];
@@ -49,6 +50,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
   // Its own pool, as large as the per-plugin limit: scrapes past it are refused (429), so none
   // ever waits here for a connection.
   const agent = createUpstreamAgent(deps.maxConcurrentScrapes);
+  const failures = new UpstreamFailures(deps.log, deps.metrics);
   /** Writes the plugin's answer: filtered headers, the body streamed, cut on any anomaly. */
   const respond = (req: IncomingMessage, res: ServerResponse, upstream: IncomingMessage, scrape: Scrape) => {
     const headers: Record<string, string | string[]> = {};
@@ -164,6 +166,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     upstreamReq.once("response", (upstream) => respond(req, res, upstream, scrape));
     upstreamReq.on("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      failures.record(name, failureReason(err, scrape.timedOut), err.message);
       if (res.writableEnded || res.destroyed) return;
       if (res.headersSent) {
         res.destroy();
@@ -172,7 +175,6 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       if (scrape.timedOut) {
         plain(res, 504, `plugin ${JSON.stringify(name)} did not answer within the scrape timeout\n`);
       } else {
-        deps.log.debug("plugin metrics endpoint failed", { plugin: name, error: err.code ?? err.message });
         plain(res, 502, `plugin ${JSON.stringify(name)} metrics endpoint failed: ${err.code ?? "error"}\n`);
       }
     });

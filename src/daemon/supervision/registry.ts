@@ -3,7 +3,7 @@
 import type { StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { errorMessage } from "../../shared/errors.js";
-import { conflict, exists, invalid, notFound, systemFailure } from "../errors.js";
+import { conflict, exhausted, exists, invalid, notFound, systemFailure } from "../errors.js";
 import { checkInstanceName } from "../../shared/names.js";
 import type { Catalog } from "./catalog.js";
 import type { InstanceDirectory } from "../instance.js";
@@ -34,6 +34,8 @@ export interface RegistryDeps {
    * to be reattached) accounts for; see orphans.ts. Called by restore before anything starts.
    */
   stopOrphans?: (adoptable: ReadonlySet<number>) => Promise<void>;
+  /** Why one more instance must not start now (the daemon would run out of descriptors), if so. */
+  admitStart?: (instances: number) => string | undefined;
 }
 
 export class Registry implements InstanceDirectory {
@@ -67,6 +69,8 @@ export class Registry implements InstanceDirectory {
         `plugin "${spec.name}" already exists (${PluginState[existing.state]}); stop it first, or use "plugprom restart ${spec.name}"`,
       );
     }
+    const refusal = this.deps.admitStart?.(this.instances.size);
+    if (refusal) throw exhausted(`plugin "${spec.name}" was not started: ${refusal}`);
     const sup = this.newSupervisor(spec);
     this.instances.set(spec.name, sup);
     this.changed();
