@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { createControlClient } from "../../src/cli/client.js";
+import { errorMessage } from "../../src/shared/errors.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { daemonFleet, getPlugin, httpGet, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { groupsByInstance, pluginProcesses } from "../helpers/procs.js";
@@ -222,4 +224,29 @@ test("a scrape that fails is logged with its error code, rate-limited, and count
   assert.equal(lines.length, 1, "once per 10 s, not once per scrape");
   assert.match(lines[0], /plugin=gone reason=ENOENT error=/);
   assert.match((await httpGet(`${d.httpBase}/metrics`)).body, /^plugprom_proxy_upstream_errors_total\{plugin="gone",reason="ENOENT"\} 5$/m);
+});
+
+test("a start racing a kill of the same name ends with one line that says so, never a raw ENOENT, and leaves nothing running", async (t) => {
+  const next = daemonFleet(t);
+  const d = await next(["--log-level", "info"]);
+  const client = createControlClient(d.grpcAddr);
+  for (let i = 0; i < 12; i++) {
+    const name = `race${i}`;
+    const starting = client.start({ name, command: ["sh", "-c", `sleep 0.3; exec ${goGreeter}`], workingDir: "/" }).then(
+      () => "started",
+      (err: unknown) => errorMessage(err),
+    );
+    await new Promise((resolve) => setTimeout(resolve, (i % 6) * 15));
+    const killed = await client.kill({ name }).then(
+      () => "killed",
+      (err: unknown) => errorMessage(err),
+    );
+    const outcome = await starting;
+    assert.doesNotMatch(outcome, /ENOENT|no such file/, `start of ${name}: ${outcome}`);
+    assert.doesNotMatch(outcome, /\n/);
+    if (killed === "killed") assert.notEqual(outcome, "started", "a killed start does not report success");
+    if (outcome === "started") await client.kill({ name }).catch(() => undefined);
+  }
+  await waitFor("nothing left running", () => pluginProcesses(d.stateDir).length === 0, 10_000);
+  assert.doesNotMatch(d.log(), /Closing file descriptor \d+ on garbage collection/);
 });

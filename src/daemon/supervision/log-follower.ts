@@ -249,19 +249,19 @@ export class LogFollower {
   private async rotate(size: number, caughtUp: boolean): Promise<void> {
     const now = this.now();
     // A copy delays the truncate: only for a reader that keeps up, at most once a second.
-    const copy = caughtUp && now - this.lastRotation >= MIN_ROTATION_GAP_MS;
-    if (copy) {
+    if (caughtUp && now - this.lastRotation >= MIN_ROTATION_GAP_MS) {
       this.lastRotation = now;
       await this.copyTail(size);
     }
-    await truncate(this.path, 0);
+    // Counted before the truncate, so that whoever sees the file emptied sees the count too.
     const unread = size - this.offset;
-    this.offset = 0;
     if (unread > 0) {
-      this.opts.onSkipped?.(unread, copy ? "too fast" : "rotated away");
+      this.opts.onSkipped?.(unread, "rotated away");
       this.decoder.decode();
       this.splitter.resync();
     }
+    this.offset = 0;
+    await truncate(this.path, 0);
   }
 
   /** Copies the last maxBytes before `size` to <file>.1 (bounded: the plugin keeps appending). */

@@ -294,6 +294,7 @@ export class Supervisor implements InstanceView {
     try {
       run = await this.deps.runner.spawn(this.spec, { output: this.output, log: this.log });
       this.adopt(run);
+      if (abort.signal.aborted) throw new Error("stopped"); // a stop or kill came while it was spawned
       this.stopped = undefined;
       this.exit = { code: undefined, signal: "" };
       // Its identity (pid, start time) is saved before anything else happens: a daemon that
@@ -307,12 +308,18 @@ export class Supervisor implements InstanceView {
       await Promise.race([run.ready({ signal: abort.signal, onHandshake: () => this.deps.onStateChange?.(this) }), saveFailed]);
       await saved;
     } catch (err) {
-      const message = errorMessage(err);
+      // A stop or kill of this instance ended the start: that is the reason, not what the
+      // process made of it (an exit by SIGKILL, or its output files gone).
+      const failure = abort.signal.aborted
+        ? startFailed(`plugin "${this.name}" was stopped while starting`, err)
+        : err instanceof DaemonError
+          ? err
+          : startFailed(errorMessage(err), err);
       await this.killAndReap();
       await run?.drainOutput();
-      this.error = message;
-      this.log.warn("plugin failed to start", { error: message });
-      throw err instanceof DaemonError ? err : startFailed(message, err);
+      this.error = failure.message;
+      this.log.warn("plugin failed to start", { error: failure.message });
+      throw failure;
     }
     this.isHealthy = true;
     this.becameRunning();
