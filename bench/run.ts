@@ -3,18 +3,20 @@
 // latency (against `node -e 0` and `pm2 jlist`), all on loopback in one run. Prints a
 // markdown table and writes bench/results/latest.md. Goals are ratios between peers measured
 // together, never absolute numbers. Not part of `npm test`. BENCH_ONLY=cli runs only the CLI
-// start latency and writes nothing.
+// start latency, BENCH_ONLY=cpu only CPU per scrape and tail latency; both write nothing.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { cpus, totalmem, tmpdir } from "node:os";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGoProgram } from "../test/helpers/go-build.js";
 import { getPlugin, PLUGPROM, startDaemon, type DaemonHandle } from "../test/helpers/daemon.js";
 import { fixturesDir, repoRoot } from "../test/helpers/paths.js";
 import { freePort } from "../test/helpers/prometheus.js";
 import { flameSvg, summarise, table, type CpuProfile } from "./cpuprofile.js";
+import { cpuSeconds, runQueueSeconds } from "./proc.js";
+import { leastSquares } from "./stats.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 2);
 /** Each proxy cell is measured this many times, peers interleaved; the table shows medians. */
@@ -46,8 +48,8 @@ function bodyOf(size: number | "fixture"): Buffer {
   return Buffer.from(out.slice(0, out.lastIndexOf("\n", size) + 1));
 }
 
-function wrk(url: string, connections: number, headers: string[] = []): WrkResult {
-  const args = ["-t", String(Math.min(2, connections)), "-c", String(connections), "-d", `${SECONDS}s`, "--latency", ...headers.flatMap((h) => ["-H", h]), url];
+function wrk(url: string, connections: number, headers: string[] = [], seconds = SECONDS): WrkResult {
+  const args = ["-t", String(Math.min(2, connections)), "-c", String(connections), "-d", `${seconds}s`, "--latency", ...headers.flatMap((h) => ["-H", h]), url];
   const out = execFileSync("wrk", args, { encoding: "utf8" });
   const lat = (pct: string) => {
     const m = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)$`, "m").exec(out);
@@ -66,6 +68,49 @@ function wrk(url: string, connections: number, headers: string[] = []): WrkResul
 
 function rss(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+}
+
+/** nginx's master and its workers: the CPU of the proxy is theirs together. */
+function nginxPids(master: number): number[] {
+  const children = readFileSync(`/proc/${master}/task/${master}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  return [master, ...children];
+}
+
+/** Requests completed in a fixed-length wrk run, and the CPU the proxy spent meanwhile. */
+function cpuPerRequest(url: string, connections: number, seconds: number, pids: () => number[]): { requests: number; cpuUs: number; errors: number } {
+  const cpu = () => pids().reduce((a, pid) => a + cpuSeconds(pid), 0);
+  const before = cpu();
+  const out = execFileSync("wrk", ["-t", String(Math.min(2, connections)), "-c", String(connections), "-d", `${seconds}s`, url], { encoding: "utf8" });
+  const spent = cpu() - before;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return { requests, cpuUs: (spent / requests) * 1e6, errors: non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0) };
+}
+
+/** The daemon's event-loop delay histogram and max (the max resets at each read). */
+async function eventLoopDelay(httpBase: string): Promise<{ buckets: Array<[number, number]>; max: number }> {
+  const text = await (await fetch(`${httpBase}/metrics`)).text();
+  const buckets: Array<[number, number]> = [];
+  for (const m of text.matchAll(/^plugprom_event_loop_delay_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
+  const max = Number(/^plugprom_event_loop_delay_max_seconds (\S+)$/m.exec(text)?.[1] ?? NaN);
+  return { buckets, max };
+}
+
+/** The q-quantile of the samples between two reads of the histogram (linear within a bucket). */
+function quantileBetween(before: Array<[number, number]>, after: Array<[number, number]>, q: number): number {
+  const counts = after.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)] as const);
+  const total = counts.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const [le, n] of counts) {
+    if (n >= rank) return le === Infinity ? lower : lower + ((le - lower) * (rank - below)) / Math.max(1, n - below);
+    lower = le;
+    below = n;
+  }
+  return lower;
 }
 
 async function spawnPeer(cmd: string, args: string[], readyUrl: string): Promise<ChildProcess> {
@@ -133,14 +178,19 @@ async function cliOnly(): Promise<void> {
   console.log(cliLatency(work, d));
 }
 
+/** The machine's 1-minute load average: how much else ran on the cores being measured. */
+const load = () => loadavg()[0].toFixed(1);
+
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === "cli") return cliOnly();
+  const loadAtStart = load();
   const work = mkdtempSync(join(tmpdir(), "pp-bench-"));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
   const go = await buildGoProgram("goplugin-greeter");
   // Peers have no per-target concurrency limit; give plugprom room for wrk's 16 connections.
   // --gzip always: on loopback "auto" never compresses, and the gzip table measures its cost.
-  const d: DaemonHandle = await startDaemon({ args: ["--log-level", "info", "--max-concurrent-scrapes", "64", "--gzip", "always"] });
+  // The event loop sampled every millisecond: stalls shorter than the default 10 ms show too.
+  const d: DaemonHandle = await startDaemon({ args: ["--log-level", "info", "--max-concurrent-scrapes", "64", "--gzip", "always"], env: { PLUGPROM_EVENT_LOOP_RESOLUTION_MS: "1" } });
   cleanups.push(() => d.close());
 
   // One fixed-body upstream per size, started by plugprom on loopback TCP so that every
@@ -170,7 +220,7 @@ ${upstreams.map((u) => `location = /${u.label} { proxy_pass http://u${u.label}/m
 location = /ready { return 200; } } }
 `,
   );
-  await spawnPeer("nginx", ["-c", nginxConf, "-p", work], `http://127.0.0.1:${nginxPort}/ready`);
+  const nginx = await spawnPeer("nginx", ["-c", nginxConf, "-p", work], `http://127.0.0.1:${nginxPort}/ready`);
 
   const eePort = await freePort();
   const eeConf = join(work, "ee.yml");
@@ -206,7 +256,20 @@ http.createServer((req, res) => {
   up.end();
 }).listen(${rawPort}, "127.0.0.1");`,
   );
-  await spawnPeer(process.execPath, [raw], `http://127.0.0.1:${rawPort}/5KB`);
+  const rawProxy = await spawnPeer(process.execPath, [raw], `http://127.0.0.1:${rawPort}/5KB`);
+
+  const cpu = await cpuAndTail(
+    [
+      ["plugprom", `${d.httpBase}/plugins/up-57kb/metrics`, () => [d.proc.pid!], d.httpBase],
+      ["nginx", `http://127.0.0.1:${nginxPort}/57KB`, () => nginxPids(nginx.pid!)],
+      ["node raw pipe (http.request + pipe)", `http://127.0.0.1:${rawPort}/57KB`, () => [rawProxy.pid!]],
+    ],
+    upstreams.filter((u) => u.label !== "10MB").map((u) => ({ bytes: u.bytes, url: `${d.httpBase}/plugins/up-${u.label.toLowerCase()}/metrics`, pid: d.proc.pid! })),
+  );
+  if (process.env.BENCH_ONLY === "cpu") {
+    console.log(cpu);
+    return;
+  }
 
   const peers = (u: (typeof upstreams)[number]): Array<[string, string]> => [
     ["direct", `http://127.0.0.1:${u.port}/metrics`],
@@ -263,7 +326,7 @@ http.createServer((req, res) => {
 
   const md = `# plugprom benchmark
 
-${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · wrk ${SECONDS} s per cell, median of ${ROUNDS} interleaved rounds, loopback · upstream: a Go client_golang program serving a fixed body
+${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · wrk ${SECONDS} s per cell, median of ${ROUNDS} interleaved rounds, loopback · upstream: a Go client_golang program serving a fixed body · load average ${loadAtStart} at the start, ${load()} at the end (${cpus().length} cores)
 
 ## Scrape proxy
 
@@ -272,6 +335,8 @@ Latency at 1 connection, throughput at 16; each the median of ${ROUNDS} rounds w
 | body | peer | p50 | p99 | req/s | errors |
 | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
+
+${cpu}
 
 ## Goals (ratios measured in this run)
 
@@ -299,6 +364,73 @@ ${cli}`;
   mkdirSync(join(repoRoot, "bench", "results"), { recursive: true });
   writeFileSync(join(repoRoot, "bench", "results", "latest.md"), md);
   console.log(md);
+}
+
+/**
+ * CPU per scrape and tail latency on the 57 KB fixture: per round and peer (interleaved), the
+ * proxy's CPU seconds from /proc over the requests wrk completes in a fixed-length run at 4
+ * connections, then wrk --latency at 1 connection, where nothing queues and a long p99 is a
+ * stall; for plugprom, its event-loop delay over that same 1-connection run. Medians of rounds.
+ */
+async function cpuAndTail(peers: Array<[name: string, url: string, pids: () => number[], daemonBase?: string]>, bySize: Array<{ bytes: number; url: string; pid: number }>): Promise<string> {
+  const rounds = Number(process.env.BENCH_CPU_ROUNDS || 5);
+  const seconds = Number(process.env.BENCH_CPU_SECONDS || 4);
+  const samples = new Map<string, Array<{ cpuUs: number; requests: number; p50us: number; p99us: number; eldP99: number; eldMax: number; waitMs: number; errors: number }>>();
+  const sizeSamples = bySize.map(() => [] as number[]);
+  for (let round = 0; round < rounds; round++) {
+    // plugprom's CPU per scrape by body size, for the cost model (the 57 KB row is measured twice).
+    bySize.forEach((s, i) => sizeSamples[i].push(cpuPerRequest(s.url, 4, seconds, () => [s.pid]).cpuUs));
+    for (const [name, url, pids, daemonBase] of peers) {
+      const cpu = cpuPerRequest(url, 4, seconds, pids);
+      const before = daemonBase ? await eventLoopDelay(daemonBase) : undefined;
+      // Time the proxy was runnable but had no CPU: a stall the machine caused, not the proxy.
+      const waited = pids().reduce((a, pid) => a + runQueueSeconds(pid), 0);
+      const lat = wrk(url, 1, [], seconds);
+      const waitMs = ((pids().reduce((a, pid) => a + runQueueSeconds(pid), 0) - waited) * 1000) / seconds;
+      const after = daemonBase ? await eventLoopDelay(daemonBase) : undefined;
+      samples.set(name, [
+        ...(samples.get(name) ?? []),
+        {
+          ...cpu,
+          p50us: lat.p50us,
+          p99us: lat.p99us,
+          eldP99: before && after ? quantileBetween(before.buckets, after.buckets, 0.99) * 1e6 : NaN,
+          eldMax: after ? after.max * 1e6 : NaN,
+          waitMs,
+          errors: cpu.errors + lat.errors,
+        },
+      ]);
+    }
+  }
+  const med = (name: string, k: "cpuUs" | "requests" | "p50us" | "p99us" | "eldP99" | "eldMax" | "waitMs") => median(samples.get(name)!.map((r) => r[k]));
+  const rows = [...samples.keys()].map(
+    (n) =>
+      `| ${n} | ${Math.round(med(n, "cpuUs"))} µs | ${Math.round(med(n, "requests"))} | ${fmt(med(n, "p50us"))} / ${fmt(med(n, "p99us"))} | ${med(n, "waitMs").toFixed(1)} ms | ${n === "plugprom" ? `${fmt(med(n, "eldP99"))} / ${fmt(med(n, "eldMax"))}` : "-"} | ${samples.get(n)!.reduce((a, r) => a + r.errors, 0)} |`,
+  );
+  const ratio = (k: "cpuUs" | "p99us") => (med("plugprom", k) / med("nginx", k)).toFixed(2);
+  const perRound = (k: "cpuUs" | "p99us") => samples.get("plugprom")!.map((r, i) => (r[k] / samples.get("nginx")![i][k]).toFixed(2)).join(", ");
+  const sizes = bySize.map((s, i) => ({ kb: s.bytes / 1024, us: median(sizeSamples[i]) }));
+  const fit = leastSquares(sizes.map((s) => [s.kb, s.us]));
+  return `## CPU per scrape and tail latency (57 KB fixture)
+
+CPU: the proxy process's user + system seconds (all threads; nginx: master and worker) from
+/proc over the requests wrk completed in ${seconds} s at 4 connections. Latency: wrk
+\`--latency\` at 1 connection for ${seconds} s. Event-loop delay: the daemon's
+\`plugprom_event_loop_delay_seconds\` (sampled every 1 ms) over that 1-connection run; waiting for
+a CPU: the run-queue time of the proxy's main thread (the event loop; nginx's worker) over that
+run (/proc/<pid>/schedstat), the part of the tail that the machine's other load causes. Medians of
+${rounds} rounds, the peers interleaved in each.
+
+| peer | CPU per scrape | scrapes in ${seconds} s (4 conns) | p50 / p99 (1 conn) | waiting for a CPU (1 conn), per s | event-loop delay p99 / max | errors |
+| --- | --- | --- | --- | --- | --- | --- |
+${rows.join("\n")}
+
+plugprom / nginx: CPU per scrape ${ratio("cpuUs")}× (goal ≤ 1.5×; per round ${perRound("cpuUs")}), p99 ${ratio("p99us")}× (goal ≤ 2×; per round ${perRound("p99us")}).
+
+plugprom's CPU per scrape by body size (4 connections, medians of the same rounds), for the
+README's cost model: ${sizes.map((s) => `${s.kb.toFixed(0)} KB ${Math.round(s.us)} µs`).join(", ")}; least squares
+≈ ${Math.round(fit.intercept)} µs + ${fit.slope.toFixed(2)} µs per KB.
+`;
 }
 
 /**

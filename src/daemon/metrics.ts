@@ -3,12 +3,16 @@
 // instances, never with request data, so a scanner cannot grow the series count.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
+import { EventLoopDelay } from "./event-loop.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
-import { bootTimeSeconds, cpuSeconds, openFds, readProcStatSync, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
+import { bootTimeSeconds, countOpenFds, cpuSeconds, readProcStat, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
 
 /** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
 const MAX_LAST_SCRAPES = 1024;
+
+/** The families of one /metrics render share one /proc sample started within this. */
+const SAMPLE_REUSE_MS = 250;
 
 const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
 
@@ -39,6 +43,7 @@ export class DaemonMetrics {
   constructor(directory: InstanceDirectory) {
     const registers = [this.registry];
     collectCleanDefaultMetrics(this.registry);
+    new EventLoopDelay().register(this.registry);
     this.starts = new Counter({ name: "plugprom_plugin_starts_total", help: "Plugin instance starts (including restarts).", labelNames: ["plugin"], registers });
     this.stops = new Counter({ name: "plugprom_plugin_stops_total", help: "Plugin instances stopped or killed on request.", labelNames: ["plugin"], registers });
     this.restarts = new Counter({
@@ -150,14 +155,23 @@ export class DaemonMetrics {
   private registerProcessMetrics(directory: InstanceDirectory): void {
     const registers = [this.registry];
     const bootTime = bootTimeSeconds();
-    const sample = () => {
-      const out: Array<{ plugin: string; stat: ProcStat; fds: number | undefined }> = [];
-      for (const i of directory.list()) {
-        if (!i.pid) continue;
-        const stat = readProcStatSync(i.pid);
-        if (stat) out.push({ plugin: i.name, stat, fds: openFds(i.pid) });
-      }
-      return out;
+    // One /proc pass per scrape of /metrics, shared by the six families below (each used to
+    // take its own), and off the event loop: with hundreds of plugins, synchronous reads of
+    // each one's stat and fd directory stalled every scrape in flight for tens of ms.
+    type Row = { plugin: string; stat: ProcStat; fds: number | undefined };
+    let last: { at: number; rows: Promise<Row[]> } | undefined;
+    const sample = (): Promise<Row[]> => {
+      const now = performance.now();
+      if (last && now - last.at < SAMPLE_REUSE_MS) return last.rows;
+      const rows = Promise.all(
+        directory.list().map(async (i): Promise<Row | undefined> => {
+          if (!i.pid) return undefined;
+          const [stat, fds] = await Promise.all([readProcStat(i.pid), countOpenFds(i.pid)]);
+          return stat && { plugin: i.name, stat, fds };
+        }),
+      ).then((all) => all.filter((r): r is Row => r !== undefined));
+      last = { at: now, rows };
+      return rows;
     };
     const gauge = (name: string, help: string, value: (s: ProcStat, fds: number | undefined) => number | undefined) =>
       new Gauge({
@@ -165,9 +179,10 @@ export class DaemonMetrics {
         help,
         labelNames: ["plugin"],
         registers,
-        collect() {
+        async collect() {
+          const rows = await sample();
           this.reset();
-          for (const { plugin, stat, fds } of sample()) {
+          for (const { plugin, stat, fds } of rows) {
             const v = value(stat, fds);
             if (v !== undefined) this.set({ plugin }, v);
           }
@@ -178,9 +193,10 @@ export class DaemonMetrics {
       help: "User and system CPU time of the plugin's process, in seconds.",
       labelNames: ["plugin"],
       registers,
-      collect() {
+      async collect() {
+        const rows = await sample();
         this.reset();
-        for (const { plugin, stat } of sample()) this.inc({ plugin }, cpuSeconds(stat));
+        for (const { plugin, stat } of rows) this.inc({ plugin }, cpuSeconds(stat));
       },
     });
     gauge("plugprom_plugin_process_resident_memory_bytes", "Resident memory of the plugin's process.", residentBytes);

@@ -1,6 +1,6 @@
 // Reads /proc/<pid>/stat: a process's start time (to tell a live plugin from a recycled pid
 // after a daemon restart) and its resource usage (for process metrics).
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { readdirSync, readFileSync } from "node:fs";
 
 export interface ProcStat {
@@ -87,6 +87,15 @@ export function bootTimeSeconds(): number {
 export function openFds(pid: number): number | undefined {
   try {
     return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** openFds without blocking the event loop (for many processes at once). */
+export async function countOpenFds(pid: number): Promise<number | undefined> {
+  try {
+    return (await readdir(`/proc/${pid}/fd`)).length;
   } catch {
     return undefined;
   }

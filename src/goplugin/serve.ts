@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { create, type DescService } from "@bufbuild/protobuf";
-import { Registry } from "prom-client";
 import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../shared/gen/grpc/health/v1/health_pb.js";
 import { GRPCBroker } from "../shared/gen/plugin/grpc_broker_pb.js";
 import { EmptySchema, GRPCController } from "../shared/gen/plugin/grpc_controller_pb.js";
 import { GRPCStdio } from "../shared/gen/plugin/grpc_stdio_pb.js";
 import { parseAddress, type Address } from "../shared/address.js";
+import { contentTypeOf, negotiateFormat, renderMetrics, type MetricsSource } from "../shared/exposition-format.js";
 import { formatHandshake } from "./handshake.js";
 import { generateCertificate, parsePemCertificate } from "./mtls.js";
 import { serviceDefinition } from "./grpc-service.js";
@@ -28,8 +28,11 @@ export interface ServePluginOptions {
   magicCookieValue: string;
   /** The services served at each app protocol version (go-plugin's VersionedPlugins). */
   versions: Record<number, ServiceRegistration[]>;
-  /** Served at GET /metrics on PLUGPROM_METRICS_ADDR when the host sets it. */
-  registry?: Registry;
+  /**
+   * Served at GET /metrics on PLUGPROM_METRICS_ADDR when the host sets it: a prom-client
+   * `Registry` (read through `getMetricsAsJSON`, never modified), as text or OpenMetrics.
+   */
+  registry?: MetricsSource;
   /** "unix" (default, as go-plugin on Unix) or "tcp" within PLUGIN_MIN_PORT..PLUGIN_MAX_PORT. */
   transport?: "unix" | "tcp";
   /** Called once while the plugin shuts down (Shutdown RPC, SIGTERM, SIGINT). */
@@ -220,33 +223,19 @@ async function bindGrpc(
   throw new ServeError(`no free port between ${min} and ${max}`);
 }
 
-const OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/** Serves `registry` at GET /metrics, in OpenMetrics when the client asks for it. */
-export async function serveMetrics(registry: Registry, addrText: string): Promise<HttpServer> {
+/** Serves `registry` at GET /metrics, in OpenMetrics when the client asks for it, else text. */
+export async function serveMetrics(registry: MetricsSource, addrText: string): Promise<HttpServer> {
   const addr = parseAddress(addrText);
-  // prom-client picks the format from the registry's content type, which is shared state:
-  // exposition is serialised so that two concurrent scrapes cannot see each other's format.
-  let queue: Promise<unknown> = Promise.resolve();
-  const render = (openMetrics: boolean) => {
-    const job = queue.then(async () => {
-      (registry as unknown as { setContentType(t: string): void }).setContentType(
-        openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE,
-      );
-      return { body: await registry.metrics(), contentType: openMetrics ? OPENMETRICS : Registry.PROMETHEUS_CONTENT_TYPE };
-    });
-    queue = job.catch(() => undefined);
-    return job;
-  };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.url?.split("?")[0] !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
       return;
     }
-    const openMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? "");
-    render(openMetrics).then(
-      ({ body, contentType }) => {
-        res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+    // Each scrape renders from its own snapshot: formats never share state (see exposition-format.ts).
+    const format = negotiateFormat(req.headers.accept);
+    renderMetrics(registry, format).then(
+      (body) => {
+        res.writeHead(200, { "content-type": contentTypeOf(format), "content-length": Buffer.byteLength(body) });
         res.end(req.method === "HEAD" ? undefined : body);
       },
       (err: Error) => res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`${err.message}\n`),

@@ -11,3 +11,4 @@ export {
   type PluginLogger,
 } from "../goplugin/serve.js";
 export { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE } from "../goplugin/handshake.js";
+export type { MetricsSource, SnapshotFamily, SnapshotValue } from "../shared/exposition-format.js";

@@ -17,9 +17,13 @@ export function readTokenFile(path: string, flag: string): string {
   return token;
 }
 
-/** True when `header` is exactly "Bearer <token>"; the comparison takes the same time either way. */
+/**
+ * True when `header` is "Bearer <token>"; the scheme name is case-insensitive and may be
+ * followed by several spaces (RFC 7235 section 2.1, RFC 6750 section 2.1). The token
+ * comparison takes the same time either way.
+ */
 export function bearerMatches(header: string | null | undefined, token: string): boolean {
-  const presented = header?.startsWith("Bearer ") ? header.slice(7) : "";
+  const presented = header ? (/^bearer +(\S+)$/i.exec(header)?.[1] ?? "") : "";
   // Hashing first makes both sides the same length, as timingSafeEqual requires.
   const a = createHash("sha256").update(presented).digest();
   const b = createHash("sha256").update(token).digest();

@@ -37,6 +37,8 @@ export interface DaemonHandle {
 
 export interface CliOptions {
   env?: NodeJS.ProcessEnv;
+  /** Another plugprom executable than this checkout's (an installed package). */
+  bin?: string;
   cwd?: string;
   input?: string;
 }
@@ -57,6 +59,8 @@ export interface StartDaemonOptions {
   nodeFlags?: string[];
   /** A command that runs the daemon, e.g. ["prlimit", "--nofile=128:128", "--"] (it must exec it). */
   wrapper?: string[];
+  /** Another plugprom executable than this checkout's (an installed package). */
+  bin?: string;
 }
 
 /** The environment tests give plugprom processes: no colour, short plugin tick for tests. */
@@ -81,7 +85,8 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
     "debug",
     ...(opts.args ?? []),
   ];
-  const command = opts.nodeFlags ? [process.execPath, ...opts.nodeFlags, PLUGPROM, ...args] : [PLUGPROM, ...args];
+  const bin = opts.bin ?? PLUGPROM;
+  const command = opts.nodeFlags ? [process.execPath, ...opts.nodeFlags, bin, ...args] : [bin, ...args];
   if (opts.wrapper) command.unshift(...opts.wrapper);
   const proc = spawn(command[0], command.slice(1), { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -148,7 +153,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
     httpBase: `http://${state.httpAddr}`,
     log: () => output,
     waitForLog,
-    cli: (cliArgs, cliOpts) => runCli(["--addr", state.grpcAddr, ...cliArgs], cliOpts),
+    cli: (cliArgs, cliOpts) => runCli(["--addr", state.grpcAddr, ...cliArgs], { bin, ...cliOpts }),
     stop: async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill("SIGTERM");
@@ -196,7 +201,7 @@ export function daemonFleet(
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(PLUGPROM, args, { env: testEnv(opts.env), cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const proc = spawn(opts.bin ?? PLUGPROM, args, { env: testEnv(opts.env), cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString("utf8")));

@@ -472,3 +472,116 @@ test("--gzip auto does not compress for a scraper on this host, nor a body under
     assert.equal(gzipPays(policy, address, length), expected, `${policy} ${address} ${length}`);
   }
 });
+
+test("a slow scraper holds the plugin back: the daemon pauses the upstream instead of buffering the body", { timeout: 20_000 }, async (t) => {
+  const { base, upstream } = await setup(t);
+  const total = 48 * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, "x");
+  let written = 0;
+  let blocked = false;
+  let unblock: (() => void) | undefined;
+  await upstream("bulk", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain", "content-length": String(total) });
+    const pump = () => {
+      while (written < total) {
+        written += chunk.length;
+        if (!res.write(chunk)) {
+          blocked = true;
+          res.once("drain", () => ((blocked = false), pump()));
+          unblock?.();
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+  });
+  const res = await new Promise<import("node:http").IncomingMessage>((resolve) => request(`${base}/plugins/bulk/metrics`, resolve).end());
+  res.pause();
+  // The plugin stays blocked on a full socket while nobody reads: what it wrote so far is
+  // what the kernel's buffers and the daemon's bounded stream buffers hold, far from the body.
+  // (A window of time is the only way to see that something does not happen.)
+  const deadline = Date.now() + 10_000;
+  let settled = -1;
+  while (settled !== written && Date.now() < deadline) {
+    settled = written;
+    await new Promise<void>((r) => ((unblock = r), setTimeout(r, 300)));
+  }
+  assert.ok(blocked, "the plugin is waiting for the daemon to read");
+  assert.ok(written < total / 2, `only ${written} of ${total} bytes left the plugin while the scraper read nothing`);
+  let received = 0;
+  res.on("data", (c: Buffer) => (received += c.length));
+  res.resume();
+  await once(res, "end");
+  assert.equal(received, total, "the whole body arrives once the scraper reads");
+});
+
+test("scrapes one after another reuse one pooled connection to the plugin; a cut one is replaced", async (t) => {
+  const { base, upstream } = await setup(t, { maxScrapeBytes: 10_000 });
+  let big = false;
+  const server = await upstream("pooled", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end(big ? "x".repeat(20_000) : "x 1\n");
+  });
+  let connections = 0;
+  server.on("connection", () => connections++);
+  for (let i = 0; i < 5; i++) assert.equal((await get(`${base}/plugins/pooled/metrics`)).body, "x 1\n");
+  assert.equal(connections, 1, "keep-alive: five scrapes, one connection");
+  big = true;
+  await assert.rejects(get(`${base}/plugins/pooled/metrics`), /aborted|socket hang up|ECONNRESET/, "over --max-scrape-bytes: cut");
+  big = false;
+  assert.equal((await get(`${base}/plugins/pooled/metrics`)).body, "x 1\n", "the next scrape gets a fresh connection");
+  assert.equal(connections, 2);
+});
+
+test("HEAD through the proxy answers the plugin's status and headers with no body", async (t) => {
+  const { base, upstream } = await setup(t);
+  let method = "";
+  await upstream("head", (req, res) => {
+    method = req.method!;
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4", "content-length": "4" });
+    res.end(req.method === "HEAD" ? undefined : "x 1\n");
+  }, "tcp");
+  const r = await get(`${base}/plugins/head/metrics`, {}, "HEAD");
+  assert.equal(method, "HEAD");
+  assert.equal(r.status, 200);
+  assert.equal(r.headers["content-type"], "text/plain; version=0.0.4");
+  assert.equal(r.body, "");
+  assert.equal((await get(`${base}/plugins/head/metrics`)).body, "x 1\n", "a GET after it still works");
+});
+
+test("a body still streaming at the scrape timeout is cut, and the plugin's connection closed", { timeout: 10_000 }, async (t) => {
+  const { base, upstream } = await setup(t);
+  let closedAtPlugin!: () => void;
+  const closed = new Promise<void>((r) => (closedAtPlugin = r));
+  await upstream("dribble", (_req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write("a 1\n"); // and never ends
+    res.once("close", closedAtPlugin);
+  });
+  const started = Date.now();
+  await assert.rejects(get(`${base}/plugins/dribble/metrics`, { "x-prometheus-scrape-timeout-seconds": "0.3" }), /aborted|socket hang up|ECONNRESET/);
+  assert.ok(Date.now() - started < 3_000, "cut at the header's timeout");
+  await closed;
+});
+
+test("a plugin that moves to a new socket is scraped there; repeated response headers are not doubled", async (t) => {
+  const { base, upstream, directory, dir } = await setup(t);
+  await upstream("moving", (_req, res) => res.end("old 1\n"));
+  assert.equal((await get(`${base}/plugins/moving/metrics`)).body, "old 1\n");
+  const server = createServer((_req, res) => {
+    res.setHeader("content-type", ["text/plain", "application/json"]);
+    res.setHeader("vary", ["Accept", "User-Agent"]);
+    res.end("new 1\n");
+  });
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  await listen(server, join(dir, "moved.sock"));
+  directory.add("moving", PluginState.RUNNING, { metricsEndpoint: { kind: "unix", path: join(dir, "moved.sock") } });
+  const r = await get(`${base}/plugins/moving/metrics`);
+  assert.equal(r.body, "new 1\n");
+  assert.equal(r.headers["content-type"], "text/plain");
+  assert.equal(r.headers.vary, "Accept, User-Agent");
+});

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { DaemonError, type ErrorReason } from "../../src/daemon/errors.js";
-import { openScrape, upstreamAgent } from "../../src/daemon/scrape/upstream.js";
+import { openScrape, sharedPools } from "../../src/daemon/scrape/upstream.js";
 import type { Address } from "../../src/shared/address.js";
 
 async function setup(t: TestContext) {
@@ -127,8 +127,8 @@ test("the deadline also bounds the wait for a pooled connection: scrapes queued 
   const { plugin } = await setup(t);
   const arrivals: number[] = [];
   const endpoint = await plugin(() => void arrivals.push(Date.now())); // never answers
-  // More scrapes than the agent opens to one plugin: some wait in its queue.
-  const n = upstreamAgent.maxSockets + 4;
+  // More scrapes than the pool opens to one plugin: some wait in its queue.
+  const n = sharedPools.connectionsPerPlugin + 4;
   const started = Date.now();
   const results = await Promise.allSettled(Array.from({ length: n }, () => openScrape(endpoint, { timeoutMs: 1_000 })));
   const elapsed = Date.now() - started;
@@ -139,5 +139,5 @@ test("the deadline also bounds the wait for a pooled connection: scrapes queued 
   assert.ok(elapsed < 1_800, `all failed within about one timeout, not two (${elapsed} ms)`);
   // Until the deadline only maxSockets reached the plugin; the rest waited in the queue.
   const early = arrivals.filter((at) => at - started < 900).length;
-  assert.ok(early <= upstreamAgent.maxSockets, `${early} scrapes reached the plugin before the deadline`);
+  assert.ok(early <= sharedPools.connectionsPerPlugin, `${early} scrapes reached the plugin before the deadline`);
 });

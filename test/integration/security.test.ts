@@ -74,6 +74,10 @@ test("with --scrape-token-file SD, the proxy and /metrics need it; /healthz stay
   }
   assert.equal((await httpGet(`${d.httpBase}/plugins/abc/metrics`, { authorization: "Bearer scr4pe" })).status, 200);
   assert.equal((await httpGet(`${d.httpBase}/sd_config`, { authorization: "Bearer scr4pe" })).status, 200);
+  for (const scheme of ["bearer", "BEARER"]) {
+    assert.equal((await httpGet(`${d.httpBase}/plugins/abc/metrics`, { authorization: `${scheme} scr4pe` })).status, 200, `the scheme name is case-insensitive: ${scheme}`);
+  }
+  assert.equal((await httpGet(`${d.httpBase}/plugins/abc/metrics`, { authorization: "bearer SCR4PE" })).status, 401, "the token itself is not");
   assert.equal((await httpGet(`${d.httpBase}/healthz`)).status, 200);
   assert.equal((await httpGet(`${d.httpBase}/plugins/abc/metrics`, { authorization: "Bearer scr4pe" })).headers["content-type"]?.toString().startsWith("text/plain"), true);
 });

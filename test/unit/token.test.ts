@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bearerMatches, readTokenFile } from "../../src/shared/token.js";
 
-test("only the exact bearer token matches", () => {
-  assert.ok(bearerMatches("Bearer s3cret", "s3cret"));
-  for (const h of [undefined, null, "", "Bearer", "Bearer ", "bearer s3cret", "Basic s3cret", "Bearer s3cret ", "Bearer s3cre", "Bearer s3crett"]) {
+test("only the exact bearer token matches, whatever the case of the scheme name", () => {
+  for (const h of ["Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bEaReR s3cret", "Bearer  s3cret"]) assert.ok(bearerMatches(h, "s3cret"), h);
+  for (const h of [undefined, null, "", "Bearer", "Bearer ", "bearer", "Bearers3cret", "Basic s3cret", "Bearer s3cret ", "Bearer s3cre", "Bearer s3crett", "Bearer S3CRET", "Bearer\ts3cret", "xBearer s3cret"]) {
     assert.equal(bearerMatches(h, "s3cret"), false, String(h));
   }
 });

@@ -30,7 +30,8 @@ const KNOWN_REASONS = new Set([
 
 export function failureReason(err: unknown, timedOut: boolean): string {
   if (timedOut) return "timeout";
-  const code = (err as { code?: unknown } | undefined)?.code;
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = typeof e?.code === "string" && e.code.startsWith("E") ? e.code : e?.cause?.code;
   return typeof code === "string" && KNOWN_REASONS.has(code) ? code : "other";
 }
 

@@ -1,13 +1,16 @@
 // Follows a plugin's output file as it grows (the plugin writes, the daemon reads) and keeps it
 // bounded on disk whatever the plugin's rate: it reads at most a budget of bytes a second
 // (what a faster plugin writes is skipped, and counted), checks the size on every write
-// notification, and past the limit rotates the file (copy to <file>.1, truncate) or, when it
-// rotated less than a second ago, truncates it, dropping what nobody read (counted too).
+// notification, and past the limit rotates the file (copy to <file>.1, truncate) or, when the
+// reader is behind, truncates it, dropping what nobody read (counted too). The file is opened
+// only while there is something to read: an idle plugin costs the daemon no descriptor and no
+// read buffer (a daemon with thousands of plugins would otherwise hold two of each per plugin).
 import { watch, type FSWatcher } from "node:fs";
-import { open, truncate, type FileHandle } from "node:fs/promises";
+import { open, stat, truncate } from "node:fs/promises";
 import { LineSplitter } from "./plugin-output.js";
 
 const READ_CHUNK = 64 * 1024;
+const MIN_READ = 4 * 1024;
 export const DEFAULT_MAX_LOG_BYTES = 8 * 1024 * 1024;
 /** What the daemon reads of one output file each second; more is skipped. */
 export const DEFAULT_READ_BYTES_PER_SECOND = 1024 * 1024;
@@ -39,7 +42,6 @@ export interface FollowOptions {
 }
 
 export class LogFollower {
-  private fh: FileHandle | undefined;
   private offset = 0;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -55,7 +57,6 @@ export class LogFollower {
   private tokens: number;
   private tokensAt: number;
   private readonly splitter: LineSplitter;
-  private readonly buffer = Buffer.allocUnsafe(READ_CHUNK);
   private readonly decoder = new TextDecoder("utf-8");
   private readonly now: () => number;
   private readonly maxBytes: number;
@@ -76,13 +77,9 @@ export class LogFollower {
   }
 
   async start(): Promise<void> {
-    const fh = await open(this.path, "r");
-    if (this.stopped) {
-      await fh.close(); // stopped while opening: nothing may be left open
-      return;
-    }
-    this.fh = fh;
-    if (this.opts.fromEnd) this.offset = (await fh.stat()).size;
+    const { size } = await stat(this.path); // the file must exist
+    if (this.stopped) return;
+    if (this.opts.fromEnd) this.offset = size;
     this.watchFile();
     this.poke();
   }
@@ -131,23 +128,15 @@ export class LogFollower {
     clearInterval(this.timer);
     clearTimeout(this.checkTimer);
     while (this.reading) await this.reading;
-    const fh = this.fh;
-    this.fh = undefined;
-    if (!fh) return;
     try {
-      const size = (await fh.stat()).size;
+      const { size } = await stat(this.path);
       if (size < this.offset) this.offset = size;
       if (size - this.offset > FINAL_READ_BYTES) this.skipTo(size - FINAL_READ_BYTES, "too fast");
-      while (this.offset < size) {
-        const { bytesRead } = await fh.read(this.buffer, 0, Math.min(READ_CHUNK, size - this.offset), this.offset);
-        if (bytesRead === 0) break;
-        this.consume(bytesRead);
-      }
+      await this.read(size - this.offset);
     } catch {
       // the file went away: nothing more to read
     } finally {
       this.splitter.end();
-      await fh.close().catch(() => undefined);
     }
   }
 
@@ -189,9 +178,9 @@ export class LogFollower {
   /** Reads within the budget; keeps the file under its size limit while doing so. */
   private async drain(): Promise<void> {
     for (;;) {
-      const fh = this.fh;
-      if (!fh || this.stopped) return;
-      const size = (await fh.stat()).size;
+      if (this.stopped) return;
+      // One stat when nothing was written (the safety poll's usual case), not a read and a stat.
+      const { size } = await stat(this.path);
       if (size < this.offset) this.offset = size; // truncated by someone else
       const unread = size - this.offset;
       const budget = Math.floor(this.refill());
@@ -213,11 +202,28 @@ export class LogFollower {
         this.setFlooding(true);
         return;
       }
-      const { bytesRead } = await fh.read(this.buffer, 0, Math.min(READ_CHUNK, budget, size - this.offset), this.offset);
-      if (bytesRead === 0) return;
-      this.tokens -= bytesRead;
-      this.consume(bytesRead);
+      this.tokens -= await this.read(Math.min(budget, size - this.offset));
     }
+  }
+
+  /** Reads up to `bytes` from the current offset, with the file open only meanwhile; returns what it read. */
+  private async read(bytes: number): Promise<number> {
+    if (bytes <= 0) return 0;
+    const fh = await open(this.path, "r");
+    let done = 0;
+    try {
+      const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(MIN_READ, bytes)));
+      while (done < bytes) {
+        const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, bytes - done), this.offset);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+        this.offset += bytesRead;
+        this.splitter.push(this.decoder.decode(buffer.subarray(0, bytesRead), { stream: true }));
+      }
+    } finally {
+      await fh.close();
+    }
+    return done;
   }
 
   private refill(): number {
@@ -225,11 +231,6 @@ export class LogFollower {
     this.tokens = Math.min(this.rate, this.tokens + ((now - this.tokensAt) / 1000) * this.rate);
     this.tokensAt = now;
     return this.tokens;
-  }
-
-  private consume(bytesRead: number): void {
-    this.offset += bytesRead;
-    this.splitter.push(this.decoder.decode(this.buffer.subarray(0, bytesRead), { stream: true }));
   }
 
   /** Moves the read position forward, dropping the partial line it lands in. */
@@ -266,10 +267,9 @@ export class LogFollower {
 
   /** Copies the last maxBytes before `size` to <file>.1 (bounded: the plugin keeps appending). */
   private async copyTail(size: number): Promise<void> {
-    const src = this.fh;
-    if (!src) return;
-    const dst = await open(`${this.path}.1`, "w", 0o600);
+    const [src, dst] = [await open(this.path, "r"), await open(`${this.path}.1`, "w", 0o600).catch(() => undefined)];
     try {
+      if (!dst) return;
       const chunk = Buffer.allocUnsafe(READ_CHUNK);
       for (let pos = Math.max(0, size - this.maxBytes); pos < size; ) {
         const { bytesRead } = await src.read(chunk, 0, Math.min(READ_CHUNK, size - pos), pos);
@@ -278,7 +278,8 @@ export class LogFollower {
         pos += bytesRead;
       }
     } finally {
-      await dst.close();
+      await src.close();
+      await dst?.close();
     }
   }
 }

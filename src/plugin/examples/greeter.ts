@@ -24,7 +24,7 @@ class UntypedCount {
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly registry: Registry,
+    registry: Registry,
   ) {
     registry.registerMetric(this as never);
   }
@@ -34,9 +34,8 @@ class UntypedCount {
   }
 
   get() {
-    // OpenMetrics calls the same thing "unknown".
-    const openMetrics = (this.registry.contentType as string) === Registry.OPENMETRICS_CONTENT_TYPE;
-    return { name: this.name, help: this.help, type: openMetrics ? "unknown" : "untyped", aggregator: this.aggregator, values: [{ value: this.value, labels: {} }] };
+    // Rendered as "unknown", its OpenMetrics name, when scraped in OpenMetrics.
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [{ value: this.value, labels: {} }] };
   }
 }
 

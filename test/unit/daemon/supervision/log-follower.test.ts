@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, readFileSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { LogFollower } from "../../../../src/daemon/supervision/log-follower.js";
 import { waitFor, type Cleanup } from "../../../helpers/daemon.js";
 import { tempFile } from "../../../helpers/temp.js";
@@ -93,4 +93,25 @@ test("stop() of a follower behind by megabytes reads only the end (a crash's las
   assert.ok(Date.now() - began < 1_000);
   assert.equal(lines.at(-1), "panic: the last words");
   assert.ok(lines.length <= 70, `${lines.length} lines`);
+});
+
+test("a follower holds no descriptor while its plugin is quiet, and still reads what comes later", async (t) => {
+  const file = outputFile(t, "first\n");
+  const openHere = () => readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === file;
+    } catch {
+      return false; // closed between the listing and the look
+    }
+  }).length;
+  const lines: string[] = [];
+  const f = new LogFollower(file, (l) => lines.push(l));
+  t.after(() => f.stop());
+  await f.start();
+  await waitFor("the first line", () => lines.length === 1);
+  await waitFor("the file closed after reading", () => openHere() === 0);
+  appendFileSync(file, "second\n");
+  await waitFor("the second line", () => lines.length === 2);
+  await waitFor("closed again", () => openHere() === 0);
+  assert.deepEqual(lines, ["first", "second"]);
 });
