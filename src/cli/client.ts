@@ -101,11 +101,22 @@ export function unreachableReason(err: unknown): string | undefined {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && TRANSPORT_ERRORS.has(code)) return describeSocketError(code);
   }
-  // connect-node reports a peer that speaks no HTTP/2 (e.g. an HTTP/1 server) this way.
+  // connect-node reports a peer that speaks no HTTP/2 (e.g. an HTTP/1 server) this way; a
+  // stream the daemon reset as it died is not that (see daemonWentAway).
+  if (daemonWentAway(err)) return undefined;
   if (err instanceof ConnectError && /protocol error|http\/2|ERR_HTTP2/i.test(err.rawMessage) && err.metadata.get("content-type") === null) {
     return "not a plugprom control API";
   }
   return undefined;
+}
+
+/**
+ * The daemon's end of a call in progress closed without an answer (it exited or was killed
+ * mid-call): the stream is reset, which connect-node reports as CANCELED with no headers.
+ * Our own deadline is told apart by the caller (failedCallOf(err).timedOut).
+ */
+export function daemonWentAway(err: unknown): boolean {
+  return err instanceof ConnectError && err.code === Code.Canceled && /stream closed with error code/i.test(err.rawMessage) && err.metadata.get("content-type") === null;
 }
 
 function describeSocketError(code: string): string {

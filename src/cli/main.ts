@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { CommanderError } from "commander";
 import { formatDuration } from "../shared/duration.js";
 import { ExitCode, exitCodeFor } from "../shared/errors.js";
-import { createControlClient, failedCallOf, unreachableReason, type ControlClient } from "./client.js";
+import { createControlClient, daemonWentAway, failedCallOf, unreachableReason, type ControlClient } from "./client.js";
 import { CliError, OutputClosedError, QuietExit } from "./errors.js";
 import type { GlobalFlags } from "./factory.js";
 import { address } from "./flags.js";
@@ -92,6 +92,13 @@ function report(err: unknown, ctx: { debug: boolean; addr: string; writeErr(text
   if (call?.timedOut) {
     return fail(
       `the ${call.procedure} call to the daemon at ${ctx.addr} timed out after ${formatDuration(call.elapsedMs)} (--timeout)`,
+      ExitCode.FAILED,
+    );
+  }
+  if (call && daemonWentAway(err)) {
+    return fail(
+      `the daemon at ${ctx.addr} went away during the ${call.procedure} call (it exited or was killed): ` +
+        'whether it took effect is unknown; "plugprom list" shows what a restarted daemon has',
       ExitCode.FAILED,
     );
   }

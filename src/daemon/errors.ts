@@ -21,7 +21,11 @@ export type ErrorReason =
   /** The caller went away. */
   | "canceled"
   /** A state file is damaged; the daemon will not overwrite what it cannot read. */
-  | "corrupt";
+  | "corrupt"
+  /** A resource ran out: disk space, file descriptors, memory. */
+  | "exhausted"
+  /** The daemon failed at something that should not fail (its state could not be saved). */
+  | "internal";
 
 export class DaemonError extends Error {
   override name = "DaemonError";
@@ -44,3 +48,28 @@ export const startFailed = (message: string, cause?: unknown) => new DaemonError
 export const timedOut = (message: string) => new DaemonError("timeout", message);
 export const unreachable = (message: string, cause?: unknown) => new DaemonError("unreachable", message, { cause });
 export const canceled = (message: string) => new DaemonError("canceled", message);
+export const exhausted = (message: string, cause?: unknown) => new DaemonError("exhausted", message, { cause });
+export const internal = (message: string, cause?: unknown) => new DaemonError("internal", message, { cause });
+
+/** Error codes that mean a resource ran out (disk, descriptors, memory), not a bug. */
+export const RESOURCE_ERRNOS: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "EMFILE", "ENFILE", "ENOMEM", "EAGAIN"]);
+
+/**
+ * A system error as one short line that names its cause: "ENOSPC (no space left on device)".
+ * Anything else: its message.
+ */
+export function describeSystemError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e && typeof e.code === "string" && /^E[A-Z0-9]+$/.test(e.code)) {
+    const what = new RegExp(`^${e.code}: ([^,]+)`).exec(e.message ?? "")?.[1];
+    return what ? `${e.code} (${what})` : e.code;
+  }
+  return e instanceof Error ? e.message : String(err);
+}
+
+/** `outcome: <what failed>: <cause>`, as "exhausted" when a resource ran out, else "internal". */
+export function systemFailure(outcome: string, err: unknown): DaemonError {
+  const message = `${outcome}: ${describeSystemError(err)}`;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code && RESOURCE_ERRNOS.has(code) ? exhausted(message, err) : internal(message, err);
+}

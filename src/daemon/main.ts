@@ -11,12 +11,13 @@ import { readTokenFile } from "../shared/token.js";
 import { VERSION } from "../shared/version.js";
 import { toConnectError } from "./control/errors.js";
 import { createControlServer, type ControlServer } from "./control/server.js";
-import { invalid } from "./errors.js";
+import { describeSystemError, invalid } from "./errors.js";
 import { buildTargetGroups, renderSdDocument } from "./http/discovery.js";
 import { createHttpServer } from "./http/server.js";
 import { readTls, type TlsFiles } from "./http/tls.js";
 import { listen } from "./listen.js";
 import { createLogger, type Logger } from "./log.js";
+import { openFdCount, readFdLimit, startRefusal, watchFdUsage } from "./fd-limit.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
 import { CoalescingFileWriter, writeAtomic } from "./state/atomic-file.js";
@@ -24,6 +25,7 @@ import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js"
 import { DesiredStateWriter } from "./state/instances-file.js";
 import { openStateDir } from "./state/state-dir.js";
 import { loadCatalog, type Catalog } from "./supervision/catalog.js";
+import { stopOrphans } from "./supervision/orphans.js";
 import { ProcessRunner } from "./supervision/process-runner.js";
 import { Registry } from "./supervision/registry.js";
 import { Applier, desiredSpecs, type InstanceOutcome } from "./supervision/converge.js";
@@ -50,15 +52,26 @@ async function serve(opts: DaemonOptions): Promise<void> {
   const catalog = await readCatalog(opts.configFile);
   const { controlToken, scrapeToken, tls } = await readCredentials(opts);
   const stateDir = await openStateDir(opts.stateDir);
+  const fdLimit = readFdLimit();
+  const fdBaseline = openFdCount();
 
-  const writer = new DesiredStateWriter(opts.stateDir, (err) => log.error("cannot save instances.json", { error: errorMessage(err) }));
+  const writer = new DesiredStateWriter(opts.stateDir, (err) =>
+    log.error("cannot save instances.json", { file: join(opts.stateDir, "instances.json"), error: describeSystemError(err) }),
+  );
   let persisting = true;
   let metrics: DaemonMetrics | undefined;
   const registry = new Registry({
     log,
     catalog,
     supervisor: {
-      runner: new ProcessRunner({ socketDir: stateDir.socketDir, logDir: stateDir.logDir, daemonEnv: process.env, portRange: opts.pluginPortRange }),
+      runner: new ProcessRunner({
+        stateDir: opts.stateDir,
+        socketDir: stateDir.socketDir,
+        logDir: stateDir.logDir,
+        daemonEnv: process.env,
+        portRange: opts.pluginPortRange,
+        onOutputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
+      }),
       healthIntervalMs: opts.healthIntervalMs,
       backoff: opts.backoff,
     },
@@ -72,6 +85,11 @@ async function serve(opts: DaemonOptions): Promise<void> {
       if (persisting) writer.save(snapshot);
     },
     flushPersisted: () => writer.flush(),
+    admitStart: (instances) => startRefusal({ limit: fdLimit, open: openFdCount(), baseline: fdBaseline, plugins: instances }),
+    stopOrphans: async (adoptable) => {
+      const stopped = await stopOrphans(opts.stateDir, adoptable, log);
+      if (stopped.length > 0) log.warn("stopped plugin processes no instance owned", { count: stopped.length });
+    },
   });
   metrics = new DaemonMetrics(registry);
   const applier = new Applier(registry, catalog);
@@ -161,21 +179,21 @@ async function serve(opts: DaemonOptions): Promise<void> {
     startedAt: startedAt.toISOString(),
   };
   await writeAtomic(stateFilePath, `${JSON.stringify(stateFile, null, 2)}\n`);
-  log.info("plugprom daemon ready", {
-    version: VERSION,
-    grpc: stateFile.grpcAddr,
-    http: stateFile.httpAddr,
-    advertise: advertiseAddr,
-    stateDir: opts.stateDir,
-    restoring: stateDir.saved.length,
-  });
+  const announceReady = () =>
+    log.info("plugprom daemon ready", {
+      version: VERSION,
+      grpc: stateFile.grpcAddr,
+      http: stateFile.httpAddr,
+      advertise: advertiseAddr,
+      stateDir: opts.stateDir,
+      restoring: stateDir.saved.length,
+    });
+  const stopFdWatch = watchFdUsage(log, fdLimit);
   if (opts.fileSd) writeFileSd(opts.fileSd, registry, () => advertiseAddr, tls !== undefined, log);
   const saved = stateDir.saved;
   const restoring = registry.restore(saved).then(
     () => {
       if (saved.length > 0) log.info("instances restored", { count: saved.length });
-      const strays = registry.reapStrays(stateDir.socketDir);
-      if (strays.length > 0) log.warn("killed plugin processes a previous daemon started but never saved", { processGroups: strays.join(",") });
     },
     (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),
   );
@@ -190,6 +208,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
     keepPluginsOnSignal: opts.keepPlugins,
     onShutdownRpc: (begin) => (shutdownRequested = begin),
     onSighup,
+    announceReady,
     async shutDown(keepPlugins) {
       await restoring;
       await applying;
@@ -205,6 +224,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
         persisting = false;
         await registry.stopAll(opts.stopGraceMs, { forget: false });
       }
+      stopFdWatch();
       await closeServers(httpServer, control);
       await rm(stateFilePath, { force: true });
       if (grpcSocket) await rm(grpcSocket, { force: true });
@@ -223,6 +243,8 @@ function untilShutdown(o: {
   keepPluginsOnSignal: boolean;
   onShutdownRpc: (begin: (keepPlugins: boolean) => void) => void;
   onSighup: () => void;
+  /** Called once the signal handlers are in place. */
+  announceReady: () => void;
   shutDown: (keepPlugins: boolean) => Promise<void>;
 }): Promise<void> {
   const { log, registry } = o;
@@ -252,6 +274,8 @@ function untilShutdown(o: {
     o.onShutdownRpc((keepPlugins) => begin(keepPlugins, "Shutdown RPC"));
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // Only now: a SIGTERM sent the moment the daemon says it is ready must find the handler.
+    o.announceReady();
   });
 }
 

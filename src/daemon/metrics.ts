@@ -32,6 +32,8 @@ export class DaemonMetrics {
   private readonly restarts: Counter<"plugin">;
   private readonly truncated: Counter<"plugin">;
   private readonly federateDropped: Counter<"plugin">;
+  private readonly outputDropped: Counter<"plugin" | "stream">;
+  private readonly upstreamErrors: Counter<"plugin" | "reason">;
   private readonly proxyRequests: Counter<"plugin" | "code">;
   private readonly proxyDuration: Histogram<"plugin">;
   private readonly proxyBytes: Counter<"plugin">;
@@ -111,6 +113,18 @@ export class DaemonMetrics {
       name: "plugprom_federate_dropped_families_total",
       help: "A plugin's metric families left out of /federate because an earlier plugin's family of that name has another type.",
       labelNames: ["plugin"],
+      registers,
+    });
+    this.outputDropped = new Counter({
+      name: "plugprom_plugin_output_dropped_bytes_total",
+      help: "Bytes of a plugin's stdout/stderr the daemon did not read: written faster than it follows output, or rotated away first.",
+      labelNames: ["plugin", "stream"],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: "plugprom_proxy_upstream_errors_total",
+      help: "Scrapes of a plugin's metrics endpoint that failed (proxy or /federate), by reason: timeout, or the error code (ECONNREFUSED, EMFILE, ...).",
+      labelNames: ["plugin", "reason"],
       registers,
     });
     this.proxyRequests = new Counter({
@@ -215,6 +229,14 @@ export class DaemonMetrics {
 
   scrapeTruncated(name: string): void {
     this.truncated.inc({ plugin: name });
+  }
+
+  upstreamFailed(name: string, reason: string): void {
+    this.upstreamErrors.inc({ plugin: name, reason });
+  }
+
+  outputSkipped(name: string, stream: string, bytes: number): void {
+    this.outputDropped.inc({ plugin: name, stream }, bytes);
   }
 
   pluginRestarted(name: string): void {

@@ -7,7 +7,8 @@ export interface ProcStat {
   pid: number;
   /** One-letter state: R, S, D, Z, T… */
   state: string;
-  /** Process group: a plugin leads its own, and its children stay in it. */
+  ppid: number;
+  /** Process group id: a plugin's leader pid for the plugin and everything it started. */
   pgrp: number;
   /** Start time in clock ticks since boot: with the pid, a unique process identity. */
   startTicks: string;
@@ -28,6 +29,7 @@ export function parseProcStat(text: string): ProcStat {
   return {
     pid,
     state: field(3),
+    ppid: Number(field(4)),
     pgrp: Number(field(5)),
     utimeTicks: Number(field(14)),
     stimeTicks: Number(field(15)),
@@ -103,18 +105,4 @@ export async function countOpenFds(pid: number): Promise<number | undefined> {
 export function isSameProcess(pid: number, startTicks: string): boolean {
   const st = readProcStatSync(pid);
   return st !== undefined && st.startTicks === startTicks && st.state !== "Z";
-}
-
-/** Live processes whose environment holds `entry` ("NAME=value") exactly; those we may read. */
-export function processesWithEnvEntry(entry: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/environ`, "utf8").split("\0").includes(entry)) pids.push(Number(name));
-    } catch {
-      // exited meanwhile, or another user's
-    }
-  }
-  return pids;
 }

@@ -57,6 +57,8 @@ export interface StartDaemonOptions {
   keepStateDir?: boolean;
   /** Node flags for the daemon process (e.g. --cpu-prof for the benchmarks). */
   nodeFlags?: string[];
+  /** A command that runs the daemon, e.g. ["prlimit", "--nofile=128:128", "--"] (it must exec it). */
+  wrapper?: string[];
   /** Another plugprom executable than this checkout's (an installed package). */
   bin?: string;
 }
@@ -84,9 +86,9 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
     ...(opts.args ?? []),
   ];
   const bin = opts.bin ?? PLUGPROM;
-  const proc = opts.nodeFlags
-    ? spawn(process.execPath, [...opts.nodeFlags, bin, ...args], { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(bin, args, { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  const command = opts.nodeFlags ? [process.execPath, ...opts.nodeFlags, bin, ...args] : [bin, ...args];
+  if (opts.wrapper) command.unshift(...opts.wrapper);
+  const proc = spawn(command[0], command.slice(1), { env: testEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -172,6 +174,29 @@ export async function daemon(t: Cleanup, args: string[] = [], opts: Omit<StartDa
   const d = await startDaemon({ ...opts, args });
   t.after(() => d.close());
   return d;
+}
+
+/**
+ * Daemons that take turns on one state dir (restarts, crashes): each call starts the next one
+ * on the same dir with `opts`; all are reaped, then the dir removed, when the test ends.
+ */
+export function daemonFleet(
+  t: Cleanup,
+  base: Omit<StartDaemonOptions, "args" | "keepStateDir"> = {},
+): (args?: string[], opts?: Omit<StartDaemonOptions, "args" | "keepStateDir" | "stateDir">) => Promise<DaemonHandle> {
+  const handles: DaemonHandle[] = [];
+  let stateDir = base.stateDir;
+  const ownDir = stateDir === undefined;
+  t.after(async () => {
+    for (const h of handles.reverse()) await h.close();
+    if (stateDir && ownDir) await rm(stateDir, { recursive: true, force: true });
+  });
+  return async (args = [], opts = {}) => {
+    const d = await startDaemon({ ...base, ...opts, args, stateDir, keepStateDir: true });
+    stateDir ??= d.stateDir;
+    handles.push(d);
+    return d;
+  };
 }
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {

@@ -20,6 +20,7 @@ const HANDSHAKE: Handshake = { coreVersion: 1, appVersion: 1, network: "unix", a
 
 export class FakeRun implements PluginRun {
   readonly startedAt: Date;
+  readonly startTicks = "1";
   readonly args: readonly string[] = ["--fake"];
   readonly metricsEndpoint = { kind: "unix", path: "/tmp/fake.metrics.sock" } as const;
   handshake: Handshake | undefined;

@@ -4,11 +4,10 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createControlClient } from "../../src/cli/client.js";
 import { PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
-import { daemon, type DaemonHandle, getPlugin, httpGet, isAlive, type PluginJson, PLUGPROM, startDaemon, testEnv, waitFor } from "../helpers/daemon.js";
+import { daemon, daemonFleet, type DaemonHandle, getPlugin, httpGet, isAlive, type PluginJson, PLUGPROM, startDaemon, testEnv, waitFor } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { processesStartedBy } from "../helpers/procs.js";
 
@@ -19,23 +18,8 @@ before(async () => {
 
 const get = getPlugin;
 
-type TestContext = { after: (fn: () => Promise<void>) => void };
 
-/** Daemons that take turns on one state dir; all reaped, then the dir removed, at the end. */
-function fleet(t: TestContext): (args?: string[]) => Promise<DaemonHandle> {
-  const handles: DaemonHandle[] = [];
-  let stateDir: string | undefined;
-  t.after(async () => {
-    for (const h of handles.reverse()) await h.close();
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
-  });
-  return async (args = []) => {
-    const d = await startDaemon({ args, stateDir, keepStateDir: true });
-    stateDir ??= d.stateDir;
-    handles.push(d);
-    return d;
-  };
-}
+const fleet = daemonFleet;
 
 function counter(body: string, name: string): number {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, "m").exec(body);

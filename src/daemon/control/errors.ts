@@ -15,6 +15,8 @@ const CODES: Record<ErrorReason, Code> = {
   unreachable: Code.Unavailable,
   canceled: Code.Canceled,
   corrupt: Code.DataLoss,
+  exhausted: Code.ResourceExhausted,
+  internal: Code.Internal,
 };
 
 /** A DaemonError as the ConnectError with its reason's code (the DaemonError as its cause); anything else as it is. */

@@ -18,6 +18,7 @@ import { UPSTREAM_PATH, UpstreamPools } from "../scrape/upstream.js";
 import { processExposition } from "../scrape/process-exposition.js";
 import type { GzipPolicy } from "../options.js";
 import { acceptsGzip, gzipPays, plain, timeoutFor } from "./response.js";
+import { failureReason, UpstreamFailures } from "./upstream-failures.js";
 
 /** What a scrape may tell the plugin; everything else (cookies, auth, forwarding) stays here. */
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-encoding", "user-agent", "x-prometheus-scrape-timeout-seconds"];
@@ -60,6 +61,7 @@ class ProxiedScrape implements Dispatcher.DispatchHandlers {
     private readonly res: ServerResponse,
     private readonly plugin: string,
     private readonly deps: ProxyDeps,
+    private readonly failures: UpstreamFailures,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
@@ -139,13 +141,13 @@ class ProxiedScrape implements Dispatcher.DispatchHandlers {
 
   onError(err: Error): void {
     if (this.done) return;
+    this.failures.record(this.plugin, failureReason(err, this.timedOut), err.message);
     if (this.res.headersSent) return this.cut("the plugin's response ended early");
     this.done = true;
     if (this.timedOut) {
       plain(this.res, 504, `plugin ${JSON.stringify(this.plugin)} did not answer within the scrape timeout\n`);
     } else {
       const code = (err as NodeJS.ErrnoException).code;
-      this.deps.log.debug("plugin metrics endpoint failed", { plugin: this.plugin, error: code ?? err.message });
       plain(this.res, 502, `plugin ${JSON.stringify(this.plugin)} metrics endpoint failed: ${code ?? "error"}\n`);
     }
   }
@@ -188,6 +190,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
   // Pools as large as the per-plugin limit: scrapes past it are refused (429), so none ever
   // waits here for a connection.
   const pools = new UpstreamPools(deps.maxConcurrentScrapes);
+  const failures = new UpstreamFailures(deps.log, deps.metrics);
   const inFlight = new Map<string, number>();
   return (req: IncomingMessage, res: ServerResponse, name: string) => {
     const started = process.hrtime.bigint();
@@ -221,7 +224,7 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
       return;
     }
     inFlight.set(name, busy + 1);
-    const scrape = new ProxiedScrape(req, res, name, deps);
+    const scrape = new ProxiedScrape(req, res, name, deps, failures);
     // A total deadline, as Prometheus' scrape timeout is: connecting, headers and body included.
     const timer = setTimeout(() => scrape.expire(), timeoutFor(req, deps.defaultScrapeTimeoutMs));
     res.once("close", () => {

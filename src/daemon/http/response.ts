@@ -73,6 +73,8 @@ const STATUSES: Record<ErrorReason, number> = {
   unreachable: 502,
   canceled: 499,
   corrupt: 500,
+  exhausted: 503,
+  internal: 500,
 };
 
 /** A daemon error's status, its message as the body; anything else is an internal error. */

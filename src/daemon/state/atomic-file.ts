@@ -12,8 +12,12 @@ import { dirname } from "node:path";
  */
 export class CoalescingFileWriter {
   private writing: Promise<void> | undefined;
-  private pending: (() => string) | undefined;
+  private pending: { render: () => string; seq: number } | undefined;
   private written: string | undefined;
+  /** save() calls so far, and the last of them whose content is on disk. */
+  private requested = 0;
+  private savedUpTo = 0;
+  private lastError: unknown;
 
   constructor(
     private readonly path: string,
@@ -22,13 +26,18 @@ export class CoalescingFileWriter {
 
   /** Schedules a write of `render()` (called when the write actually happens). */
   save(render: () => string): void {
-    this.pending = render;
+    this.pending = { render, seq: ++this.requested };
     this.writing ??= this.drain();
   }
 
-  /** Resolves when everything scheduled so far is on disk. */
+  /**
+   * Resolves when everything scheduled so far is on disk; rejects with the write's error when
+   * it is not (a later successful write of newer content makes it so again).
+   */
   async flush(): Promise<void> {
+    const wanted = this.requested;
     while (this.writing) await this.writing;
+    if (this.savedUpTo < wanted) throw this.lastError ?? new Error(`${this.path} was not written`);
   }
 
   private async drain(): Promise<void> {
@@ -37,16 +46,20 @@ export class CoalescingFileWriter {
     await null;
     try {
       while (this.pending) {
-        const render = this.pending;
+        const { render, seq } = this.pending;
         this.pending = undefined;
         const content = render();
-        if (content === this.written) continue;
-        try {
-          await writeAtomic(this.path, content);
-          this.written = content;
-        } catch (err) {
-          this.onError(err);
+        if (content !== this.written) {
+          try {
+            await writeAtomic(this.path, content);
+            this.written = content;
+          } catch (err) {
+            this.lastError = err;
+            this.onError(err);
+            continue;
+          }
         }
+        this.savedUpTo = seq;
       }
     } finally {
       this.writing = undefined;
@@ -57,17 +70,18 @@ export class CoalescingFileWriter {
 /** temp file, fsync, rename, fsync of the directory: the file is either old or new, never torn. */
 export async function writeAtomic(path: string, content: string): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, "w", 0o600);
   try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await open(tmp, "w", 0o600);
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (err) {
-    await rm(tmp, { force: true });
+    // A full disk leaves a partial temp file: it must not eat what space is left.
+    await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
   const dir = await open(dirname(path), "r");

@@ -29,6 +29,12 @@ export interface ReattachInfo {
   stderrLog: string;
 }
 
+/** A process's identity: pid and start time (clock ticks since boot, from /proc). */
+export interface ProcessIdentity {
+  pid: number;
+  startTicks: string;
+}
+
 export interface PersistedInstance {
   spec: InstanceSpec;
   restarts: number;
@@ -37,6 +43,11 @@ export interface PersistedInstance {
    * hand. `daemon --apply` prunes only its own file's instances.
    */
   origin?: string;
+  /**
+   * The process, from the moment it was spawned (before its handshake): a daemon that finds
+   * it alive without `reattach` stops it, since the start it belonged to was cut off.
+   */
+  process?: ProcessIdentity;
   reattach?: ReattachInfo;
 }
 

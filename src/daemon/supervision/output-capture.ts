@@ -1,20 +1,27 @@
 // Where one process's output goes: its stdout and stderr files, followed into the instance's
-// ring and the daemon's log (hclog lines keep their level), the first stdout line kept apart
-// as the handshake; and, for go-plugin >= 1.4 plugins, what they send over GRPCStdio.
+// ring and the daemon's log (hclog lines keep their level; at most so many a second, see
+// output-relog.ts), the first stdout line kept apart as the handshake; and, for go-plugin
+// >= 1.4 plugins, what they send over GRPCStdio.
 import { isUnimplemented, type PluginClient } from "../../goplugin/host.js";
 import type { Logger } from "../log.js";
-import { LogFollower } from "./log-follower.js";
-import { LineSplitter, parseHclogLine, type OutputRing, type OutputStream } from "./plugin-output.js";
+import { LogFollower, type SkipReason } from "./log-follower.js";
+import { OutputRelogger } from "./output-relog.js";
+import { LineSplitter, type OutputRing, type OutputStream } from "./plugin-output.js";
 
 export class OutputCapture {
   private followers: LogFollower[] = [];
   private stdio: { cancel(): void } | undefined;
+  private readonly relog: OutputRelogger;
 
+  /** `onSkipped`: output bytes the daemon did not read (counted in its metrics). */
   constructor(
     private readonly files: Readonly<Record<OutputStream, string>>,
     private readonly ring: OutputRing,
     private readonly log: Logger,
-  ) {}
+    private readonly onSkipped?: (stream: OutputStream, bytes: number) => void,
+  ) {
+    this.relog = new OutputRelogger(log, {}, (stream, text) => ring.push({ time: new Date(), stream, text }));
+  }
 
   /**
    * Follows both files. A fresh process's files are read from the start and the first
@@ -25,6 +32,13 @@ export class OutputCapture {
     let resolveHandshake!: (line: string) => void;
     const handshake = new Promise<string>((r) => (resolveHandshake = r));
     let handshakeSeen = fromEnd;
+    const follow = (stream: OutputStream) => ({
+      fromEnd,
+      onSkipped: (bytes: number, why: SkipReason) => {
+        this.relog.skippedBytes(stream, bytes, why);
+        this.onSkipped?.(stream, bytes);
+      },
+    });
     const stdout = new LogFollower(
       this.files.stdout,
       (text) => {
@@ -35,11 +49,16 @@ export class OutputCapture {
         }
         this.record("stdout", text);
       },
-      { fromEnd },
+      follow("stdout"),
     );
-    const stderr = new LogFollower(this.files.stderr, (text) => this.record("stderr", text), { fromEnd });
+    const stderr = new LogFollower(this.files.stderr, (text) => this.record("stderr", text), follow("stderr"));
     this.followers = [stdout, stderr];
-    await Promise.all(this.followers.map((f) => f.start()));
+    const opened = await Promise.allSettled(this.followers.map((f) => f.start()));
+    const failed = opened.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      await this.drain(); // the one that did open is closed, not left to the GC
+      throw failed.reason;
+    }
     // Wrapped: an async function returning a bare promise would wait for it.
     return { handshake };
   }
@@ -49,6 +68,7 @@ export class OutputCapture {
     const followers = this.followers;
     this.followers = [];
     await Promise.all(followers.map((f) => f.stop()));
+    this.relog.summarize();
   }
 
   /**
@@ -82,8 +102,6 @@ export class OutputCapture {
 
   private record(stream: OutputStream, text: string): void {
     this.ring.push({ time: new Date(), stream, text });
-    const entry = parseHclogLine(text);
-    if (entry) this.log[entry.level](entry.message, { ...entry.fields, stream });
-    else this.log.info(text, { stream });
+    this.relog.line(stream, text);
   }
 }

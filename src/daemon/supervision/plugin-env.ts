@@ -18,6 +18,8 @@ export interface PluginEnvOptions {
   /** PLUGPROM_METRICS_ADDR: unix:/abs/path or 127.0.0.1:PORT; undefined with --no-metrics. */
   metricsAddr: string | undefined;
   instanceName: string;
+  /** PLUGPROM_DAEMON_STATE_DIR: with PLUGPROM_INSTANCE, how a daemon finds this plugin's processes. */
+  stateDir: string;
   /** PEM of the host's AutoMTLS client certificate. */
   clientCertPem?: string;
   /** --inherit-env: the daemon's whole environment instead of the allowlist. */
@@ -39,6 +41,7 @@ export function pluginEnvironment(o: PluginEnvOptions): Record<string, string> {
   if (o.metricsAddr !== undefined) env.PLUGPROM_METRICS_ADDR = o.metricsAddr;
   else delete env.PLUGPROM_METRICS_ADDR;
   env.PLUGPROM_INSTANCE = o.instanceName;
+  env.PLUGPROM_DAEMON_STATE_DIR = o.stateDir;
   if (o.clientCertPem) env.PLUGIN_CLIENT_CERT = o.clientCertPem;
   else delete env.PLUGIN_CLIENT_CERT;
   return env;

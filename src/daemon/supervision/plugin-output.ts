@@ -44,6 +44,12 @@ export class LineSplitter {
     }
   }
 
+  /** The next bytes do not follow the last ones (output was skipped): drop up to the next newline. */
+  resync(): void {
+    this.partial = "";
+    this.truncating = true;
+  }
+
   /** Flushes a final line that had no newline. */
   end(): void {
     if (this.partial !== "" && !this.truncating) this.onLine(stripCR(this.partial));
@@ -63,21 +69,30 @@ function stripCR(s: string): string {
   return s.endsWith("\r") ? s.slice(0, -1) : s;
 }
 
-/** A fixed-capacity ring of the most recent lines, with live subscribers for `logs -f`. */
+/**
+ * A fixed-capacity ring of the most recent lines, with live subscribers for `logs -f`. A push
+ * costs the same however full it is: a plugin may send hundreds of thousands of lines a second.
+ */
 export class OutputRing {
-  private readonly lines: OutputLine[] = [];
+  private readonly slots: OutputLine[] = [];
+  /** Where the next line goes once the ring is full. */
+  private next = 0;
   private readonly subscribers = new Set<(line: OutputLine) => void>();
 
   constructor(readonly capacity = 500) {}
 
   push(line: OutputLine): void {
-    this.lines.push(line);
-    if (this.lines.length > this.capacity) this.lines.shift();
+    if (this.slots.length < this.capacity) this.slots.push(line);
+    else {
+      this.slots[this.next] = line;
+      this.next = (this.next + 1) % this.capacity;
+    }
     for (const s of this.subscribers) s(line);
   }
 
   tail(n: number, stream?: OutputStream): OutputLine[] {
-    const lines = stream ? this.lines.filter((l) => l.stream === stream) : this.lines;
+    const ordered = this.slots.length < this.capacity ? this.slots : [...this.slots.slice(this.next), ...this.slots.slice(0, this.next)];
+    const lines = stream ? ordered.filter((l) => l.stream === stream) : ordered;
     return n <= 0 ? [] : lines.slice(-n);
   }
 

@@ -4,7 +4,7 @@
 // kill it with SIGPIPE on its next log line).
 import { spawn } from "node:child_process";
 import { constants as fsConstants } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { isSameProcess, readProcStatSync } from "../proc.js";
 
 export interface ExitStatus {
@@ -37,7 +37,14 @@ export async function spawnPlugin(command: string, args: string[], o: SpawnOptio
   // Fresh files per start (the daemon reads them from the beginning for the handshake), in
   // append mode so that the daemon's rotation can truncate them under the running plugin.
   const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_APPEND;
-  const [out, err] = await Promise.all([open(o.stdoutPath, flags, 0o600), open(o.stderrPath, flags, 0o600)]);
+  const opened = await Promise.allSettled([open(o.stdoutPath, flags, 0o600), open(o.stderrPath, flags, 0o600)]);
+  const failed = opened.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    // The one that did open is closed here, not left to the GC (EMFILE, ENOSPC on a new inode).
+    await Promise.all(opened.map((r) => (r.status === "fulfilled" ? r.value.close() : undefined)));
+    throw failed.reason;
+  }
+  const [out, err] = opened.map((r) => (r as PromiseFulfilledResult<FileHandle>).value);
   try {
     const child = spawn(command, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ["ignore", out.fd, err.fd] });
     await new Promise<void>((resolve, reject) => {

@@ -37,6 +37,8 @@ export interface PluginRunner {
 /** One process of an instance, from spawn (or adoption) to exit. */
 export interface PluginRun {
   readonly pid: number;
+  /** Its start time in clock ticks (from /proc): with the pid, the process's identity. */
+  readonly startTicks: string;
   readonly startedAt: Date;
   /** The arguments it runs with, placeholders resolved. */
   readonly args: readonly string[];

@@ -5,7 +5,8 @@ import { unlink } from "node:fs/promises";
 import { create } from "@bufbuild/protobuf";
 import type { Address } from "../../shared/address.js";
 import { errorMessage } from "../../shared/errors.js";
-import { startFailed } from "../errors.js";
+import { exhausted, startFailed } from "../errors.js";
+import { explainLostHandshake, filesystemFull } from "./disk-space.js";
 import { GreeterService, GreetRequestSchema } from "../../shared/gen/greeter/v1/greeter_pb.js";
 import type { Handshake } from "../../goplugin/handshake.js";
 import { connectPlugin, type PluginClient } from "../../goplugin/host.js";
@@ -24,6 +25,9 @@ export class ProcessRunner implements PluginRunner {
   constructor(private readonly where: SpawnEnvironment) {}
 
   async spawn(spec: InstanceSpec, ctx: RunContext): Promise<PluginRun> {
+    if (await filesystemFull(this.where.logDir)) {
+      throw exhausted(`no space left on the filesystem of ${this.where.logDir} (ENOSPC): the plugin's output, its handshake included, could not be written`);
+    }
     const prepared = await prepareSpawn(spec, this.where);
     const files = this.files(spec);
     let proc: PluginProcess;
@@ -32,7 +36,7 @@ export class ProcessRunner implements PluginRunner {
     } catch (err) {
       throw startFailed(`cannot run ${prepared.command}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, err);
     }
-    return new ProcessRun(spec, ctx, proc, {
+    return new ProcessRun(spec, ctx, proc, this.where, {
       startedAt: new Date(),
       args: prepared.args,
       metricsEndpoint: prepared.metricsEndpoint,
@@ -47,7 +51,7 @@ export class ProcessRunner implements PluginRunner {
       proc.detach();
       throw new Error(`process ${saved.pid} is gone`);
     }
-    const run = new ProcessRun(spec, ctx, proc, savedProcess(saved, this.files(spec)));
+    const run = new ProcessRun(spec, ctx, proc, this.where, savedProcess(saved, this.files(spec)));
     try {
       await run.adopted();
     } catch (err) {
@@ -82,17 +86,22 @@ class ProcessRun implements PluginRun {
     private readonly spec: InstanceSpec,
     private readonly ctx: RunContext,
     private readonly proc: PluginProcess,
+    private readonly where: SpawnEnvironment,
     private readonly facts: RunFacts,
   ) {
     this.startedAt = facts.startedAt;
     this.args = facts.args;
     this.metricsEndpoint = facts.metricsEndpoint;
     this.hs = facts.handshake;
-    this.capture = new OutputCapture(facts.files, ctx.output, ctx.log);
+    this.capture = new OutputCapture(facts.files, ctx.output, ctx.log, (stream, bytes) => where.onOutputSkipped?.(spec.name, stream, bytes));
   }
 
   get pid(): number {
     return this.proc.pid;
+  }
+
+  get startTicks(): string {
+    return this.proc.startTicks;
   }
 
   get handshake(): Handshake | undefined {
@@ -118,7 +127,11 @@ class ProcessRun implements PluginRun {
     });
     // Raced below; once the plugin runs, a later exit is the supervisor's to handle.
     exitedEarly.catch(() => undefined);
-    const line = await withDeadline(Promise.race([handshakeLine, exitedEarly]), deadline, () => noHandshakeInTime(tail(), spec));
+    const line = await withDeadline(Promise.race([handshakeLine, exitedEarly]), deadline, () => noHandshakeInTime(tail(), spec)).catch(
+      async (err: unknown) => {
+        throw await explainLostHandshake(err, this.where.logDir, this.facts.files.stdout);
+      },
+    );
     const h = readHandshake(line, spec.protocolVersions, tail);
     this.hs = h;
     onHandshake();

@@ -2,31 +2,40 @@
 // reach a supervisor, and the HTTP side's directory of instances.
 import type { StartRequest } from "../../shared/gen/plugprom/v1/control_pb.js";
 import { PluginState } from "../../shared/gen/plugprom/v1/control_pb.js";
-import { conflict, exists, invalid, notFound } from "../errors.js";
+import { errorMessage } from "../../shared/errors.js";
+import { conflict, exhausted, exists, invalid, notFound, systemFailure } from "../errors.js";
 import { checkInstanceName } from "../../shared/names.js";
 import type { Catalog } from "./catalog.js";
 import type { InstanceDirectory } from "../instance.js";
 import type { Logger } from "../log.js";
 import type { PersistedInstance } from "../state/instances-file.js";
+import { isSameProcess } from "../proc.js";
 import { Supervisor, type SupervisorDeps } from "./supervisor.js";
 import type { InstanceSpec } from "../spec.js";
 import { resolveSpec } from "./spec-resolution.js";
-import { processesWithEnvEntry, readProcStatSync } from "../proc.js";
 
 export interface RegistryDeps {
   log: Logger;
   catalog: Catalog;
-  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "log">;
+  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "log" | "durable">;
   defaults: { stopGraceMs: number; startTimeoutMs: number };
   /** Counts starts, stops and restarts in the daemon's metrics. */
   events: { pluginStarted(name: string): void; pluginStopped(name: string): void; pluginRestarted(name: string): void };
   /** Called after every change with the instances to persist (instances.json). */
   persist?: (snapshot: () => PersistedInstance[]) => void;
   /**
-   * Resolves when what persist was given is on disk. Start, stop, kill and restart answer
-   * only after it: a daemon killed right after `plugprom stop x` must not bring x back.
+   * Resolves when what persist was given is on disk, rejects when it could not be written.
+   * Start, stop, kill and restart answer only after it: a daemon killed right after
+   * `plugprom stop x` must not bring x back, and one that could not save says so.
    */
   flushPersisted?: () => Promise<void>;
+  /**
+   * Stops every plugin process of this state dir that none of `adoptable` (leader pids about
+   * to be reattached) accounts for; see orphans.ts. Called by restore before anything starts.
+   */
+  stopOrphans?: (adoptable: ReadonlySet<number>) => Promise<void>;
+  /** Why one more instance must not start now (the daemon would run out of descriptors), if so. */
+  admitStart?: (instances: number) => string | undefined;
 }
 
 export class Registry implements InstanceDirectory {
@@ -80,6 +89,8 @@ export class Registry implements InstanceDirectory {
         `plugin "${spec.name}" already exists (${PluginState[existing.state]}); stop it first, or use "plugprom restart ${spec.name}"`,
       );
     }
+    const refusal = this.deps.admitStart?.(this.instances.size);
+    if (refusal) throw exhausted(`plugin "${spec.name}" was not started: ${refusal}`);
     const sup = this.newSupervisor(spec);
     sup.origin = origin;
     this.instances.set(spec.name, sup);
@@ -89,17 +100,18 @@ export class Registry implements InstanceDirectory {
     this.starting.set(spec.name, started);
     try {
       await started;
+      await this.durable(`plugin "${spec.name}" was not started`);
     } catch (err) {
       // A start that failed leaves nothing behind: the process is reaped and the name is free.
+      await sup.kill();
       if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
       await sup.removeFiles();
       this.changed();
-      await this.durable();
+      await this.deps.flushPersisted?.().catch(() => undefined); // a failure is logged already
       throw err;
     } finally {
       if (this.starting.get(spec.name) === started) this.starting.delete(spec.name);
     }
-    await this.durable();
     return sup;
   }
 
@@ -139,10 +151,10 @@ export class Registry implements InstanceDirectory {
       await sup.start();
     } catch (err) {
       this.forget(sup);
-      await this.durable();
+      await this.deps.flushPersisted?.().catch(() => undefined); // a failure is logged already
       throw err;
     }
-    await this.durable();
+    await this.durable(`plugin "${spec.name}" was not updated`);
     return sup;
   }
 
@@ -152,7 +164,7 @@ export class Registry implements InstanceDirectory {
     if (!sup || sup.origin === origin) return;
     sup.origin = origin;
     this.changed();
-    await this.durable();
+    await this.durable(`plugin "${name}" was not recorded as declared by ${origin ?? "no file"}`);
   }
 
   /**
@@ -160,6 +172,11 @@ export class Registry implements InstanceDirectory {
    * runs, started again otherwise. Failures follow each instance's restart policy.
    */
   async restore(saved: readonly PersistedInstance[]): Promise<void> {
+    // Only a process with its handshake saved can be adopted. Anything else of this state dir
+    // (a start the previous daemon's death cut off, a copy nobody tracks) is stopped first:
+    // it may hold the metrics socket, and it must never run next to a new copy.
+    const adoptable = new Set(saved.flatMap((p) => (p.reattach && isSameProcess(p.reattach.pid, p.reattach.startTicks) ? [p.reattach.pid] : [])));
+    await this.deps.stopOrphans?.(adoptable);
     await Promise.all(
       saved.map(async (p) => {
         if (this.instances.has(p.spec.name)) return;
@@ -170,34 +187,6 @@ export class Registry implements InstanceDirectory {
       }),
     );
     this.changed();
-  }
-
-  /**
-   * Kills plugin processes a previous daemon started and nobody owns: a daemon killed between
-   * spawning a plugin and saving its reattach data leaves that process running while this
-   * daemon starts the instance again. Every plugin has PLUGIN_UNIX_SOCKET_DIR=<our socket
-   * dir> in its environment; one started before this daemon, outside the process group of
-   * every instance it now runs, is such a stray. Call it once restore() has reattached.
-   * Returns the process groups killed.
-   */
-  reapStrays(socketDir: string): number[] {
-    const self = readProcStatSync(process.pid);
-    if (!self) return [];
-    const owned = new Set(this.list().flatMap((s) => (s.pid ? [readProcStatSync(s.pid)?.pgrp] : [])));
-    const groups = new Set<number>();
-    for (const pid of processesWithEnvEntry(`PLUGIN_UNIX_SOCKET_DIR=${socketDir}`)) {
-      const st = readProcStatSync(pid);
-      if (!st || st.state === "Z" || owned.has(st.pgrp) || Number(st.startTicks) >= Number(self.startTicks)) continue;
-      groups.add(st.pgrp);
-    }
-    for (const group of groups) {
-      try {
-        process.kill(-group, "SIGKILL");
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return [...groups];
   }
 
   /** The daemon exits and leaves every plugin running, for a later reattach. */
@@ -215,6 +204,7 @@ export class Registry implements InstanceDirectory {
         onStateChange: () => this.changed(),
         onStarted: (s) => this.deps.events.pluginStarted(s.name),
         onRestart: (s) => this.deps.events.pluginRestarted(s.name),
+        durable: () => this.durable(`plugin "${spec.name}" was stopped`),
       },
       restarts,
     );
@@ -229,7 +219,8 @@ export class Registry implements InstanceDirectory {
     const work = async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       this.forget(sup);
-      await this.durable();
+      await this.durable(`plugin "${name}" was stopped, but a daemon started on this state dir would start it again`);
+      void sup.removeFiles();
       return sup;
     };
     return opts.locked ? work() : this.exclusive(name, "stopping", work);
@@ -240,7 +231,8 @@ export class Registry implements InstanceDirectory {
     return this.exclusive(name, "being killed", async () => {
       await sup.kill();
       this.forget(sup);
-      await this.durable();
+      await this.durable(`plugin "${name}" was killed, but a daemon started on this state dir would start it again`);
+      void sup.removeFiles();
       return sup;
     });
   }
@@ -249,7 +241,14 @@ export class Registry implements InstanceDirectory {
     const sup = this.require(name);
     return this.exclusive(name, "restarting", async () => {
       await sup.restart(graceMs ?? this.deps.defaults.stopGraceMs);
-      await this.durable();
+      try {
+        await this.durable(`plugin "${name}" was stopped and not started again`);
+      } catch (err) {
+        // Its new process is not in the file: it must not outlive a daemon crash untracked.
+        await sup.kill();
+        sup.markFailed(errorMessage(err));
+        throw err;
+      }
       return sup;
     });
   }
@@ -271,15 +270,18 @@ export class Registry implements InstanceDirectory {
     await Promise.allSettled(
       this.list().map((sup) =>
         sup.stop(graceMs).then(() => {
-          if (opts.forget) this.forget(sup);
+          if (opts.forget) {
+            this.forget(sup);
+            void sup.removeFiles();
+          }
         }),
       ),
     );
   }
 
+  /** Drops a stopped instance. Its files go once that is saved: the file names it until then. */
   private forget(sup: Supervisor): void {
     if (this.instances.get(sup.name) === sup) this.instances.delete(sup.name);
-    void sup.removeFiles();
     this.deps.events.pluginStopped(sup.name);
     this.changed();
   }
@@ -299,8 +301,16 @@ export class Registry implements InstanceDirectory {
     }
   }
 
-  private async durable(): Promise<void> {
-    await this.deps.flushPersisted?.();
+  /**
+   * Waits until the current state is saved. When it cannot be, fails with the cause in one
+   * line, after `outcome` (what the operation left behind).
+   */
+  private async durable(outcome: string): Promise<void> {
+    try {
+      await this.deps.flushPersisted?.();
+    } catch (err) {
+      throw systemFailure(`${outcome}: cannot save instances.json`, err);
+    }
   }
 
   private changed(): void {

@@ -22,12 +22,16 @@ const MAX_UNIX_PATH = 107;
 
 /** What the daemon gives every plugin it runs. */
 export interface SpawnEnvironment {
+  /** The daemon's state directory, named in every plugin's environment (PLUGPROM_DAEMON_STATE_DIR). */
+  stateDir: string;
   /** Private 0700 directory for metrics sockets and PLUGIN_UNIX_SOCKET_DIR. */
   socketDir: string;
   /** Where plugin stdout/stderr files live. */
   logDir: string;
   daemonEnv: NodeJS.ProcessEnv;
   portRange: { min: number; max: number };
+  /** Output bytes the daemon did not read (a plugin writing faster than it is followed). */
+  onOutputSkipped?: (name: string, stream: OutputStream, bytes: number) => void;
 }
 
 export interface PreparedSpawn {
@@ -68,6 +72,7 @@ export async function prepareSpawn(spec: InstanceSpec, where: SpawnEnvironment):
     unixSocketDir: where.socketDir,
     metricsAddr: metricsEndpoint ? formatAddress(metricsEndpoint) : undefined,
     instanceName: spec.name,
+    stateDir: where.stateDir,
     clientCertPem: cert?.certPem,
     inheritEnv: spec.inheritEnv,
   });

@@ -40,6 +40,11 @@ export interface SupervisorDeps {
   onStarted?: (s: Supervisor) => void;
   /** Every restart, automatic or asked for. */
   onRestart?: (s: Supervisor) => void;
+  /**
+   * Resolves once what onStateChange reported is saved (instances.json), rejects with the
+   * reason when it could not be: a process whose identity is not saved is not kept running.
+   */
+  durable?: () => Promise<void>;
 }
 
 /** A process that survives SIGKILL this long is reported, and not waited for any more. */
@@ -246,6 +251,12 @@ export class Supervisor implements InstanceView {
     this.finishStop();
   }
 
+  /** Given up on by the daemon: its new process could not be saved, and was killed. */
+  markFailed(reason: string): void {
+    this.error = reason;
+    this.enter({ state: PluginState.FAILED });
+  }
+
   /** The daemon is exiting and leaves this plugin running (--keep-plugins). */
   async detach(): Promise<void> {
     // The state stays what it was (the file SD keeps the target); its timers end here.
@@ -264,6 +275,7 @@ export class Supervisor implements InstanceView {
   persisted(): PersistedInstance {
     const p: PersistedInstance = { spec: this.spec, restarts: this.restartCount };
     if (this.origin !== undefined) p.origin = this.origin;
+    if (this.run?.alive()) p.process = { pid: this.run.pid, startTicks: this.run.startTicks };
     // From the handshake on, a daemon that dies can adopt the process rather than start a
     // second one; saved then (not only at RUNNING) so that the write overlaps the health check.
     const live = this.state === PluginState.RUNNING || this.state === PluginState.STARTING;
@@ -285,17 +297,32 @@ export class Supervisor implements InstanceView {
     try {
       run = await this.deps.runner.spawn(this.spec, { output: this.output, log: this.log });
       this.adopt(run);
+      if (abort.signal.aborted) throw new Error("stopped"); // a stop or kill came while it was spawned
       this.stopped = undefined;
       this.exit = { code: undefined, signal: "" };
+      // Its identity (pid, start time) is saved before anything else happens: a daemon that
+      // dies from here on finds the process again, or stops it, instead of starting a second.
+      this.deps.onStateChange?.(this);
+      const saved = this.deps.durable?.() ?? Promise.resolve();
+      // A failed save ends the start at once, not at the start timeout.
+      const saveFailed = saved.then(() => new Promise<never>(() => undefined));
+      saveFailed.catch(() => undefined);
       // Once the handshake is known the process can be adopted: save it now.
-      await run.ready({ signal: abort.signal, onHandshake: () => this.deps.onStateChange?.(this) });
+      await Promise.race([run.ready({ signal: abort.signal, onHandshake: () => this.deps.onStateChange?.(this) }), saveFailed]);
+      await saved;
     } catch (err) {
-      const message = errorMessage(err);
+      // A stop or kill of this instance ended the start: that is the reason, not what the
+      // process made of it (an exit by SIGKILL, or its output files gone).
+      const failure = abort.signal.aborted
+        ? startFailed(`plugin "${this.name}" was stopped while starting`, err)
+        : err instanceof DaemonError
+          ? err
+          : startFailed(errorMessage(err), err);
       await this.killAndReap();
       await run?.drainOutput();
-      this.error = message;
-      this.log.warn("plugin failed to start", { error: message });
-      throw err instanceof DaemonError ? err : startFailed(message, err);
+      this.error = failure.message;
+      this.log.warn("plugin failed to start", { error: failure.message });
+      throw failure;
     }
     this.isHealthy = true;
     this.becameRunning();

@@ -13,6 +13,7 @@ test("lines appended by the writer arrive in order, including one split across w
   const lines: string[] = [];
   const f = new LogFollower(file, (l) => lines.push(l));
   await f.start();
+  t.after(() => f.stop()); // a failed assertion must not leave a watcher holding the test open
   appendFileSync(file, "second\nthi");
   appendFileSync(file, "rd\n");
   await waitFor("three lines", () => lines.length === 3);
@@ -25,6 +26,7 @@ test("fromEnd skips what was written before (a reattach), and stop() drains what
   const lines: string[] = [];
   const f = new LogFollower(file, (l) => lines.push(l), { fromEnd: true, pollMs: 60_000 });
   await f.start();
+  t.after(() => f.stop()); // a failed assertion must not leave a watcher holding the test open
   appendFileSync(file, "new line\nlast without newline");
   await f.stop();
   assert.deepEqual(lines, ["new line", "last without newline"]);
@@ -35,6 +37,7 @@ test("past the size limit the file is rotated to .1 and truncated, losing no lin
   const lines: string[] = [];
   const f = new LogFollower(file, (l) => lines.push(l), { maxBytes: 1_000 });
   await f.start();
+  t.after(() => f.stop()); // a failed assertion must not leave a watcher holding the test open
   const line = `${"x".repeat(99)}\n`;
   for (let i = 0; i < 30; i++) appendFileSync(file, line);
   await waitFor("the rotation", () => existsSync(`${file}.1`) && statSync(file).size < 1_000);
@@ -42,7 +45,54 @@ test("past the size limit the file is rotated to .1 and truncated, losing no lin
   await waitFor("the line after rotation", () => lines.includes("after rotation"));
   await f.stop();
   assert.equal(lines.filter((l) => l === "x".repeat(99)).length, 30);
-  assert.ok(readFileSync(`${file}.1`, "utf8").length >= 1_000);
+  assert.equal(readFileSync(`${file}.1`, "utf8").length, 1_000, "the newest 1000 bytes before the rotation");
+});
+
+test("a writer faster than the read budget: the follower skips to the newest output, counts what it skipped, and resumes on whole lines", async (t) => {
+  const file = outputFile(t);
+  const lines: string[] = [];
+  let skipped = 0;
+  const f = new LogFollower(file, (l) => lines.push(l), { readBytesPerSecond: 10_000, pollMs: 20, onSkipped: (n) => (skipped += n) });
+  await f.start();
+  t.after(() => f.stop()); // a failed assertion must not leave a watcher holding the test open
+  const line = `${"y".repeat(99)}\n`;
+  appendFileSync(file, line.repeat(1_000)); // 100 kB: ten seconds of budget at once
+  appendFileSync(file, "newest\n");
+  await waitFor("the newest line", () => lines.includes("newest"));
+  await f.stop();
+  assert.ok(skipped >= 80_000, `skipped ${skipped} bytes`);
+  assert.ok(lines.length < 200, `${lines.length} lines read`);
+  assert.ok(lines.every((l) => l === "newest" || l === "y".repeat(99)), "no line starts in the middle");
+});
+
+test("far past the size limit the file is truncated without a copy, and stop() reads only the last of a backlog", async (t) => {
+  const file = outputFile(t);
+  const lines: string[] = [];
+  let skipped = 0;
+  const f = new LogFollower(file, (l) => lines.push(l), { maxBytes: 10_000, readBytesPerSecond: 1_000, pollMs: 60_000, onSkipped: (n) => (skipped += n) });
+  await f.start();
+  t.after(() => f.stop()); // a failed assertion must not leave a watcher holding the test open
+  appendFileSync(file, `${"z".repeat(999)}\n`.repeat(50)); // 50 kB: five times the limit
+  await waitFor("the truncation", () => statSync(file).size === 0);
+  assert.equal(existsSync(`${file}.1`), false, "a flood is not copied");
+  assert.ok(skipped >= 40_000);
+  await f.stop();
+  assert.ok(lines.length <= 2, `${lines.length} lines`);
+});
+
+test("stop() of a follower behind by megabytes reads only the end (a crash's last lines) and returns at once", async (t) => {
+  const file = outputFile(t);
+  const lines: string[] = [];
+  const f = new LogFollower(file, (l) => lines.push(l), { readBytesPerSecond: 1, pollMs: 60_000 });
+  await f.start();
+  t.after(() => f.stop()); // a failed assertion must not leave a watcher holding the test open
+  appendFileSync(file, `${"w".repeat(999)}\n`.repeat(5_000)); // 5 MB nobody read
+  appendFileSync(file, "panic: the last words\n");
+  const began = Date.now();
+  await f.stop();
+  assert.ok(Date.now() - began < 1_000);
+  assert.equal(lines.at(-1), "panic: the last words");
+  assert.ok(lines.length <= 70, `${lines.length} lines`);
 });
 
 test("a follower holds no descriptor while its plugin is quiet, and still reads what comes later", async (t) => {

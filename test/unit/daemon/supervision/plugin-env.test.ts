@@ -22,6 +22,7 @@ const base = {
   unixSocketDir: "/state/sockets",
   metricsAddr: "unix:/state/sockets/abc.metrics.sock",
   instanceName: "abc",
+  stateDir: "/state",
 };
 
 test("a plugin gets a minimal environment plus go-plugin's variables, never the daemon's secrets", () => {
@@ -40,6 +41,7 @@ test("a plugin gets a minimal environment plus go-plugin's variables, never the 
     PLUGIN_UNIX_SOCKET_DIR: "/state/sockets",
     PLUGPROM_METRICS_ADDR: "unix:/state/sockets/abc.metrics.sock",
     PLUGPROM_INSTANCE: "abc",
+    PLUGPROM_DAEMON_STATE_DIR: "/state",
   });
 });
 
