@@ -3,7 +3,7 @@
 // must do instead.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createControlClient } from "../../src/cli/client.js";
@@ -143,11 +143,14 @@ test("a plugin flooding stdout and stderr cannot fill the disk or pin the daemon
   const d = await next(["--log-level", "info"]);
   const used = () =>
     fs ? (({ blocks, bfree, bsize }) => (blocks - bfree) * bsize)(statfsSync(fs)) : readdirSync(join(d.stateDir, "logs")).reduce((n, f) => n + statSync(join(d.stateDir, "logs", f)).size, 0);
-  // stderr floods from the start; stdout once the handshake is in the file (before it, a flood
-  // would bury the handshake line, which is a failed start, not this test).
-  const script = `f=$(readlink /proc/$$/fd/1); (until grep -q '|grpc' "$f"; do sleep 0.05; done; exec yes out-flood-line) & yes err-flood-line >&2 & exec ${goGreeter}`;
+  // stderr floods from the start; stdout once start has answered, i.e. once the daemon has read
+  // the handshake (a flood before that would bury the handshake line: a failed start, not this
+  // test). The test tells the plugin by creating a file.
+  const floodStdout = join(d.stateDir, "flood-stdout-now");
+  const script = `(until [ -e '${floodStdout}' ]; do sleep 0.05; done; exec yes out-flood-line) & yes err-flood-line >&2 & exec ${goGreeter}`;
   const r = await d.cli(["start", "flood", "--", "sh", "-c", script]);
   assert.equal(r.code, 0, r.stderr);
+  writeFileSync(floodStdout, "");
   const cpuBefore = cpuSeconds(d.proc.pid!);
   const began = Date.now();
   let maxUsed = 0;
