@@ -81,7 +81,7 @@ export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
     backoff: backoffOf(f),
     controlTokenFile: path(f.controlTokenFile),
     scrapeTokenFile: path(f.scrapeTokenFile),
-    httpHeaderTimeoutMs: positiveDuration("--http-header-timeout", f.httpHeaderTimeout),
+    httpHeaderTimeoutMs: headerTimeout(f.httpHeaderTimeout),
     ...tlsOf(f.tlsCertFile, f.tlsKeyFile, cwd),
     maxScrapeBytes: byteSize("--max-scrape-bytes", f.maxScrapeBytes),
     maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes, 999_999),
@@ -103,6 +103,13 @@ function portRange(text: string): { min: number; max: number } {
     throw usageError(`--plugin-port-range ${JSON.stringify(text)}: expected MIN-MAX within 1-65535, e.g. 10000-25000`);
   }
   return { min, max };
+}
+
+/** Bounded: what it allows a slow client is what every connection may be held for. */
+function headerTimeout(text: string): number {
+  const ms = positiveDuration("--http-header-timeout", text);
+  if (ms > 3_600_000) throw usageError(`--http-header-timeout ${JSON.stringify(text)}: at most 1h`);
+  return ms;
 }
 
 function backoffOf(f: DaemonFlags): { initialMs: number; maxMs: number } {

@@ -124,6 +124,7 @@ const badDaemon: Array<[string, string[], RegExp]> = [
   ["a bad duration", ["--scrape-timeout", "10"], /--scrape-timeout: invalid duration/],
   ["a zero duration", ["--start-timeout", "0s"], /--start-timeout: must be greater than 0/],
   ["a zero header timeout", ["--http-header-timeout", "0"], /--http-header-timeout: must be greater than 0/],
+  ["a header timeout over an hour", ["--http-header-timeout", "2h"], /--http-header-timeout "2h": at most 1h$/],
   ["a port range the wrong way round", ["--plugin-port-range", "5-3"], /--plugin-port-range "5-3": expected MIN-MAX within 1-65535/],
   ["a backoff above its cap", ["--backoff-initial", "1s", "--backoff-max", "500ms"], /--backoff-initial must be > 0 and at most --backoff-max$/],
   ["a certificate without its key", ["--tls-cert-file", "x"], /--tls-cert-file and --tls-key-file go together$/],
