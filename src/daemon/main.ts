@@ -117,6 +117,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
     maxConcurrentScrapes: opts.maxConcurrentScrapes,
     maxFederateBytes: opts.maxFederateBytes,
     scrapeToken,
+    headersTimeoutMs: opts.httpHeaderTimeoutMs,
     tls,
     daemonInfo: () => ({ version: VERSION, grpcAddr: addressOrEmpty(boundGrpc), httpAddr: addressOrEmpty(boundHttp), advertiseAddr }),
   });

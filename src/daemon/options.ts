@@ -39,6 +39,8 @@ export interface DaemonOptions {
   controlTokenFile?: string;
   /** SD, proxy and /metrics require `Authorization: Bearer <token from this file>`. */
   scrapeTokenFile?: string;
+  /** An HTTP client must send its request headers (over TLS: finish its handshake) within this. */
+  httpHeaderTimeoutMs: number;
   /** Serve the HTTP side over TLS (reloaded on SIGHUP). */
   tlsCertFile?: string;
   tlsKeyFile?: string;

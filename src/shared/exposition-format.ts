@@ -53,19 +53,25 @@ export async function renderMetrics(source: MetricsSource, format: ExpositionFor
 /**
  * Text: every family under the name it was registered with, its type as registered
  * (`untyped` for what the text format does not know). OpenMetrics: a counter's family name
- * without `_total` and its samples with it, `unknown` for untyped, `# EOF` at the end.
+ * without `_total` and its samples with it, `unknown` for untyped, `# EOF` at the end. A
+ * counter whose OpenMetrics names another family was registered under (a gauge `x` beside a
+ * counter `x_total`) would make two families of one name, which parsers refuse: it is
+ * `unknown` there instead, under its registered name, so its samples keep the names the text
+ * format gives them (what client_golang does for a counter without `_total`).
  */
 export function renderFamilies(families: readonly SnapshotFamily[], format: ExpositionFormat): string {
   const om = format === "openmetrics";
+  const clashing = om ? countersClashingInOpenMetrics(families) : new Set<SnapshotFamily>();
   const out: string[] = [];
   for (const family of families) {
-    const type = om ? openMetricsType(family.type) : textType(family.type);
+    const type = !om ? textType(family.type) : clashing.has(family) ? "unknown" : openMetricsType(family.type);
     const name = om && type === "counter" ? family.name.replace(/_total$/, "") : family.name;
     out.push(`# HELP ${name} ${om ? escapeLabelValue(family.help) : escapeHelp(family.help)}\n# TYPE ${name} ${type}\n`);
     for (const v of family.values ?? []) {
       // A counter's sample is always `<family>_total` in OpenMetrics, however it was registered.
       const sampleName = om && type === "counter" ? `${name}_total` : (v.metricName ?? family.name);
-      const exemplar = om ? renderExemplar(v.exemplar) : "";
+      // OpenMetrics allows exemplars on counters and histogram buckets only (parsers refuse others).
+      const exemplar = om && EXEMPLAR_TYPES.has(type) ? renderExemplar(v.exemplar) : "";
       out.push(`${sampleName}${renderLabels(v.labels)} ${formatValue(v.value)}${exemplar}\n`);
     }
   }
@@ -73,7 +79,23 @@ export function renderFamilies(families: readonly SnapshotFamily[], format: Expo
   return out.join("");
 }
 
+/** Counters whose OpenMetrics family (`x`) or sample name (`x_total`) another family is registered as. */
+function countersClashingInOpenMetrics(families: readonly SnapshotFamily[]): Set<SnapshotFamily> {
+  const byName = new Map(families.map((f) => [f.name, f]));
+  const clashing = new Set<SnapshotFamily>();
+  for (const family of families) {
+    if (openMetricsType(family.type) !== "counter") continue;
+    const base = family.name.replace(/_total$/, "");
+    for (const name of [base, `${base}_total`]) {
+      const other = byName.get(name);
+      if (other !== undefined && other !== family) clashing.add(family);
+    }
+  }
+  return clashing;
+}
+
 const TEXT_TYPES = new Set(["counter", "gauge", "histogram", "summary", "untyped"]);
+const EXEMPLAR_TYPES = new Set(["counter", "histogram", "gaugehistogram"]);
 const OPENMETRICS_TYPES = new Set(["counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"]);
 
 function textType(type: unknown): string {

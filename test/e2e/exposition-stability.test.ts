@@ -14,6 +14,7 @@ import { promtool, requireBinary } from "../helpers/prometheus.js";
 const OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 const TEXT_ACCEPT = "text/plain;version=0.0.4";
 const SDK_EXAMPLE = join(repoRoot, "dist", "test", "fixtures", "plugins", "sdk-example.js");
+const SUFFIX_CLASH = join(repoRoot, "dist", "test", "fixtures", "plugins", "suffix-clash.js");
 
 /**
  * The distinct sample names of a text exposition. `nodejs_active_*{type}` list the kinds of
@@ -133,4 +134,23 @@ test("interleaved and concurrent OpenMetrics, text and /federate scrapes never r
     if (!isSdk) assert.ok(families.includes("plugin_greet_count unknown"), "untyped is OpenMetrics' unknown");
   }
   assert.ok(openMetricsBodies.every((b) => !/^process_cpu_user_seconds /m.test(b)), "OpenMetrics counter samples carry _total");
+});
+
+test("a gauge x beside a counter x_total: OpenMetrics stays valid with the counter as unknown under its own name, text is as registered", async (t) => {
+  const d = await daemon(t);
+  const r = await d.cli(["start", "clash", "--", process.execPath, SUFFIX_CLASH]);
+  assert.equal(r.code, 0, r.stderr);
+  const url = `${d.httpBase}/plugins/clash/metrics`;
+  const om = await httpGet(url, { accept: OPENMETRICS_ACCEPT });
+  assert.equal(om.status, 200);
+  assert.match(String(om.headers["content-type"]), /^application\/openmetrics-text; version=1\.0\.0/);
+  const [families] = parseOpenMetrics([om.body]);
+  assert.deepEqual(families, ["myplugin_requests gauge", "myplugin_requests_total unknown"], om.body);
+  assert.deepEqual(sampleNames(om.body), ["myplugin_requests", "myplugin_requests_total"], "the same series names as in text");
+
+  const text = await httpGet(url, { accept: TEXT_ACCEPT });
+  assert.equal(text.body, ["# HELP myplugin_requests Requests in flight.", "# TYPE myplugin_requests gauge", "myplugin_requests 2", "# HELP myplugin_requests_total Requests done.", "# TYPE myplugin_requests_total counter", "myplugin_requests_total 5", ""].join("\n"));
+  const check = promtool(["check", "metrics"], text.body);
+  assert.equal(check.code, 0, check.output);
+  assert.equal(check.output.trim(), "", check.output);
 });

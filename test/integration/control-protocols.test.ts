@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { StatusResponseSchema } from "../../src/shared/gen/plugprom/v1/control_pb.js";
 import { VERSION } from "../../src/shared/version.js";
 import { daemon, type DaemonHandle } from "../helpers/daemon.js";
+import { closedAfter } from "../helpers/slow-client.js";
 import { tempDir } from "../helpers/temp.js";
 
 const SERVICE = "/plugprom.v1.ControlService";
@@ -162,27 +162,6 @@ test("with a control token every protocol refuses a missing or wrong token and a
     }
   }
 });
-
-/**
- * Opens a raw connection, writes `data`, and resolves with how long the daemon took to close
- * it; Infinity when it was still open after 30 s (then this side closes it).
- */
-function closedAfter(host: string, port: number, data: string): Promise<number> {
-  return new Promise((resolve) => {
-    const opened = Date.now();
-    const socket = connect(port, host, () => socket.write(data));
-    const giveUp = setTimeout(() => {
-      resolve(Infinity);
-      socket.destroy();
-    }, 30_000);
-    socket.on("data", () => undefined);
-    socket.on("close", () => {
-      clearTimeout(giveUp);
-      resolve(Date.now() - opened);
-    });
-    socket.on("error", () => undefined);
-  });
-}
 
 /** `promise`, or a rejection naming `what` after `ms`. */
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {

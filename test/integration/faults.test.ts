@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createControlClient } from "../../src/cli/client.js";
 import { errorMessage } from "../../src/shared/errors.js";
 import { buildGoProgram } from "../helpers/go-build.js";
+import { repoRoot } from "../helpers/paths.js";
 import { daemonFleet, getPlugin, httpGet, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { groupsByInstance, pluginProcesses } from "../helpers/procs.js";
 import { fillFilesystem, smallFilesystem } from "../helpers/tmpfs.js";
@@ -143,9 +144,10 @@ test("a plugin flooding stdout and stderr cannot fill the disk or pin the daemon
   const d = await next(["--log-level", "info"]);
   const used = () =>
     fs ? (({ blocks, bfree, bsize }) => (blocks - bfree) * bsize)(statfsSync(fs)) : readdirSync(join(d.stateDir, "logs")).reduce((n, f) => n + statSync(join(d.stateDir, "logs", f)).size, 0);
-  // stderr floods from the start; stdout once start has answered, i.e. once the daemon has read
-  // the handshake (a flood before that would bury the handshake line: a failed start, not this
-  // test). The test tells the plugin by creating a file.
+  // stderr floods from the start; stdout once start has answered (a `yes` started with the
+  // plugin could write before its handshake, and then the first line is not a handshake: a
+  // failed start, not this test; a flood right after the handshake is the next test's). The
+  // test tells the plugin by creating a file.
   const floodStdout = join(d.stateDir, "flood-stdout-now");
   const script = `(until [ -e '${floodStdout}' ]; do sleep 0.05; done; exec yes out-flood-line) & yes err-flood-line >&2 & exec ${goGreeter}`;
   const r = await d.cli(["start", "flood", "--", "sh", "-c", script]);
@@ -180,6 +182,20 @@ test("a plugin flooding stdout and stderr cannot fill the disk or pin the daemon
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   assert.ok(cpuSeconds(d.proc.pid!) - idleFrom < 0.2, "the daemon is idle once the plugin is stopped");
   assert.deepEqual(pluginProcesses(d.stateDir), []);
+});
+
+test("a plugin that floods stdout right after its handshake starts: the handshake line is read before the flood is skipped or truncated", async (t) => {
+  const d = await daemonFleet(t)(["--log-level", "info"]);
+  const r = await d.cli(["start", "flood", "--env", "FLOOD_STDOUT=1", "--env", "FLOOD_BYTES=65536", "--", join(repoRoot, "test", "fixtures", "plugins", "flood-plugin.mjs")]);
+  assert.equal(r.code, 0, `start failed: ${r.stderr}`);
+  assert.equal((await getPlugin(d, "flood")).state, "RUNNING");
+  // The flood itself is bounded as ever: skipped or truncated, and counted.
+  await waitFor("stdout output dropped", async () =>
+    /^plugprom_plugin_output_dropped_bytes_total\{plugin="flood",stream="stdout"\} [1-9]/m.test((await httpGet(`${d.httpBase}/metrics`)).body),
+  );
+  assert.equal((await httpGet(`${d.httpBase}/plugins/flood/metrics`)).status, 200, "scraped");
+  assert.equal((await d.cli(["stop", "flood", "--grace", "1s"])).code, 0);
+  assert.deepEqual(pluginProcesses(d.stateDir), [], "the flood went with its plugin");
 });
 
 /** The soft and hard open-files limits of a process, from /proc. */

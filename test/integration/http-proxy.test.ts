@@ -39,6 +39,7 @@ async function setup(t: TestContext, opts: { gzip?: GzipPolicy; maxScrapeBytes?:
     maxScrapeBytes: opts.maxScrapeBytes ?? 64 * 1024 * 1024,
     maxConcurrentScrapes: opts.maxConcurrentScrapes ?? 8,
     maxFederateBytes: opts.maxFederateBytes ?? 64 << 20,
+    headersTimeoutMs: 10_000,
   });
   await listen(daemon, 0);
   const servers: Server[] = [daemon];

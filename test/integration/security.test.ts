@@ -13,6 +13,7 @@ import { createControlClient } from "../../src/cli/client.js";
 import { generateCertificate } from "../../src/goplugin/mtls.js";
 import { daemon, httpGet, runCli, waitFor } from "../helpers/daemon.js";
 import { repoRoot } from "../helpers/paths.js";
+import { closedAfter } from "../helpers/slow-client.js";
 import { tempDir } from "../helpers/temp.js";
 
 const fixtures = join(repoRoot, "test", "fixtures", "plugins");
@@ -113,6 +114,31 @@ test("TLS: the HTTP side serves HTTPS with the given certificate, advertises __s
   const after = await get(second.certPem, "/healthz");
   assert.equal(after.status, 200);
   assert.notEqual(after.fingerprint, sd.fingerprint);
+});
+
+test("slow HTTP and HTTPS clients are cut off within about a second of --http-header-timeout: partial headers, silence, an unfinished TLS handshake", async (t) => {
+  const dir = tempDir(t);
+  const cert = await generateCertificate();
+  writeFileSync(join(dir, "cert.pem"), cert.certPem);
+  writeFileSync(join(dir, "key.pem"), cert.keyPem);
+  const timeout = ["--http-header-timeout", "2s"];
+  const plain = await daemon(t, timeout);
+  const secure = await daemon(t, [...timeout, "--tls-cert-file", join(dir, "cert.pem"), "--tls-key-file", join(dir, "key.pem")]);
+  const port = (d: typeof plain) => Number(d.httpAddr.split(":").pop());
+  const partial = "GET /sd_config HTTP/1.1\r\nHost: x\r\n";
+  const clients: Array<[string, Promise<number>]> = [
+    ["HTTP, partial headers", closedAfter("127.0.0.1", port(plain), partial)],
+    ["HTTP, silent", closedAfter("127.0.0.1", port(plain), "")],
+    ["HTTPS, partial headers", closedAfter("127.0.0.1", port(secure), partial, { tls: { ca: cert.certPem } })],
+    ["HTTPS, no TLS handshake", closedAfter("127.0.0.1", port(secure), "")],
+  ];
+  for (const [what, closed] of clients) {
+    const ms = await closed;
+    t.diagnostic(`${what}: closed after ${ms} ms`);
+    // Node's own check every 30 s would close them at up to 32 s; a loaded machine adds a little.
+    assert.ok(ms >= 1_900 && ms < 7_000, `${what}: closed after ${ms} ms, want about 2 s`);
+  }
+  assert.equal((await httpGet(`${plain.httpBase}/healthz`)).status, 200, "and the server still serves");
 });
 
 test("a plugin that sends more than --max-scrape-bytes is cut off and counted; the daemon never holds the body", async (t) => {

@@ -2,7 +2,7 @@
 // Prometheus accepts its config, and names, ports and addresses agree across the files.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -76,14 +76,60 @@ test("the daemon applies a plugins file it mounts, and that file is valid", () =
   assert.ok(!Object.values(compose.services).some((s) => s.command?.includes("start")), "no one-shot start service any more");
 });
 
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** The Dockerfile's instructions (continuation lines joined, comments dropped), per stage. */
+function dockerStages(text: string): Instruction[][] {
+  const stages: Instruction[][] = [];
+  const lines = text.replace(/\\\n/g, " ").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  for (const line of lines) {
+    const [, op, args] = /^(\S+)\s*(.*)$/.exec(line)!;
+    if (op.toUpperCase() === "FROM") stages.push([]);
+    stages.at(-1)!.push({ op: op.toUpperCase(), args });
+  }
+  return stages;
+}
+
+const dockerfile = readFileSync(join(dockerDir, "Dockerfile"), "utf8");
+const [buildStage, runtimeStage] = dockerStages(dockerfile);
+const runs = (stage: Instruction[]) => stage.filter((i) => i.op === "RUN").map((i) => i.args);
+
 test("the Dockerfile is multi-stage, runs as a non-root user, checks /healthz and runs the daemon", () => {
-  const dockerfile = readFileSync(join(dockerDir, "Dockerfile"), "utf8");
   assert.equal((dockerfile.match(/^FROM node:20/gm) ?? []).length, 2);
   assert.match(dockerfile, /^USER node$/m);
   assert.match(dockerfile, /^HEALTHCHECK .*\n?.*\/healthz/m);
   assert.match(dockerfile, /^ENTRYPOINT \["plugprom"\]$/m);
   assert.match(dockerfile, /^CMD \["daemon"\]$/m);
+  assert.equal(runtimeStage.filter((i) => i.op === "USER").at(-1)?.args, "node", "the last user is node");
   const build = Object.values(compose.services).find((s) => s.build)!.build!;
   assert.equal(build.dockerfile, "docker/Dockerfile");
   assert.equal(build.context, "..");
+});
+
+test("the image holds what the npm package holds: the build stage packs, the runtime stage installs that tarball and copies nothing else", () => {
+  assert.ok(runs(buildStage).some((r) => /\bnpm pack\b/.test(r)), "the build stage runs npm pack");
+  const fromBuild = runtimeStage.filter((i) => i.op === "COPY" || i.op === "ADD");
+  assert.ok(fromBuild.length > 0);
+  for (const copy of fromBuild) {
+    assert.match(copy.args, /^--from=build \S+\.tgz \S+$/, `the runtime stage copies only the packed tarball (no dist/, node_modules or sources): ${copy.op} ${copy.args}`);
+  }
+  const tarball = fromBuild[0].args.split(/\s+/).at(-1)!;
+  // An absolute path: npm would read "pkg/x.tgz" as a GitHub repository.
+  assert.ok(tarball.startsWith("/"), tarball);
+  assert.ok(
+    runs(runtimeStage).some((r) => /\bnpm (install|i) (.* )?(--global|-g)\b/.test(r) && r.includes(tarball) && r.includes("--omit=dev")),
+    "the runtime stage installs the tarball globally, without dev dependencies",
+  );
+});
+
+test("the build stage copies every file the package carries besides dist/, and everything it copies exists", () => {
+  const copied = buildStage.filter((i) => i.op === "COPY").flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+  for (const source of copied) assert.ok(existsSync(join(repoRoot, source)), `COPY ${source}: not in the repository`);
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { files: string[] };
+  const carried = pkg.files.filter((f) => !f.startsWith("!") && !f.startsWith("dist/")).map((f) => f.replace(/\/$/, ""));
+  assert.ok(carried.length > 0);
+  for (const f of carried) assert.ok(copied.includes(f), `package.json "files" has ${f}, which the build stage does not copy: npm pack would leave it out of the image`);
 });

@@ -2,7 +2,7 @@
 // switching the registry's format, so no series is ever renamed by a scrape.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Counter, Gauge, Histogram, Registry, Summary, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, Summary, collectDefaultMetrics, type OpenMetricsContentType } from "prom-client";
 import { negotiateFormat, renderFamilies, renderMetrics, type SnapshotFamily } from "../../src/shared/exposition-format.js";
 
 /** `name{labels}` of every sample line, in order. */
@@ -110,6 +110,45 @@ test("OpenMetrics: counter families without _total, samples with it, untyped as 
     ].join("\n"),
     "text: names as registered, no exemplars, no # EOF",
   );
+});
+
+test("OpenMetrics: a counter whose family or sample name is another metric's is unknown under its registered name; text is unchanged", async () => {
+  // prom-client keeps exemplars only in a registry made for OpenMetrics; the exemplar is dropped
+  // with the counter type (OpenMetrics allows none on unknown).
+  const registry = new Registry<OpenMetricsContentType>();
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  const registers = [registry];
+  new Gauge({ name: "x", help: "A gauge.", registers }).set(1);
+  new Counter({ name: "x_total", help: "A counter beside it.", registers, enableExemplars: true }).inc({ value: 2, exemplarLabels: { trace_id: "t" } });
+  new Counter({ name: "y", help: "A counter without _total.", registers }).inc(3);
+  new Gauge({ name: "y_total", help: "A gauge named like its sample.", registers }).set(4);
+  new Counter({ name: "z_total", help: "A counter alone.", registers }).inc(5);
+  const textBefore = await renderMetrics(registry, "text");
+  assert.equal(
+    await renderMetrics(registry, "openmetrics"),
+    [
+      "# HELP x A gauge.",
+      "# TYPE x gauge",
+      "x 1",
+      "# HELP x_total A counter beside it.",
+      "# TYPE x_total unknown",
+      "x_total 2",
+      "# HELP y A counter without _total.",
+      "# TYPE y unknown",
+      "y 3",
+      "# HELP y_total A gauge named like its sample.",
+      "# TYPE y_total gauge",
+      "y_total 4",
+      "# HELP z A counter alone.",
+      "# TYPE z counter",
+      "z_total 5",
+      "# EOF",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(await renderMetrics(registry, "text"), textBefore);
+  assert.deepEqual(seriesOf(textBefore), ["x", "x_total", "y", "y_total", "z_total"], "text: the names as registered");
+  assert.match(textBefore, /^# TYPE x_total counter$/m);
 });
 
 test("OpenMetrics is served only to a scraper that asks for it", () => {

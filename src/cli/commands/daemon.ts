@@ -32,6 +32,7 @@ function declareDaemon() {
     .option("--backoff-max <duration>", "restart backoff cap", "30s")
     .option("--control-token-file <file>", "require this bearer token on every control RPC")
     .option("--scrape-token-file <file>", "require this bearer token for SD, the proxy and /metrics")
+    .option("--http-header-timeout <duration>", "time an HTTP client has for its request headers (and TLS handshake)", "10s")
     .option("--tls-cert-file <file>", "serve the HTTP side over TLS with this certificate (reloaded on SIGHUP)")
     .option("--tls-key-file <file>", "the TLS certificate's private key")
     .option("--max-scrape-bytes <size>", "cut scrapes larger than this", "64MiB")
@@ -80,6 +81,7 @@ export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
     backoff: backoffOf(f),
     controlTokenFile: path(f.controlTokenFile),
     scrapeTokenFile: path(f.scrapeTokenFile),
+    httpHeaderTimeoutMs: headerTimeout(f.httpHeaderTimeout),
     ...tlsOf(f.tlsCertFile, f.tlsKeyFile, cwd),
     maxScrapeBytes: byteSize("--max-scrape-bytes", f.maxScrapeBytes),
     maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes, 999_999),
@@ -101,6 +103,13 @@ function portRange(text: string): { min: number; max: number } {
     throw usageError(`--plugin-port-range ${JSON.stringify(text)}: expected MIN-MAX within 1-65535, e.g. 10000-25000`);
   }
   return { min, max };
+}
+
+/** Bounded: what it allows a slow client is what every connection may be held for. */
+function headerTimeout(text: string): number {
+  const ms = positiveDuration("--http-header-timeout", text);
+  if (ms > 3_600_000) throw usageError(`--http-header-timeout ${JSON.stringify(text)}: at most 1h`);
+  return ms;
 }
 
 function backoffOf(f: DaemonFlags): { initialMs: number; maxMs: number } {

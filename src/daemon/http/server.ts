@@ -31,6 +31,8 @@ export interface HttpServerDeps {
   maxFederateBytes: number;
   /** Everything but /healthz requires this bearer token, when set. */
   scrapeToken?: string;
+  /** A client must send its request headers (and, over TLS, finish its handshake) within this. */
+  headersTimeoutMs: number;
   /** Serve HTTPS with this certificate and key (PEM); SD then advertises __scheme__: https. */
   tls?: { cert: Buffer; key: Buffer };
   /** For the status page. */
@@ -119,10 +121,14 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       else res.destroy();
     });
   };
-  const server: Server = deps.tls ? createTlsServer({ cert: deps.tls.cert, key: deps.tls.key }, listener) : createServer(listener);
+  // Node enforces the header and request timeouts by a check every connectionsCheckingInterval
+  // (30 s by default, which would make a 10 s bound act at up to 40 s); checked every second,
+  // they act within a second of their value.
+  const bounds = { connectionsCheckingInterval: 1_000, headersTimeout: deps.headersTimeoutMs, requestTimeout: Math.max(30_000, deps.headersTimeoutMs) };
+  const server: Server = deps.tls
+    ? createTlsServer({ ...bounds, cert: deps.tls.cert, key: deps.tls.key, handshakeTimeout: deps.headersTimeoutMs }, listener)
+    : createServer(bounds, listener);
   // Bounded against slow or idle clients (slowloris) and oversized requests.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
   server.keepAliveTimeout = 65_000;
   server.maxHeadersCount = 64;
   server.maxConnections = 1024;

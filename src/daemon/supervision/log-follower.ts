@@ -5,6 +5,7 @@
 // reader is behind, truncates it, dropping what nobody read (counted too). The file is opened
 // only while there is something to read: an idle plugin costs the daemon no descriptor and no
 // read buffer (a daemon with thousands of plugins would otherwise hold two of each per plugin).
+// A file's head (go-plugin's handshake line) is read before anything is skipped or truncated.
 import { watch, type FSWatcher } from "node:fs";
 import { open, stat, truncate } from "node:fs/promises";
 import { LineSplitter } from "./plugin-output.js";
@@ -27,6 +28,12 @@ const FLOOD_POLL_MS = 10;
 const CALM_CHECKS = 20;
 /** What stop() still reads: the end of the output (a crash's last lines), not a backlog. */
 const FINAL_READ_BYTES = 64 * 1024;
+/**
+ * How far into the file the head is looked for, past the budget, before output may be skipped
+ * or truncated: a handshake line is at most a few KiB (a certificate), a few empty lines may
+ * come first.
+ */
+const MAX_HEAD_BYTES = 64 * 1024;
 
 export type SkipReason = "too fast" | "rotated away";
 
@@ -36,6 +43,13 @@ export interface FollowOptions {
   maxBytes?: number;
   pollMs?: number;
   readBytesPerSecond?: number;
+  /**
+   * The file's head (go-plugin's handshake: the first non-empty stdout line): lines are offered
+   * here first, in order, until it takes one (returns true). Until then nothing is skipped or
+   * truncated unread: the first MAX_HEAD_BYTES are read whatever the budget, so a plugin that
+   * floods right after its handshake cannot bury it. Lines it refuses go to onLine.
+   */
+  head?: (line: string) => boolean;
   /** Bytes of output the daemon did not read, and why (counted, and told to the user). */
   onSkipped?: (bytes: number, why: SkipReason) => void;
   now?: () => number;
@@ -53,6 +67,9 @@ export class LogFollower {
   private lastRotation = -Infinity;
   private flooding = false;
   private calmChecks = 0;
+  /** Whether the head is still to be read, and how much more may be read for it past the budget. */
+  private headPending: boolean;
+  private headBytesLeft = MAX_HEAD_BYTES;
   /** Read budget: a token bucket of bytes, refilled at readBytesPerSecond. */
   private tokens: number;
   private tokensAt: number;
@@ -67,7 +84,11 @@ export class LogFollower {
     onLine: (line: string) => void,
     private readonly opts: FollowOptions = {},
   ) {
-    this.splitter = new LineSplitter(onLine);
+    this.headPending = opts.head !== undefined && !opts.fromEnd;
+    this.splitter = new LineSplitter((line) => {
+      if (this.headPending && opts.head!(line)) this.headPending = false;
+      else onLine(line);
+    });
     this.now = opts.now ?? Date.now;
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_LOG_BYTES;
     this.rate = opts.readBytesPerSecond ?? DEFAULT_READ_BYTES_PER_SECOND;
@@ -131,6 +152,7 @@ export class LogFollower {
     try {
       const { size } = await stat(this.path);
       if (size < this.offset) this.offset = size;
+      await this.readHead(size);
       if (size - this.offset > FINAL_READ_BYTES) this.skipTo(size - FINAL_READ_BYTES, "too fast");
       await this.read(size - this.offset);
     } catch {
@@ -183,6 +205,8 @@ export class LogFollower {
       const { size } = await stat(this.path);
       if (size < this.offset) this.offset = size; // truncated by someone else
       const unread = size - this.offset;
+      // What follows would skip or truncate unread output: the head is read first.
+      if (unread > 0 && (size > this.maxBytes || unread > this.rate) && (await this.readHead(size)) > 0) continue;
       const budget = Math.floor(this.refill());
       // Past the limit: rotate once everything was read, or at once when the budget cannot
       // read it (a flood: then only a prompt truncate keeps the file bounded).
@@ -204,6 +228,16 @@ export class LogFollower {
       }
       this.tokens -= await this.read(Math.min(budget, size - this.offset));
     }
+  }
+
+  /** Reads on, past the budget, while the head is still to be read (at most MAX_HEAD_BYTES); returns what it read. */
+  private async readHead(size: number): Promise<number> {
+    if (!this.headPending || this.headBytesLeft <= 0) return 0;
+    const n = await this.read(Math.min(this.headBytesLeft, size - this.offset));
+    // Nothing more to read (the file shrank): the head is not waited for any longer.
+    this.headBytesLeft = n === 0 ? 0 : this.headBytesLeft - n;
+    // Not taken from the budget: once per process and bounded, it must not delay what follows.
+    return n;
   }
 
   /** Reads up to `bytes` from the current offset, with the file open only meanwhile; returns what it read. */

@@ -31,7 +31,6 @@ export class OutputCapture {
     await this.drain();
     let resolveHandshake!: (line: string) => void;
     const handshake = new Promise<string>((r) => (resolveHandshake = r));
-    let handshakeSeen = fromEnd;
     const follow = (stream: OutputStream) => ({
       fromEnd,
       onSkipped: (bytes: number, why: SkipReason) => {
@@ -39,18 +38,15 @@ export class OutputCapture {
         this.onSkipped?.(stream, bytes);
       },
     });
-    const stdout = new LogFollower(
-      this.files.stdout,
-      (text) => {
-        if (!handshakeSeen && text.trim() !== "") {
-          handshakeSeen = true;
-          resolveHandshake(text);
-          return;
-        }
-        this.record("stdout", text);
+    const stdout = new LogFollower(this.files.stdout, (text) => this.record("stdout", text), {
+      ...follow("stdout"),
+      // Kept until read, whatever the plugin writes after it (see LogFollower's head).
+      head: (text) => {
+        if (text.trim() === "") return false;
+        resolveHandshake(text);
+        return true;
       },
-      follow("stdout"),
-    );
+    });
     const stderr = new LogFollower(this.files.stderr, (text) => this.record("stderr", text), follow("stderr"));
     this.followers = [stdout, stderr];
     const opened = await Promise.allSettled(this.followers.map((f) => f.start()));

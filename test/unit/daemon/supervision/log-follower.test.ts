@@ -80,6 +80,44 @@ test("far past the size limit the file is truncated without a copy, and stop() r
   assert.ok(lines.length <= 2, `${lines.length} lines`);
 });
 
+test("the head (a handshake) survives a flood right behind it: read before anything is skipped or truncated, the rest bounded as before", async (t) => {
+  // Empty lines, the head, then fifty times the size limit and more than the 64 KiB looked
+  // through for a head, all written before the follower first looks: without the head option
+  // it would skip or truncate all of it.
+  const file = outputFile(t, `\n\nHEAD line\n${`${"f".repeat(99)}\n`.repeat(5_000)}`);
+  const heads: string[] = [];
+  const lines: string[] = [];
+  let skipped = 0;
+  const f = new LogFollower(file, (l) => lines.push(l), {
+    maxBytes: 10_000,
+    readBytesPerSecond: 1_000,
+    pollMs: 20,
+    onSkipped: (n) => (skipped += n),
+    head: (l) => l !== "" && heads.push(l) > 0,
+  });
+  await f.start();
+  t.after(() => f.stop()); // a failed assertion must not leave a watcher holding the test open
+  await waitFor("the flood truncated", () => statSync(file).size < 10_000 && skipped > 0);
+  // The first line after a truncate may be the end of one cut in two: dropped.
+  appendFileSync(file, "rest of a line\nHEAD again\n");
+  await waitFor("the line after the flood", () => lines.includes("HEAD again"));
+  await f.stop();
+  assert.deepEqual(heads, ["HEAD line"], "the head is taken once, past the empty lines before it");
+  assert.deepEqual(lines.slice(0, 2), ["", ""], "lines the head refused go on as output");
+  assert.ok(lines.length < 1_000, `${lines.length} lines read: the head's reading is bounded`);
+});
+
+test("a file without a head within its first 64 KiB is bounded all the same", async (t) => {
+  const file = outputFile(t, `${"g".repeat(999)}\n`.repeat(200));
+  let offered = 0;
+  const f = new LogFollower(file, () => undefined, { maxBytes: 10_000, readBytesPerSecond: 1_000, pollMs: 20, head: () => (offered++, false) });
+  await f.start();
+  t.after(() => f.stop());
+  await waitFor("the truncation", () => statSync(file).size < 10_000);
+  await f.stop();
+  assert.ok(offered <= 70, `${offered} lines read looking for the head`);
+});
+
 test("stop() of a follower behind by megabytes reads only the end (a crash's last lines) and returns at once", async (t) => {
   const file = outputFile(t);
   const lines: string[] = [];
