@@ -13,11 +13,11 @@ import { connectPlugin, type PluginClient } from "../../goplugin/host.js";
 import type { ReattachInfo } from "../state/instances-file.js";
 import type { InstanceSpec } from "../spec.js";
 import { exitedBeforeHandshake, noHandshakeInTime, notServingInTime, readHandshake, withDeadline } from "./handshake-diagnosis.js";
-import { HEALTH_CALL_TIMEOUT_MS, isServing, probeConnect, waitServing } from "./health.js";
+import { checkServing, HEALTH_CALL_TIMEOUT_MS, probeConnect, waitServing } from "./health.js";
 import { OutputCapture } from "./output-capture.js";
 import { stderrTail, type OutputStream } from "./plugin-output.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
-import type { PluginRun, PluginRunner, RunContext } from "./plugin-runner.js";
+import type { HealthResult, PluginRun, PluginRunner, RunContext } from "./plugin-runner.js";
 import { hostTls, reattachInfo, savedProcess, type LiveProcess } from "./reattach.js";
 import { metricsSocketPath, outputPath, prepareSpawn, type SpawnEnvironment } from "./spawn-preparation.js";
 
@@ -154,8 +154,8 @@ class ProcessRun implements PluginRun {
     }
   }
 
-  checkHealth(timeoutMs: number): Promise<boolean> {
-    return this.hs ? isServing(this.hs, this.client, timeoutMs) : Promise.resolve(false);
+  checkHealth(timeoutMs: number): Promise<HealthResult> {
+    return this.hs ? checkServing(this.hs, this.client, timeoutMs) : Promise.resolve({ ok: false, error: "no handshake yet" });
   }
 
   requestShutdown(graceMs: number): boolean {

@@ -38,6 +38,7 @@ const DEFAULTS: DaemonOptions = {
   stopGraceMs: 5_000,
   startTimeoutMs: 30_000,
   healthIntervalMs: 10_000,
+  livenessFailures: 3,
   pluginPortRange: { min: 10_000, max: 25_000 },
   gzip: "auto",
   keepPlugins: false,

@@ -77,9 +77,9 @@ test("converge creates, updates, leaves alone and prunes its own file's instance
   const registry = new Registry({
     log: silentLogger,
     catalog: new Map(),
-    supervisor: { runner: new FakeRunner(clock), healthIntervalMs: 5_000, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
+    supervisor: { runner: new FakeRunner(clock), supervision: { healthIntervalMs: 5_000, livenessFailures: 3 }, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
     defaults: { stopGraceMs: 1_000, startTimeoutMs: 10_000 },
-    events: { pluginStarted: () => undefined, pluginStopped: () => undefined, pluginRestarted: () => undefined },
+    events: { pluginStarted: () => undefined, pluginStopped: () => undefined, pluginRestarted: () => undefined, pluginLivenessRestarted: () => undefined },
     persist: (snapshot) => (persisted = snapshot()),
   });
   const spec = (name: string, env: Record<string, string> = {}) => registry.resolve(create(StartRequestSchema, { name, command: ["/opt/p"], env, workingDir: "/etc" }));
