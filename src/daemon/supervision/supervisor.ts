@@ -226,6 +226,7 @@ export class Supervisor implements InstanceView {
     this.stopRequested = false;
     this.stopping = undefined;
     this.failures = NO_FAILURES;
+    this.error = "";
     try {
       await this.launch();
     } catch (err) {
@@ -316,8 +317,9 @@ export class Supervisor implements InstanceView {
 
   /** One attempt: spawn, handshake, health. RUNNING on success; reaped and thrown on failure. */
   private async launch(): Promise<void> {
+    // lastError is kept across automatic restarts (why the last process went is still worth
+    // showing while its successor runs); the user's start or restart clears it.
     this.isHealthy = false;
-    this.error = "";
     this.run = undefined;
     const abort = new AbortController();
     this.enter({ state: PluginState.STARTING, abort });
@@ -411,7 +413,7 @@ export class Supervisor implements InstanceView {
       if (livenessFailures > 0 && this.failedChecks >= livenessFailures) {
         this.livenessRestartCount++;
         this.deps.onLivenessRestart?.(this);
-        this.failRunning(`failed ${this.failedChecks} health checks in a row (last: ${result.error})`, "sigkill");
+        this.failRunning(`failed ${this.failedChecks} health check${this.failedChecks === 1 ? "" : "s"} in a row (last: ${result.error})`, "sigkill");
         return;
       }
     }

@@ -370,6 +370,9 @@ test("n failed health checks in a row: SIGKILL to the group at once, CRASHED wit
   assert.equal(events.restarted, 1);
   assert.equal(sup.failedHealthChecks, 0, "the new process starts with a clean count");
   assert.equal(sup.livenessRestarts, 1);
+  assert.match(sup.lastError, /^failed 3 health checks in a row/, "why its predecessor went stays on show");
+  await sup.restart(1_000);
+  assert.equal(sup.lastError, "", "a restart asked for clears it");
 });
 
 test("one good answer resets the count: failures that never reach n in a row never replace the process", async () => {
@@ -429,7 +432,7 @@ test("livenessFailures 0 (the spec's, over the daemon's) never replaces a failin
   one.runner.last.healthy = false;
   await one.clock.advance(HEALTH_MS);
   assert.equal(one.sup.state, PluginState.BACKOFF);
-  assert.match(one.sup.lastError, /^failed 1 health checks in a row/);
+  assert.match(one.sup.lastError, /^failed 1 health check in a row/);
 });
 
 test("a replaced process counts for the restart policy: never leaves it CRASHED, and one that hangs at every start is given up on", async () => {
@@ -438,7 +441,7 @@ test("a replaced process counts for the restart policy: never leaves it CRASHED,
   never.runner.last.healthy = false;
   await never.clock.advance(HEALTH_MS);
   assert.equal(never.sup.state, PluginState.CRASHED);
-  assert.match(never.sup.lastError, /^failed 1 health checks in a row/);
+  assert.match(never.sup.lastError, /^failed 1 health check in a row/);
   assert.deepEqual(never.clock.pending(), []);
 
   // Each run lasts longer than a stable run, but it never answered: its failures add up.
