@@ -1,5 +1,5 @@
 // The liveness rule against a real go-plugin plugin (Go, plugin.Serve): a SIGSTOPped process
-// fails its gRPC health checks and is replaced (SIGKILL to its group, reaped, restarted under
+// fails its health checks (gRPC, or net/rpc's connect plus its state) and is replaced (SIGKILL to its group, reaped, restarted under
 // its policy); a healthy one under the same settings is left alone; 0 turns the rule off.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
@@ -55,6 +55,22 @@ test("a SIGSTOPped Go plugin fails its health checks and is replaced: new pid, R
   assert.deepEqual(pluginProcesses(d.stateDir).filter((p) => p.pgid === old), [], "nothing of the old process group lives on");
   assert.equal(groupsByInstance(d.stateDir).get("frozen")?.size, 1, "one copy of the instance");
   assert.equal((await httpGet(`${d.httpBase}/plugins/frozen/metrics`)).status, 200, "its successor is scraped");
+});
+
+test("a SIGSTOPped net/rpc plugin is replaced too: its connect check would pass (the kernel accepts for it), its stopped state does not", async (t) => {
+  const d = await daemon(t);
+  const r = await d.cli(["start", "legacy", "--json", ...rule, "--env", "GREETER_PROTOCOL=netrpc", "--", greeter]);
+  assert.equal(r.code, 0, r.stderr);
+  const { pid: old } = JSON.parse(r.stdout) as { pid: number };
+  process.kill(old, "SIGSTOP");
+  await waitFor("a new RUNNING process", async () => {
+    const p = await getPlugin(d, "legacy");
+    return p.state === "RUNNING" && p.pid !== null && p.pid !== old;
+  }, 60_000);
+  const after = await getPlugin(d, "legacy");
+  assert.equal(after.rpcProtocol, "netrpc");
+  assert.match(after.lastError ?? "", /^failed 2 health checks in a row \(last: the process is stopped \(state T in \/proc\/\d+\/stat/);
+  await waitFor("the stopped process reaped", () => !existsSync(`/proc/${old}`));
 });
 
 test("a healthy Go plugin under the same settings is never replaced", async (t) => {
