@@ -4,7 +4,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { daemon, getPlugin, httpGet, isAlive, waitFor, type DaemonHandle } from "../helpers/daemon.js";
+import { daemon, getPlugin, httpGet, isAlive, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { groupsByInstance, pluginProcesses } from "../helpers/procs.js";
 
@@ -25,6 +25,19 @@ async function startWithChild(d: DaemonHandle, name: string, flags: string[]): P
   return pid;
 }
 
+/**
+ * Waits until another process of `name` runs. The rule allows n × interval plus a check's
+ * timeout, the kill and a restart; the deadline is generous for a loaded machine, and the
+ * timing itself is not asserted tighter than that.
+ */
+async function replaced(d: DaemonHandle, name: string, old: number): Promise<PluginJson> {
+  await waitFor(`a new RUNNING process of ${name}`, async () => {
+    const p = await getPlugin(d, name);
+    return p.state === "RUNNING" && p.pid !== null && p.pid !== old;
+  }, 60_000);
+  return getPlugin(d, name);
+}
+
 const rule = ["--health-interval", `${INTERVAL_MS}ms`, "--liveness-failures", String(FAILURES)];
 
 test("a SIGSTOPped Go plugin fails its health checks and is replaced: new pid, RUNNING, restarts +1, lastError says why, counted; nothing of the old group is left", async (t) => {
@@ -35,13 +48,7 @@ test("a SIGSTOPped Go plugin fails its health checks and is replaced: new pid, R
   assert.match((await httpGet(`${d.httpBase}/metrics`)).body, /^plugprom_plugin_liveness_restarts_total\{plugin="frozen"\} 0$/m, "present at 0 from the start");
 
   process.kill(old, "SIGSTOP");
-  // The rule allows n × interval plus a check's timeout, the kill and a restart; the deadline
-  // is generous for a loaded machine, and the timing itself is not asserted tighter than that.
-  await waitFor("a new RUNNING process", async () => {
-    const p = await getPlugin(d, "frozen");
-    return p.state === "RUNNING" && p.pid !== null && p.pid !== old;
-  }, 60_000);
-  const after = await getPlugin(d, "frozen");
+  const after = await replaced(d, "frozen", old);
   assert.equal(after.restarts, 1);
   assert.equal(after.livenessRestarts, 1);
   assert.match(after.lastError ?? "", new RegExp(`^failed ${FAILURES} health checks in a row \\(last: .+\\); ended with SIGKILL`));
@@ -63,11 +70,7 @@ test("a SIGSTOPped net/rpc plugin is replaced too: its connect check would pass 
   assert.equal(r.code, 0, r.stderr);
   const { pid: old } = JSON.parse(r.stdout) as { pid: number };
   process.kill(old, "SIGSTOP");
-  await waitFor("a new RUNNING process", async () => {
-    const p = await getPlugin(d, "legacy");
-    return p.state === "RUNNING" && p.pid !== null && p.pid !== old;
-  }, 60_000);
-  const after = await getPlugin(d, "legacy");
+  const after = await replaced(d, "legacy", old);
   assert.equal(after.rpcProtocol, "netrpc");
   assert.match(after.lastError ?? "", /^failed 2 health checks in a row \(last: the process is stopped \(state T in \/proc\/\d+\/stat/);
   await waitFor("the stopped process reaped", () => !existsSync(`/proc/${old}`));
