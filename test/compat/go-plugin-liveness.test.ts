@@ -4,7 +4,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { daemon, getPlugin, httpGet, isAlive, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { daemon, daemonFleet, getPlugin, httpGet, isAlive, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { groupsByInstance, pluginProcesses } from "../helpers/procs.js";
 
@@ -74,6 +74,28 @@ test("a SIGSTOPped net/rpc plugin is replaced too: its connect check would pass 
   assert.equal(after.rpcProtocol, "netrpc");
   assert.match(after.lastError ?? "", /^failed 2 health checks in a row \(last: the process is stopped \(state T in \/proc\/\d+\/stat/);
   await waitFor("the stopped process reaped", () => !existsSync(`/proc/${old}`));
+});
+
+test("a plugin a restarted daemon reattached lives by the same rule: SIGSTOPped, it is replaced, and the stopped process does not live on", async (t) => {
+  const next = daemonFleet(t);
+  const first = await next(["--keep-plugins"]);
+  const r = await first.cli(["start", "adopted", "--json", ...rule, "--", greeter]);
+  assert.equal(r.code, 0, r.stderr);
+  const { pid: old } = JSON.parse(r.stdout) as { pid: number };
+  assert.equal(await first.stop(), 0);
+  assert.ok(isAlive(old), "--keep-plugins left it running");
+
+  const second = await next();
+  await second.waitForLog("instances restored");
+  const adopted = await getPlugin(second, "adopted");
+  assert.deepEqual([adopted.pid, adopted.livenessFailures, adopted.healthInterval], [old, FAILURES, "200ms"], "the same process, with its instance's rule");
+  process.kill(old, "SIGSTOP");
+  const after = await replaced(second, "adopted", old);
+  assert.equal(after.livenessRestarts, 1);
+  assert.match(after.lastError ?? "", /^failed 2 health checks in a row \(last: the process is stopped/);
+  // Not this daemon's child: once killed it is reaped by whoever adopted it (init), or is a zombie.
+  await waitFor("the stopped process gone", () => !isAlive(old));
+  assert.equal(groupsByInstance(second.stateDir).get("adopted")?.size, 1, "one copy of the instance");
 });
 
 test("a healthy Go plugin under the same settings is never replaced", async (t) => {

@@ -288,7 +288,9 @@ export class Supervisor implements InstanceView {
 
   /** The daemon is exiting and leaves this plugin running (--keep-plugins). */
   async detach(): Promise<void> {
-    // The state stays what it was (the file SD keeps the target); its timers end here.
+    // The state stays what it was (the file SD keeps the target); its timers end here, and
+    // nothing is restarted any more (a replacement in flight, an exit before the daemon's).
+    this.stopRequested = true;
     release(this.phase, this.clock);
     this.clearRuntime();
     this.run?.detach();
