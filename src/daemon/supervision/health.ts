@@ -69,10 +69,20 @@ export async function waitServing(client: PluginClient, deadline: number, signal
 }
 
 /**
+ * A failed check that ended this much later than its timeout says more about the daemon (an
+ * event loop stalled by garbage collection or CPU starvation, which made the answer look late)
+ * than about the plugin.
+ */
+export function stallAllowanceMs(timeoutMs: number): number {
+  return Math.max(100, timeoutMs / 2);
+}
+
+/**
  * Checks a running plugin every intervalMs and reports each result. A check never outlives
  * the interval: one that has not answered by then is reported as failed (a hung plugin is
  * reported, not waited for), and the next one starts an interval after the previous began.
- * After stop() nothing is reported.
+ * A failure that ended past the stall allowance is not reported: the daemon was stalled, and
+ * the plugin's answer may have been waiting unread. After stop() nothing is reported.
  */
 export class HealthMonitor {
   private timer: TimerHandle | undefined;
@@ -84,6 +94,8 @@ export class HealthMonitor {
       intervalMs: number;
       clock: Clock;
       onResult: (result: HealthResult) => void;
+      /** A failed check not reported because the daemon was stalled for about tookMs. */
+      onStall?: (tookMs: number) => void;
     },
   ) {}
 
@@ -114,7 +126,9 @@ export class HealthMonitor {
     const result = await Promise.race([this.o.check(timeoutMs), noAnswer]);
     clock.clearTimeout(giveUp);
     if (this.stopped) return;
-    this.o.onResult(result);
-    this.schedule(Math.max(0, intervalMs - (clock.now() - began)));
+    const tookMs = clock.now() - began;
+    if (result.ok || tookMs <= timeoutMs + stallAllowanceMs(timeoutMs)) this.o.onResult(result);
+    else this.o.onStall?.(tookMs);
+    this.schedule(Math.max(0, intervalMs - tookMs));
   }
 }

@@ -394,6 +394,7 @@ export class Supervisor implements InstanceView {
       intervalMs: this.supervision.healthIntervalMs,
       clock: this.clock,
       onResult: (result) => this.healthChecked(result),
+      onStall: (tookMs) => this.log.warn("health check not counted: the daemon itself was stalled", { tookMs }),
     });
     this.enter({ state: PluginState.RUNNING, health });
     health.start();
