@@ -14,6 +14,8 @@ import type { HealthResult } from "./plugin-runner.js";
 /** No single health call waits longer than this. */
 export const HEALTH_CALL_TIMEOUT_MS = 5_000;
 const HEALTH_POLL_MS = 50;
+/** Errors of the daemon's own resources: a check that fails so says nothing about the plugin. */
+const DAEMON_FAULTS = new Set(["EMFILE", "ENFILE", "ENOMEM", "ENOBUFS"]);
 
 /**
  * How long one periodic check may take: never longer than the interval, so that checks do
@@ -33,7 +35,8 @@ export async function checkServing(h: Handshake, client: PluginClient | undefine
     await probeConnect(h, timeoutMs);
     return { ok: true };
   } catch (err) {
-    return { ok: false, error: errorMessage(err) };
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, error: errorMessage(err), ...(code !== undefined && DAEMON_FAULTS.has(code) ? { daemonFault: true } : {}) };
   }
 }
 
@@ -81,8 +84,9 @@ export function stallAllowanceMs(timeoutMs: number): number {
  * Checks a running plugin every intervalMs and reports each result. A check never outlives
  * the interval: one that has not answered by then is reported as failed (a hung plugin is
  * reported, not waited for), and the next one starts an interval after the previous began.
- * A failure that ended past the stall allowance is not reported: the daemon was stalled, and
- * the plugin's answer may have been waiting unread. After stop() nothing is reported.
+ * Failures that are no verdict on the plugin go to onNotCounted instead: one that ended past
+ * the stall allowance (the daemon was stalled, and the answer may have been waiting unread),
+ * and the daemon's own faults (EMFILE, ...). After stop() nothing is reported.
  */
 export class HealthMonitor {
   private timer: TimerHandle | undefined;
@@ -94,8 +98,8 @@ export class HealthMonitor {
       intervalMs: number;
       clock: Clock;
       onResult: (result: HealthResult) => void;
-      /** A failed check not reported because the daemon was stalled for about tookMs. */
-      onStall?: (tookMs: number) => void;
+      /** A failed check that is the daemon's fault, not the plugin's: why. */
+      onNotCounted?: (why: string) => void;
     },
   ) {}
 
@@ -127,8 +131,15 @@ export class HealthMonitor {
     clock.clearTimeout(giveUp);
     if (this.stopped) return;
     const tookMs = clock.now() - began;
-    if (result.ok || tookMs <= timeoutMs + stallAllowanceMs(timeoutMs)) this.o.onResult(result);
-    else this.o.onStall?.(tookMs);
+    const notCounted = result.ok
+      ? undefined
+      : result.daemonFault
+        ? result.error
+        : tookMs > timeoutMs + stallAllowanceMs(timeoutMs)
+          ? `the daemon itself was stalled: the check ended after ${tookMs} ms`
+          : undefined;
+    if (notCounted === undefined) this.o.onResult(result);
+    else this.o.onNotCounted?.(notCounted);
     this.schedule(Math.max(0, intervalMs - tookMs));
   }
 }

@@ -55,6 +55,9 @@ export interface SupervisorDeps {
   durable?: () => Promise<void>;
 }
 
+/** "Health check not counted" is logged at most this often per instance. */
+const NOT_COUNTED_LOG_EVERY_MS = 60_000;
+
 /** A process that survives SIGKILL this long is reported, and not waited for any more. */
 const FINAL_KILL_WAIT_MS = 5_000;
 
@@ -106,6 +109,7 @@ export class Supervisor implements InstanceView {
   /** When the current process last answered a health check (or reached RUNNING), ms since the epoch. */
   private lastHealthyAt = 0;
   private livenessRestartCount = 0;
+  private notCountedLoggedAt = -Infinity;
   private readonly log: Logger;
   private readonly clock: Clock;
 
@@ -394,10 +398,18 @@ export class Supervisor implements InstanceView {
       intervalMs: this.supervision.healthIntervalMs,
       clock: this.clock,
       onResult: (result) => this.healthChecked(result),
-      onStall: (tookMs) => this.log.warn("health check not counted: the daemon itself was stalled", { tookMs }),
+      onNotCounted: (why) => this.notCounted(why),
     });
     this.enter({ state: PluginState.RUNNING, health });
     health.start();
+  }
+
+  /** A failed check that was the daemon's fault; logged at most once a minute per instance. */
+  private notCounted(why: string): void {
+    const now = this.clock.now();
+    if (now - this.notCountedLoggedAt < NOT_COUNTED_LOG_EVERY_MS) return;
+    this.notCountedLoggedAt = now;
+    this.log.warn("health check failed on the daemon's side; not counted against the plugin", { error: why });
   }
 
   /**

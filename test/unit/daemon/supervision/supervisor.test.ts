@@ -430,6 +430,19 @@ test("a check that failed only because the daemon itself was stalled is not coun
   assert.equal(sup.state, PluginState.BACKOFF, "a failure on time counts");
 });
 
+test("a check that failed on the daemon's side (out of descriptors) is not counted against the plugin", async () => {
+  const { sup, runner, clock } = setup("on-failure", { livenessFailures: 1 });
+  await sup.start();
+  runner.last.checkAnswer = { ok: false, error: "connect EMFILE /tmp/fake.sock", daemonFault: true };
+  await clock.advance(10 * HEALTH_MS);
+  assert.equal(sup.state, PluginState.RUNNING);
+  assert.equal(sup.failedHealthChecks, 0);
+  runner.last.checkAnswer = { ok: false, error: "connect ECONNREFUSED /tmp/fake.sock" };
+  await clock.advance(HEALTH_MS);
+  assert.equal(sup.state, PluginState.BACKOFF, "the plugin's own failure counts");
+  assert.match(sup.lastError, /\(last: connect ECONNREFUSED/);
+});
+
 test("livenessFailures 0 (the spec's, over the daemon's) never replaces a failing process; the spec's n overrides the daemon's", async () => {
   const off = setup("on-failure", { livenessFailures: 3, spec: { livenessFailures: 0 } });
   await off.sup.start();
