@@ -21,7 +21,7 @@ const DAEMON_FAULTS = new Set(["EMFILE", "ENFILE", "ENOMEM", "ENOBUFS"]);
  * How long one periodic check may take: never longer than the interval, so that checks do
  * not pile up and n failed checks take n intervals, and at most HEALTH_CALL_TIMEOUT_MS.
  */
-export function healthCheckTimeoutMs(intervalMs: number): number {
+function healthCheckTimeoutMs(intervalMs: number): number {
   return Math.max(1, Math.min(HEALTH_CALL_TIMEOUT_MS, intervalMs));
 }
 

@@ -22,7 +22,7 @@ import type { Logger } from "../log.js";
 import type { InstanceSpec } from "../spec.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { describeExit } from "./handshake-diagnosis.js";
-import { healthCheckTimeoutMs, HealthMonitor } from "./health.js";
+import { HEALTH_CALL_TIMEOUT_MS, HealthMonitor } from "./health.js";
 import { OutputRing, stderrTail } from "./plugin-output.js";
 import type { ExitStatus, HealthResult, PluginRun, PluginRunner } from "./plugin-runner.js";
 import { afterRun, CRASH_LOOP_WINDOW_MS, exitOutcome, MAX_CONSECUTIVE_FAILURES, nextAttempt, NO_FAILURES, type Backoff, type FailureHistory } from "./restart-policy.js";
@@ -371,7 +371,9 @@ export class Supervisor implements InstanceView {
   private async attach(info: ReattachInfo): Promise<void> {
     const run = await this.deps.runner.attach(this.spec, info, { output: this.output, log: this.log });
     this.adopt(run);
-    const health = await run.checkHealth(healthCheckTimeoutMs(this.supervision.healthIntervalMs));
+    // The whole call timeout, not the interval's: this first call also sets up the new
+    // connection (mutual TLS), which a loaded machine may take longer than a short interval for.
+    const health = await run.checkHealth(HEALTH_CALL_TIMEOUT_MS);
     this.isHealthy = health.ok;
     this.log.info("reattached to running plugin", { pid: info.pid, healthy: this.isHealthy });
     this.becameRunning();
