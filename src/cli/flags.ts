@@ -74,6 +74,13 @@ export function positiveInt(flag: string, text: string, max: number): number {
   return n;
 }
 
+/** A count where 0 means "off", in digits (no sign, exponent or leading zero), at most `max`. */
+export function nonNegativeInt(flag: string, text: string, max: number): number {
+  const n = Number(text);
+  if (!/^(0|[1-9]\d*)$/.test(text) || n > max) throw usageError(`${flag} ${JSON.stringify(text)}: expected an integer from 0 to ${max}`);
+  return n;
+}
+
 const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
 
 /** "64MiB", "512KiB", "1000000" (bytes); at least 1 KiB. */

@@ -72,7 +72,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
         portRange: opts.pluginPortRange,
         onOutputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
       }),
-      healthIntervalMs: opts.healthIntervalMs,
+      supervision: { healthIntervalMs: opts.healthIntervalMs, livenessFailures: opts.livenessFailures },
       backoff: opts.backoff,
     },
     defaults: { stopGraceMs: opts.stopGraceMs, startTimeoutMs: opts.startTimeoutMs },
@@ -80,6 +80,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
       pluginStarted: (name) => metrics?.pluginStarted(name),
       pluginStopped: (name) => metrics?.pluginStopped(name),
       pluginRestarted: (name) => metrics?.pluginRestarted(name),
+      pluginLivenessRestarted: (name) => metrics?.pluginLivenessRestarted(name),
     },
     persist: (snapshot) => {
       if (persisting) writer.save(snapshot);

@@ -35,4 +35,8 @@ export interface InstanceSpec {
   inheritEnv?: boolean;
   /** No metrics endpoint of its own (see InstanceView.noMetrics). */
   noMetrics?: boolean;
+  /** Failed health checks in a row that replace the process (0 = never); undefined = the daemon's --liveness-failures. */
+  livenessFailures?: number;
+  /** How often it is health-checked (ms); undefined = the daemon's --health-interval. */
+  healthIntervalMs?: number;
 }

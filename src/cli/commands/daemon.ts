@@ -6,7 +6,8 @@ import { Command, Option } from "@commander-js/extra-typings";
 import type { DaemonOptions } from "../../daemon/options.js";
 import { usageError } from "../errors.js";
 import type { Factory } from "../factory.js";
-import { address, byteSize, duration, oneOf, positiveDuration, positiveInt } from "../flags.js";
+import { MAX_LIVENESS_FAILURES } from "../../shared/plugin-entry.js";
+import { address, byteSize, duration, nonNegativeInt, oneOf, positiveDuration, positiveInt } from "../flags.js";
 
 /** The command and its flags, without an action; their types are inferred from here. */
 function declareDaemon() {
@@ -25,6 +26,7 @@ function declareDaemon() {
     .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
     .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
     .option("--health-interval <duration>", "how often running plugins are health-checked", "10s")
+    .option("--liveness-failures <n>", "failed health checks in a row that get a plugin SIGKILLed and restarted (0: never)", "3")
     .option("--gzip <when>", "compress scrapes: auto (not for scrapers on this host or bodies under 1 KiB), always or never", "auto")
     .option("--no-gzip", "the same as --gzip never")
     .option("--keep-plugins", "leave plugins running on SIGTERM/SIGINT, for a later daemon to reattach", false)
@@ -75,6 +77,7 @@ export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
     stopGraceMs: positiveDuration("--stop-grace", f.stopGrace),
     startTimeoutMs: positiveDuration("--start-timeout", f.startTimeout),
     healthIntervalMs: positiveDuration("--health-interval", f.healthInterval),
+    livenessFailures: nonNegativeInt("--liveness-failures", f.livenessFailures, MAX_LIVENESS_FAILURES),
     // --no-gzip leaves false.
     gzip: f.gzip === false ? "never" : oneOf("--gzip", f.gzip, ["auto", "always", "never"]),
     keepPlugins: f.keepPlugins,

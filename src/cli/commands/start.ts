@@ -7,7 +7,8 @@ import { MetricsTransport, StartRequestSchema, type StartRequest } from "../../s
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { usageError } from "../errors.js";
 import type { Factory, Run, Seams } from "../factory.js";
-import { collect, keyValues, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
+import { collect, keyValues, nonNegativeInt, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
+import { checkSupervisionSettings, MAX_LIVENESS_FAILURES } from "../../shared/plugin-entry.js";
 import { renderPlugin } from "../output.js";
 
 export interface StartOptions {
@@ -35,7 +36,9 @@ function declareStart() {
     .option("--inherit-env", "give the plugin the daemon's whole environment, not the minimal one", false)
     .option("--no-metrics", "the plugin serves no metrics; its target serves its process_* metrics from /proc")
     .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
-    .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)");
+    .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
+    .option("--liveness-failures <n>", "failed health checks in a row that get it SIGKILLed and restarted; 0: never (default: the daemon's)")
+    .option("--health-interval <duration>", "how often it is health-checked, 100ms to 1h (default: the daemon's)");
 }
 
 type StartFlags = ReturnType<ReturnType<typeof declareStart>["opts"]>;
@@ -66,6 +69,10 @@ export function startRequest(name: string, args: readonly string[], flags: Start
   const restartPolicy = flags.restart === undefined ? "" : oneOf("--restart", flags.restart, ["always", "on-failure", "never"]);
   const scrapeInterval = requestDuration(optionalDuration("--scrape-interval", flags.scrapeInterval));
   const scrapeTimeout = requestDuration(optionalDuration("--scrape-timeout", flags.scrapeTimeout));
+  const livenessFailures = flags.livenessFailures === undefined ? undefined : nonNegativeInt("--liveness-failures", flags.livenessFailures, MAX_LIVENESS_FAILURES);
+  const healthIntervalMs = optionalDuration("--health-interval", flags.healthInterval);
+  const [badInterval] = checkSupervisionSettings(undefined, healthIntervalMs);
+  if (badInterval) throw usageError(`--health-interval ${flags.healthInterval}: ${badInterval[1]}`);
 
   return create(StartRequestSchema, {
     name,
@@ -87,6 +94,8 @@ export function startRequest(name: string, args: readonly string[], flags: Start
     noMetrics: !flags.metrics,
     scrapeInterval,
     scrapeTimeout,
+    livenessFailures,
+    healthInterval: requestDuration(healthIntervalMs),
   });
 }
 

@@ -63,6 +63,10 @@ test("list --json prints an array of plugin objects with exactly the documented 
     scrapeTimeout: null,
     restartPolicy: "on-failure",
     nextRestartAt: null,
+    livenessFailures: 3,
+    healthInterval: "10s",
+    failedHealthChecks: 0,
+    livenessRestarts: 0,
   });
   // Absent values are null, but a real exit code 0 is kept.
   assert.equal(dead.pid, null);

@@ -19,12 +19,13 @@ function setup() {
   const registry = new Registry({
     log: silentLogger,
     catalog: new Map(),
-    supervisor: { runner, healthIntervalMs: 5_000, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
+    supervisor: { runner, supervision: { healthIntervalMs: 5_000, livenessFailures: 3 }, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
     defaults: { stopGraceMs: 1_000, startTimeoutMs: 10_000 },
     events: {
       pluginStarted: (n) => events.push(`started ${n}`),
       pluginStopped: (n) => events.push(`stopped ${n}`),
       pluginRestarted: (n) => events.push(`restarted ${n}`),
+      pluginLivenessRestarted: (n) => events.push(`liveness-restarted ${n}`),
     },
     persist: (snapshot) => (persisted = snapshot()),
   });
@@ -99,4 +100,19 @@ test("restore brings back what a previous daemon had, adopted when alive, with i
   assert.equal(sup.state, PluginState.RUNNING);
   assert.equal(sup.pid, saved[0]!.reattach!.pid);
   assert.equal(sup.restarts, 3);
+});
+
+test("the daemon's --liveness-failures applies to an instance that sets none: its replacement is counted, then its restart", async () => {
+  const { registry, runner, clock, events, persisted } = setup();
+  const sup = await registry.start(start("abc"));
+  assert.deepEqual(sup.supervision, { healthIntervalMs: 5_000, livenessFailures: 3 });
+  assert.equal(persisted()[0].spec.livenessFailures, undefined, "the daemon's default is not written into instances.json");
+  const first = runner.last;
+  first.healthy = false;
+  await clock.advance(3 * 5_000);
+  await clock.advance(1_000);
+  assert.deepEqual(events, ["started abc", "liveness-restarted abc", "restarted abc", "started abc"]);
+  assert.deepEqual(first.received, ["SIGKILL"]);
+  assert.equal(sup.state, PluginState.RUNNING);
+  assert.equal(persisted()[0].process?.pid, runner.last.pid, "the new process is what is saved");
 });
