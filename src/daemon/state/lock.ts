@@ -31,8 +31,9 @@ export async function acquireStateDirLock(stateDir: string): Promise<() => Promi
   const lockPath = join(stateDir, LOCK_FILE);
   const me: LockContent = { pid: process.pid, startTicks: readProcStatSync(process.pid)?.startTicks ?? "" };
   const tmp = join(stateDir, `${LOCK_FILE}.${process.pid}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
   try {
+    // Inside the try: a full disk leaves a partial temp file, which must go too.
+    await writeFile(tmp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         // link() fails if the lock exists: the create is atomic even between two daemons.
