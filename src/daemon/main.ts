@@ -11,7 +11,7 @@ import { readTokenFile } from "../shared/token.js";
 import { VERSION } from "../shared/version.js";
 import { toConnectError } from "./control/errors.js";
 import { createControlServer, type ControlServer } from "./control/server.js";
-import { describeSystemError, invalid } from "./errors.js";
+import { describeSystemError, invalid, systemFailure } from "./errors.js";
 import { buildTargetGroups, renderSdDocument } from "./http/discovery.js";
 import { createHttpServer } from "./http/server.js";
 import { readTls, type TlsFiles } from "./http/tls.js";
@@ -266,15 +266,20 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
     async shutDown(keepPlugins) {
       await restoring;
       await applying;
+      // A save that fails (a full disk) does not stop the shutdown half-way: what the file last
+      // held is consistent (nothing runs that it does not know), so the plugins are still
+      // stopped or left as asked, and the daemon exits 1 saying what was not saved.
+      let unsaved: unknown;
+      const flush = () => writer.flush().catch((err: unknown) => void (unsaved = err));
       if (keepPlugins) {
         // The snapshot with reattach data is what the next daemon adopts.
-        await writer.flush();
+        await flush();
         persisting = false;
         await registry.detachAll();
       } else {
         // The set of instances survives a daemon restart; only their processes stop.
         writer.save(() => registry.list().map((s) => ({ ...s.persisted(), reattach: undefined })));
-        await writer.flush();
+        await flush();
         persisting = false;
         await registry.stopAll(opts.stopGraceMs, { forget: false });
       }
@@ -283,13 +288,21 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
       await rm(stateFilePath, { force: true });
       if (grpcSocket) await rm(grpcSocket, { force: true });
       await stateDir.releaseLock();
+      if (unsaved !== undefined) {
+        throw systemFailure(
+          `the daemon ${keepPlugins ? "left its plugins running" : "stopped its plugins"}, but the last changes to instances.json were not saved ` +
+            "(a daemon started on this state dir restores what it held before them)",
+          unsaved,
+        );
+      }
     },
   });
 }
 
 /**
- * Resolves once the daemon has shut down, begun by SIGINT/SIGTERM or a Shutdown RPC. A
- * second signal during a shutdown kills the plugins and exits at once.
+ * Resolves once the daemon has shut down, begun by SIGINT/SIGTERM or a Shutdown RPC; rejects
+ * when the shutdown finished but failed at something (instances.json not saved). A second
+ * signal during a shutdown kills the plugins and exits at once.
  */
 function untilShutdown(o: {
   log: Logger;
@@ -304,7 +317,7 @@ function untilShutdown(o: {
   shutDown: (keepPlugins: boolean) => Promise<void>;
 }): Promise<void> {
   const { log, registry } = o;
-  return new Promise<void>((resolve) => {
+  return new Promise<void>((resolve, reject) => {
     let shuttingDown = false;
     const begin = (keepPlugins: boolean, why: string) => {
       if (shuttingDown) {
@@ -316,17 +329,24 @@ function untilShutdown(o: {
       }
       shuttingDown = true;
       log.info(keepPlugins ? "shutting down, leaving plugins running" : "shutting down: stopping all plugins", { reason: why, plugins: registry.list().length });
-      void o
-        .shutDown(keepPlugins)
-        .then(() => log.info("plugprom daemon stopped"))
-        .finally(() => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          process.off("SIGHUP", o.onSighup);
+      void o.shutDown(keepPlugins).then(
+        () => {
+          release();
+          log.info("plugprom daemon stopped");
           resolve();
-        });
+        },
+        (err: unknown) => {
+          release();
+          reject(err);
+        },
+      );
     };
     const onSignal = (signal: NodeJS.Signals) => begin(o.keepPluginsOnSignal, signal);
+    const release = () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      process.off("SIGHUP", o.onSighup);
+    };
     o.onShutdownRpc((keepPlugins) => begin(keepPlugins, "Shutdown RPC"));
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);

@@ -192,6 +192,26 @@ test("a full filesystem when the daemon starts: it fails at once naming ENOSPC, 
   await waitFor("a RUNNING again", async () => (await getPlugin(d, "a")).state === "RUNNING", 20_000);
 });
 
+test("a full filesystem at shutdown: SIGTERM still stops every plugin, the daemon exits 1 saying what was not saved, and the next daemon restores the instances", async (t) => {
+  const fs = smallFilesystem(t, "16m");
+  if (!fs) return t.skip("cannot mount a tmpfs here (needs root)");
+  const next = daemonFleet(t, { stateDir: join(fs, "state") });
+  const d = await next();
+  for (const name of ["a", "b"]) assert.equal((await d.cli(["start", name, "--", goGreeter])).code, 0);
+  const filler = fillFilesystem(fs);
+  assert.equal(await d.stop(), 1);
+  const line = d.log().split("\n").find((l) => l.startsWith("plugprom: "));
+  assert.match(line ?? "", /^plugprom: the daemon stopped its plugins, but the last changes to instances\.json were not saved .*: ENOSPC \(no space left on device\)$/, d.log());
+  assert.doesNotMatch(d.log(), /^\s+at /m, "no stack trace");
+  assert.deepEqual(pluginProcesses(d.stateDir), [], "every plugin stopped");
+
+  await rm(filler);
+  const again = await next();
+  await again.waitForLog("instances restored", 30_000);
+  for (const name of ["a", "b"]) await waitFor(`${name} RUNNING`, async () => (await getPlugin(again, name)).state === "RUNNING", 20_000);
+  await assertOneCopyEach(again);
+});
+
 /** CPU seconds (user + system) a process has used. */
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
