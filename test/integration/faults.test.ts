@@ -1,7 +1,7 @@
 // The failures a hostile user found (daemon SIGKILLs mid-start, a full filesystem, a log
 // flood, a low descriptor limit), each reproduced with real processes, and what the daemon
 // must do instead.
-import { test, before } from "node:test";
+import { test, before, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -48,6 +48,19 @@ test("a start cut off by a daemon SIGKILL leaves no orphan: the next daemon stop
   assert.deepEqual(pluginProcesses(second.stateDir), [], "stop leaves nothing behind");
 });
 
+/** Daemons taking turns on a state dir in a 16 MiB tmpfs of its own; undefined where none can be mounted. */
+function onSmallFilesystem(t: TestContext): { fs: string; next: ReturnType<typeof daemonFleet> } | undefined {
+  const fs = smallFilesystem(t, "16m");
+  return fs ? { fs, next: daemonFleet(t, { stateDir: join(fs, "state") }) } : undefined;
+}
+
+async function startGoGreeters(d: DaemonHandle, names: string[]): Promise<void> {
+  for (const name of names) {
+    const r = await d.cli(["start", name, "--", goGreeter]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+}
+
 interface SavedState {
   instances: Array<{ spec: { name: string }; process?: { pid: number }; reattach?: { pid: number } }>;
 }
@@ -74,11 +87,11 @@ async function assertOneCopyEach(d: DaemonHandle): Promise<void> {
 }
 
 test("a full filesystem: kill, restart and start fail naming ENOSPC, a lost handshake says so, and nothing runs that instances.json does not know", async (t) => {
-  const fs = smallFilesystem(t, "16m");
-  if (!fs) return t.skip("cannot mount a tmpfs here (needs root)");
-  const next = daemonFleet(t, { stateDir: join(fs, "state") });
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
   const d = await next();
-  for (const name of ["a", "b"]) assert.equal((await d.cli(["start", name, "--", goGreeter])).code, 0);
+  await startGoGreeters(d, ["a", "b"]);
 
   // The disk fills after the process was saved but before it printed its handshake.
   const late = d.cli(["start", "late", "--start-timeout", "5s", "--", "sh", "-c", `sleep 1; exec ${goGreeter}`]);
@@ -126,11 +139,11 @@ async function assertFileMatchesDaemon(d: DaemonHandle): Promise<void> {
 }
 
 test("a full filesystem: stop and apply that could not be saved fail naming ENOSPC, and once space is back the next operation succeeds and instances.json is complete", async (t) => {
-  const fs = smallFilesystem(t, "16m");
-  if (!fs) return t.skip("cannot mount a tmpfs here (needs root)");
-  const next = daemonFleet(t, { stateDir: join(fs, "state") });
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
   const d = await next();
-  for (const name of ["a", "b", "c"]) assert.equal((await d.cli(["start", name, "--", goGreeter])).code, 0);
+  await startGoGreeters(d, ["a", "b", "c"]);
   // The plugins file lives elsewhere: only the state dir's filesystem is full.
   const set = join(tempDir(t), "plugins.yaml");
   writeFileSync(set, `instances:\n  g1: { command: ${goGreeter} }\n`);
@@ -171,9 +184,9 @@ test("a full filesystem: stop and apply that could not be saved fail naming ENOS
 });
 
 test("a full filesystem when the daemon starts: it fails at once naming ENOSPC, changes nothing, and starts once space is back", async (t) => {
-  const fs = smallFilesystem(t, "16m");
-  if (!fs) return t.skip("cannot mount a tmpfs here (needs root)");
-  const next = daemonFleet(t, { stateDir: join(fs, "state") });
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
   const first = await next();
   assert.equal((await first.cli(["start", "a", "--", goGreeter])).code, 0);
   assert.equal(await first.stop(), 0);
@@ -193,11 +206,11 @@ test("a full filesystem when the daemon starts: it fails at once naming ENOSPC, 
 });
 
 test("a full filesystem at shutdown: SIGTERM still stops every plugin, the daemon exits 1 saying what was not saved, and the next daemon restores the instances", async (t) => {
-  const fs = smallFilesystem(t, "16m");
-  if (!fs) return t.skip("cannot mount a tmpfs here (needs root)");
-  const next = daemonFleet(t, { stateDir: join(fs, "state") });
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
   const d = await next();
-  for (const name of ["a", "b"]) assert.equal((await d.cli(["start", name, "--", goGreeter])).code, 0);
+  await startGoGreeters(d, ["a", "b"]);
   const filler = fillFilesystem(fs);
   assert.equal(await d.stop(), 1);
   const line = d.log().split("\n").find((l) => l.startsWith("plugprom: "));
