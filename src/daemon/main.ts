@@ -137,6 +137,8 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
       if (stopped.length > 0) log.warn("stopped plugin processes no instance owned", { count: stopped.length });
     },
   });
+  // Before the control API listens: a start that comes in early waits for the orphan sweep.
+  registry.expectRestore();
   metrics = new DaemonMetrics(registry);
   const applier = new Applier(registry, catalog);
   if (opts.applyFile) {

@@ -177,8 +177,10 @@ export interface RefusedDaemon {
  * gets as far as "ready" or outlives it is killed and fails the test with its log, so a slow
  * start is never mistaken for a refusal.
  */
-export async function refusedDaemon(stateDir: string, args: string[] = [], timeoutMs = 60_000): Promise<RefusedDaemon> {
-  const proc = spawn(PLUGPROM, ["daemon", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--state-dir", stateDir, ...args], {
+export async function refusedDaemon(stateDir: string, opts: { args?: string[]; wrapper?: string[]; timeoutMs?: number } = {}): Promise<RefusedDaemon> {
+  const { args = [], wrapper = [], timeoutMs = 60_000 } = opts;
+  const command = [...wrapper, PLUGPROM, "daemon", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--state-dir", stateDir, ...args];
+  const proc = spawn(command[0], command.slice(1), {
     env: testEnv(),
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { daemon, daemonFleet, getPlugin, PLUGPROM, refusedDaemon, testEnv, waitFor, type DaemonHandle } from "../helpers/daemon.js";
 import { pluginProcesses } from "../helpers/procs.js";
@@ -127,6 +127,24 @@ test("state files the daemon cannot read or will not touch make it refuse to sta
     }
     assert.deepEqual(setAsideFiles(stateDir), [], what);
   }
+});
+
+test("an instances.json the daemon's user may not read is refused (exit 7) and left as it is, not taken for a missing file", async (t) => {
+  // Root reads any file, so the daemon runs as nobody here, on a state dir of nobody's that
+  // holds a file root wrote: what an operator's `sudo cp` leaves.
+  if (process.getuid?.() !== 0) return t.skip("needs root to run the daemon as another user");
+  const stateDir = tempDir(t);
+  chownSync(stateDir, 65534, 65534);
+  const file = instancesFile(stateDir);
+  writeFileSync(file, '{"version":1,"instances":[]}\n', { mode: 0o600 });
+  const r = await refusedDaemon(stateDir, { wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] });
+  assert.equal(r.code, EXIT_STATE, r.output);
+  assert.match(
+    r.output,
+    /^plugprom: \S+\/instances\.json cannot be read: EACCES \(permission denied\); the daemon did not start and left it as it is: make it readable by the daemon's user \(it runs as uid 65534\)\n$/,
+  );
+  assert.equal(readFileSync(file, "utf8"), '{"version":1,"instances":[]}\n');
+  assert.deepEqual(setAsideFiles(stateDir), []);
 });
 
 /** What a path is and holds, to compare before and after. */

@@ -123,7 +123,7 @@ export async function loadDesiredState(stateDir: string, now: Date = new Date())
  * The file's text; undefined when there is none. Only a regular file of a sane size is read:
  * a FIFO would block the daemon forever, and a huge file would exhaust its memory.
  */
-async function readStateText(file: string, refuse: (problem: string) => StateFileError): Promise<string | undefined> {
+async function readStateText(file: string, refuse: (problem: string, remedy?: string) => StateFileError): Promise<string | undefined> {
   let st: Stats;
   try {
     st = await stat(file);
@@ -140,7 +140,9 @@ async function readStateText(file: string, refuse: (problem: string) => StateFil
   try {
     return await readFile(file, "utf8");
   } catch (err) {
-    throw refuse(`cannot be read: ${describeSystemError(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const denied = code === "EACCES" || code === "EPERM";
+    throw refuse(`cannot be read: ${describeSystemError(err)}`, denied ? `make it readable by the daemon's user (it runs as uid ${process.getuid?.()})` : undefined);
   }
 }
 

@@ -1,6 +1,7 @@
 // Checks that a parsed instances.json has the shape this plugprom writes, naming the first field
 // that does not, so that a hand-edited or foreign file is refused before anything acts on it.
 // Fields this version does not know are allowed: a field added later is optional by rule.
+import { checkInstanceName, checkLabels } from "../../shared/names.js";
 import { RESTART_POLICIES } from "../spec.js";
 
 type Check = (value: unknown) => string | undefined;
@@ -19,17 +20,20 @@ const oneOf =
 const stringArray: Check = (v) => (Array.isArray(v) && v.every((e) => typeof e === "string") ? undefined : "must be an array of strings");
 const countArray: Check = (v) => (Array.isArray(v) && v.every((e) => count(e) === undefined) ? undefined : "must be an array of integers");
 const stringMap: Check = (v) => (isObject(v) && Object.values(v).every((e) => typeof e === "string") ? undefined : "must be an object of strings");
+/** The rules a start enforces: a name is also a file name under logs/ and sockets/. */
+const instanceName: Check = (v) => nonEmptyString(v) ?? (checkInstanceName(v as string) ? "must be a valid instance name (a-z, 0-9, '_', '.', '-')" : undefined);
+const labelMap: Check = (v) => stringMap(v) ?? (checkLabels(v as Record<string, string>) ? `must be valid labels (${checkLabels(v as Record<string, string>)})` : undefined);
 
 /** Field checks of an object; a `?` after the name makes the field optional. */
 type Shape = Record<string, Check>;
 
 const SPEC: Shape = {
-  name: nonEmptyString,
+  name: instanceName,
   source: string,
   command: nonEmptyString,
   args: stringArray,
   env: stringMap,
-  labels: stringMap,
+  labels: labelMap,
   magicCookieKey: string,
   magicCookieValue: string,
   protocolVersions: countArray,
@@ -103,7 +107,7 @@ export function instancesProblem(instances: unknown): string | undefined {
   if (!Array.isArray(instances)) return '"instances" must be an array';
   const names = new Set<string>();
   for (const [i, inst] of instances.entries()) {
-    const name = isObject(inst) && isObject(inst.spec) && typeof inst.spec.name === "string" ? ` (${JSON.stringify(inst.spec.name)})` : "";
+    const name = isObject(inst) && isObject(inst.spec) && typeof inst.spec.name === "string" ? ` (${JSON.stringify(inst.spec.name.slice(0, 80))})` : "";
     const where = `instances[${i}]${name}`;
     if (!isObject(inst)) return `${where} must be an object`;
     const problem = problemIn(inst, INSTANCE);

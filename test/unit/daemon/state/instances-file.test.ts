@@ -98,6 +98,8 @@ test("a spec of the wrong types is named by its first wrong field", () => {
     [withSpec({ labels: { team: 1 } }), 'instances[0] ("web").spec.labels must be an object of strings'],
     [withSpec({ startTimeoutMs: -1 }), 'instances[0] ("web").spec.startTimeoutMs must be a number > 0'],
     [withSpec({ name: 7 }), "instances[0].spec.name must be a non-empty string"],
+    [withSpec({ name: "../../etc/x" }), `instances[0] ("../../etc/x").spec.name must be a valid instance name (a-z, 0-9, '_', '.', '-')`],
+    [withSpec({ labels: { __name__: "x" } }), 'instances[0] ("web").spec.labels must be valid labels (invalid label name "__name__": names starting with "__" are reserved by Prometheus)'],
     [withSpec({ scrapeIntervalMs: "15s" }), 'instances[0] ("web").spec.scrapeIntervalMs must be a number > 0'],
     [withSpec({}, { restarts: -1 }), 'instances[0] ("web").restarts must be an integer >= 0'],
     [withSpec({}, { reattach: { pid: 1 } }), 'instances[0] ("web").reattach.startTicks is missing'],
