@@ -31,8 +31,8 @@ test("an instances.json that cannot be parsed (empty, truncated, garbage) is kep
   const next = daemonFleet(t);
   const damages: Array<[string, (text: string) => string, RegExp]> = [
     ["empty, as a crash during a plain copy leaves it", () => "", /problem="is empty"/],
-    ["truncated mid-JSON", (text) => text.slice(0, Math.floor(text.length / 2)), /problem="is not valid JSON/],
-    ["garbage bytes", () => "\x00\x7fELF\x02\x01\x01 not a state file", /problem="is not valid JSON/],
+    ["truncated mid-JSON", (text) => text.slice(0, Math.floor(text.length / 2)), /problem="is truncated \(it ends mid-JSON\)"/],
+    ["garbage bytes", () => "\x00\x7fELF\x02\x01\x01 not a state file", /problem="is not text \(garbage bytes\)"/],
   ];
   const kept: string[] = [];
   for (const [what, damage, problem] of damages) {
@@ -58,7 +58,7 @@ test("an instances.json that cannot be parsed (empty, truncated, garbage) is kep
     assert.deepEqual(JSON.parse((await d.cli(["list", "--json"])).stdout), []);
     const status = JSON.parse((await d.cli(["status", "--json"])).stdout) as StatusJson;
     assert.equal(status.instancesSetAside?.file, keptAs);
-    assert.match((await d.cli(["status"])).stdout, /^state: +instances\.json (is empty|is not valid JSON.*): started with no instances; kept as \S+$/m);
+    assert.match((await d.cli(["status"])).stdout, /^state: +instances\.json (is empty|is truncated \(it ends mid-JSON\)|is not text \(garbage bytes\)): started with no instances; kept as \S+$/m);
 
     // The new daemon's own saves never touch the copy.
     assert.equal((await d.cli(["start", "fresh"])).code, 0);
@@ -100,6 +100,12 @@ test("state files the daemon cannot read or will not touch make it refuse to sta
   const cases: Array<[string, string, (path: string) => void, RegExp]> = [
     ["instances.json is a directory", "instances.json", (p) => mkdirSync(p), /instances\.json cannot be read: it is a directory; the daemon did not start and left it as it is: fix it or move it aside to start with no instances$/],
     ["instances.json is a FIFO", "instances.json", (p) => spawnSyncOk("mkfifo", [p]), /instances\.json cannot be read: it is not a regular file;/],
+    [
+      "a hand edit's trailing comma",
+      "instances.json",
+      (p) => writeFileSync(p, '{\n  "version": 1,\n  "instances": [],\n}\n'),
+      /instances\.json is not valid JSON: Expected double-quoted property name at line 4, column 1; the daemon did not start and left it as it is: fix it or move it aside to start with no instances$/,
+    ],
     ["an older format version", "instances.json", (p) => writeFileSync(p, '{"version":0,"instances":[]}'), /instances\.json has format version 0, which this plugprom does not read \(only 1\);/],
     ["instances not an array", "instances.json", (p) => writeFileSync(p, '{"version":1,"instances":{"web":{}}}'), /instances\.json is not what plugprom writes: "instances" must be an array;/],
     ["an instance without a spec", "instances.json", (p) => writeFileSync(p, '{"version":1,"instances":[{"restarts":0}]}'), /instances\.json is not what plugprom writes: instances\[0\]\.spec is missing;/],

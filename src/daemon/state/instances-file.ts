@@ -70,7 +70,7 @@ export class StateFileError extends DaemonError {
 export interface SetAsideFile {
   /** Where it is now: `instances.json.corrupt-<time>`. */
   path: string;
-  /** Why it could not be used, e.g. "is not valid JSON (truncated?)". */
+  /** Why it could not be used: "is empty", "is truncated (it ends mid-JSON)", "is not text (garbage bytes)". */
   reason: string;
 }
 
@@ -96,12 +96,15 @@ export async function loadDesiredState(stateDir: string, now: Date = new Date())
     new StateFileError(`${file} ${problem}; the daemon did not start and left it as it is: ${remedy}`);
   const text = await readStateText(file, refuse);
   if (text === undefined) return { instances: [] };
+  // A byte-order mark is what some editors add: the file is still the one plugprom wrote.
+  const json = text.replace(/^\uFEFF/, "");
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
-  } catch {
-    const reason = text.trim() === "" ? "is empty" : "is not valid JSON (truncated or overwritten?)";
-    return { instances: [], setAside: { path: await setAside(file, now, refuse), reason } };
+    doc = JSON.parse(json);
+  } catch (err) {
+    const broken = damage(json, err as SyntaxError);
+    if ("edited" in broken) throw refuse(`is not valid JSON: ${broken.edited}`);
+    return { instances: [], setAside: { path: await setAside(file, now, refuse), reason: broken.reason } };
   }
   const version = (doc as Partial<PersistedState> | null)?.version;
   if (typeof version !== "number") throw refuse('has no format "version": it is not a plugprom instances file');
@@ -117,6 +120,26 @@ export async function loadDesiredState(stateDir: string, now: Date = new Date())
   const problem = instancesProblem((doc as PersistedState).instances);
   if (problem) throw refuse(`is not what plugprom writes: ${problem}`);
   return { instances: (doc as PersistedState).instances };
+}
+
+/**
+ * How a file that JSON.parse refused was damaged. Empty, cut short, or not text at all: what a
+ * crash, a plain copy cut off, or a disk fault leaves, with nothing in it to read back (set
+ * aside). Well-formed text with a syntax error in the middle: a hand edit gone wrong (a
+ * trailing comma), which whoever made it can mend (refused, with the place).
+ */
+function damage(text: string, err: SyntaxError): { reason: string } | { edited: string } {
+  const body = text.trimEnd();
+  if (body.trim() === "") return { reason: "is empty" };
+  // NUL and other control bytes, or invalid UTF-8 (decoded as U+FFFD): not a text file.
+  if (/[\x00-\x08\x0e-\x1f\ufffd]/.test(body)) return { reason: "is not text (garbage bytes)" };
+  const at = /at position (\d+)/.exec(err.message);
+  if (/end of JSON input/.test(err.message) || (at && Number(at[1]) >= body.length)) return { reason: "is truncated (it ends mid-JSON)" };
+  // V8 quotes the text around an unexpected token: not into a one-line error.
+  if (!at) return { edited: err.message.split(/, "/)[0].replace(/\s+/g, " ").slice(0, 120) };
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split("\n").length;
+  return { edited: `${err.message.replace(/ in JSON at position \d+/, "")} at line ${line}, column ${before.length - before.lastIndexOf("\n")}` };
 }
 
 /**

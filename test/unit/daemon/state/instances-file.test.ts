@@ -30,20 +30,24 @@ const spec = {
 const valid = { version: 1, instances: [{ spec, restarts: 2, process: { pid: 10, startTicks: "5" } }] };
 const NOW = new Date("2026-01-02T03:04:05.678Z");
 
-test("a missing file is no instances, and a valid one is read as it is, with fields this version does not know", async (t) => {
+test("a missing file is no instances, and a valid one is read as it is, with fields this version does not know or a byte-order mark", async (t) => {
   const dir = tempDir(t);
   assert.deepEqual(await loadDesiredState(dir), { instances: [] });
   const withFuture = { ...valid, instances: [{ ...valid.instances[0], spec: { ...spec, livenessFailures: 3 } }] };
   writeFileSync(join(dir, INSTANCES_FILE), JSON.stringify(withFuture));
   assert.deepEqual(await loadDesiredState(dir), { instances: withFuture.instances });
+  writeFileSync(join(dir, INSTANCES_FILE), `\uFEFF${JSON.stringify(valid)}`);
+  assert.deepEqual(await loadDesiredState(dir), { instances: valid.instances }, "an editor's byte-order mark is no damage");
 });
 
-test("an empty, truncated or garbage file is moved aside as instances.json.corrupt-<time>, never over an earlier one", async (t) => {
+test("an empty, truncated or garbage (not text) file is moved aside as instances.json.corrupt-<time>, never over an earlier one", async (t) => {
   const cases: Array<[string, string, RegExp]> = [
     ["empty", "", /^is empty$/],
     ["blank", " \n", /^is empty$/],
-    ["truncated", JSON.stringify(valid).slice(0, 40), /not valid JSON/],
-    ["garbage", "\x00\xff\x13 binary", /not valid JSON/],
+    ["truncated", JSON.stringify(valid, null, 2).slice(0, 40), /^is truncated \(it ends mid-JSON\)$/],
+    ["truncated in a string", JSON.stringify(valid).slice(0, 30), /^is truncated/],
+    ["garbage", "\x00\xff\x13 binary", /^is not text \(garbage bytes\)$/],
+    ["zeroes, as a disk fault leaves", "\x00".repeat(4096), /^is not text/],
   ];
   for (const [what, content, reason] of cases) {
     const dir = tempDir(t);
@@ -60,7 +64,7 @@ test("an empty, truncated or garbage file is moved aside as instances.json.corru
   }
 });
 
-test("a file that cannot be read, of another version, or of the wrong shape is refused, named, and left as it is", async (t) => {
+test("a file that cannot be read, edited into invalid JSON, of another version, or of the wrong shape is refused, named, and left as it is", async (t) => {
   const cases: Array<[string, (file: string) => void, RegExp]> = [
     ["a directory", (f) => mkdirSync(f), /cannot be read: it is a directory/],
     ["a FIFO (reading it would block forever)", (f) => execFileSync("mkfifo", [f]), /cannot be read: it is not a regular file/],
@@ -69,6 +73,8 @@ test("a file that cannot be read, of another version, or of the wrong shape is r
     ["larger than any real state", (f) => (writeFileSync(f, ""), truncateSync(f, MAX_INSTANCES_FILE_BYTES + 1)), /larger than 64 MiB/],
     ["a newer version", (f) => writeFileSync(f, JSON.stringify({ ...valid, version: 2 })), /format version 2, newer than this plugprom reads \(1\).*never downgraded/],
     ["an older version", (f) => writeFileSync(f, JSON.stringify({ ...valid, version: 0 })), /format version 0, which this plugprom does not read/],
+    ["a hand edit's trailing comma", (f) => writeFileSync(f, '{\n  "version": 1,\n  "instances": [],\n}\n'), /is not valid JSON: Expected double-quoted property name at line 4, column 1;/],
+    ["text that is not JSON", (f) => writeFileSync(f, "instances: []\n"), /is not valid JSON: Unexpected token 'i'; the daemon did not start/],
     ["no version", (f) => writeFileSync(f, JSON.stringify({ instances: [] })), /no format "version"/],
     ["JSON that is not an object", (f) => writeFileSync(f, "[1, 2]"), /no format "version"/],
     ["instances not an array", (f) => writeFileSync(f, JSON.stringify({ version: 1, instances: { web: spec } })), /"instances" must be an array/],
