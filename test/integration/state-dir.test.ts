@@ -164,14 +164,18 @@ function spawnSyncOk(cmd: string, args: string[]): void {
   assert.equal(r.status, 0, `${cmd}: ${r.stderr}`);
 }
 
-test("a garbage or empty daemon.json is rewritten and a garbage or empty lock is taken over: neither holds state", async (t) => {
+test("a garbage or empty daemon.json is rewritten, a garbage or empty lock taken over, and temp files of a write a crash cut off removed: none holds state", async (t) => {
   for (const content of ["", "garbage\n"]) {
     const stateDir = tempDir(t);
     writeFileSync(join(stateDir, "daemon.json"), content);
     writeFileSync(join(stateDir, "daemon.lock"), content);
+    for (const temp of ["instances.json.4242.tmp", "daemon.json.4243.tmp"]) writeFileSync(join(stateDir, temp), '{"version": 1, "inst');
+    writeFileSync(join(stateDir, "instances.json.bak"), "an operator's copy");
     const d = await daemon(t, [], { stateDir, keepStateDir: true });
     assert.equal((JSON.parse(readFileSync(join(stateDir, "daemon.json"), "utf8")) as { pid: number }).pid, d.proc.pid);
     assert.equal((JSON.parse(readFileSync(join(stateDir, "daemon.lock"), "utf8")) as { pid: number }).pid, d.proc.pid);
+    assert.deepEqual(readdirSync(stateDir).filter((f) => f.endsWith(".tmp")), [], "the cut-off writes' temp files are gone");
+    assert.equal(readFileSync(join(stateDir, "instances.json.bak"), "utf8"), "an operator's copy", "anything else is left alone");
     assert.equal(await d.stop(), 0);
   }
 });
