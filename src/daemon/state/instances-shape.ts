@@ -48,6 +48,12 @@ const SPEC: Shape = {
   restartPolicy: oneOf(...RESTART_POLICIES),
   "inheritEnv?": boolean,
   "noMetrics?": boolean,
+  // The per-instance supervision settings of issue 14 (liveness, memory): unset is the
+  // daemon's default, 0 is off.
+  "livenessFailures?": count,
+  "healthIntervalMs?": positiveNumber,
+  "maxMemoryBytes?": count,
+  "maxPids?": count,
 };
 
 const PROCESS: Shape = { pid: count, startTicks: string };

@@ -33,7 +33,7 @@ const NOW = new Date("2026-01-02T03:04:05.678Z");
 test("a missing file is no instances, and a valid one is read as it is, with fields this version does not know or a byte-order mark", async (t) => {
   const dir = tempDir(t);
   assert.deepEqual(await loadDesiredState(dir), { instances: [] });
-  const withFuture = { ...valid, instances: [{ ...valid.instances[0], spec: { ...spec, livenessFailures: 3 } }] };
+  const withFuture = { ...valid, instances: [{ ...valid.instances[0], spec: { ...spec, aFieldOfANewerPlugprom: "x" } }] };
   writeFileSync(join(dir, INSTANCES_FILE), JSON.stringify(withFuture));
   assert.deepEqual(await loadDesiredState(dir), { instances: withFuture.instances });
   writeFileSync(join(dir, INSTANCES_FILE), `\uFEFF${JSON.stringify(valid)}`);
@@ -107,6 +107,9 @@ test("a spec of the wrong types is named by its first wrong field", () => {
     [withSpec({ name: "../../etc/x" }), `instances[0] ("../../etc/x").spec.name must be a valid instance name (a-z, 0-9, '_', '.', '-')`],
     [withSpec({ labels: { __name__: "x" } }), 'instances[0] ("web").spec.labels must be valid labels (invalid label name "__name__": names starting with "__" are reserved by Prometheus)'],
     [withSpec({ scrapeIntervalMs: "15s" }), 'instances[0] ("web").spec.scrapeIntervalMs must be a number > 0'],
+    [withSpec({ livenessFailures: 0, healthIntervalMs: 500, maxMemoryBytes: 0, maxPids: 64 }), undefined],
+    [withSpec({ livenessFailures: "3" }), 'instances[0] ("web").spec.livenessFailures must be an integer >= 0'],
+    [withSpec({ maxMemoryBytes: -1 }), 'instances[0] ("web").spec.maxMemoryBytes must be an integer >= 0'],
     [withSpec({}, { restarts: -1 }), 'instances[0] ("web").restarts must be an integer >= 0'],
     [withSpec({}, { reattach: { pid: 1 } }), 'instances[0] ("web").reattach.startTicks is missing'],
     [[...withSpec({}), ...withSpec({})], 'instances[1] ("web"): a second instance named "web"'],
