@@ -163,6 +163,8 @@ export interface StatusJson {
   applyFile: string | null;
   /** The last apply that acted (--apply at start-up or SIGHUP, or `plugprom apply`), or null. */
   lastApply: { file: string; time: string | null; ok: boolean; error: string | null } | null;
+  /** instances.json could not be parsed at start-up: where it was kept and why, or null. */
+  instancesSetAside: { file: string; reason: string } | null;
 }
 
 export function statusJson(s: StatusResponse): StatusJson {
@@ -177,6 +179,7 @@ export function statusJson(s: StatusResponse): StatusJson {
     plugins: { ...s.plugins },
     applyFile: s.applyFile || null,
     lastApply: s.lastApply ? { file: s.lastApply.file, time: iso(s.lastApply.time), ok: s.lastApply.ok, error: s.lastApply.error || null } : null,
+    instancesSetAside: s.instancesSetAside ? { file: s.instancesSetAside, reason: s.instancesSetAsideReason } : null,
   };
 }
 
@@ -265,6 +268,8 @@ export function renderStatus(s: StatusResponse): string {
   const applied: Array<[string, string]> = [];
   if (j.applyFile) applied.push(["apply file", j.applyFile]);
   if (last) applied.push(["last apply", `${last.time ?? "-"} ${last.file}: ${last.ok ? "ok" : `failed: ${last.error ?? ""}`}`]);
+  const aside = j.instancesSetAside;
+  if (aside) applied.push(["state", `instances.json ${aside.reason}: started with no instances; kept as ${aside.file}`]);
   return keyValues([
     ["version", j.version],
     ["pid", String(j.pid)],

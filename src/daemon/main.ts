@@ -11,7 +11,7 @@ import { readTokenFile } from "../shared/token.js";
 import { VERSION } from "../shared/version.js";
 import { toConnectError } from "./control/errors.js";
 import { createControlServer, type ControlServer } from "./control/server.js";
-import { describeSystemError, invalid } from "./errors.js";
+import { describeSystemError, invalid, systemFailure } from "./errors.js";
 import { buildTargetGroups, renderSdDocument } from "./http/discovery.js";
 import { createHttpServer } from "./http/server.js";
 import { readTls, type TlsFiles } from "./http/tls.js";
@@ -20,8 +20,8 @@ import { createLogger, type Logger } from "./log.js";
 import { openFdCount, readFdLimit, startRefusal, watchFdUsage } from "./fd-limit.js";
 import { DaemonMetrics } from "./metrics.js";
 import type { DaemonOptions } from "./options.js";
-import { CoalescingFileWriter, writeAtomic } from "./state/atomic-file.js";
-import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js";
+import { CoalescingFileWriter } from "./state/atomic-file.js";
+import { writeDaemonFile, type DaemonStateFile } from "./state/daemon-file.js";
 import { DesiredStateWriter } from "./state/instances-file.js";
 import { openStateDir } from "./state/state-dir.js";
 import { loadCatalog, type Catalog } from "./supervision/catalog.js";
@@ -36,15 +36,52 @@ import { LIMITS } from "../shared/names.js";
  * reaches the CLI as the control API would report it (so its exit code follows the same table).
  */
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  const held = holdStartupSignals();
   try {
-    await serve(opts);
+    await serve(opts, held);
   } catch (err) {
     throw toConnectError(err);
+  } finally {
+    held.release();
   }
 }
 
-async function serve(opts: DaemonOptions): Promise<void> {
+/**
+ * A SIGTERM or SIGINT before the daemon's shutdown handlers exist would kill it by the
+ * default action (a death by signal for its supervisor, the lock and daemon.json left
+ * behind). From the first line of start-up it is held instead, and acted on as soon as the
+ * daemon can shut down cleanly; a second one ends a start-up that hangs, at once.
+ */
+interface HeldSignals {
+  /** The first signal held so far; stops holding (the caller has its own handlers now). */
+  take(): NodeJS.Signals | undefined;
+  release(): void;
+}
+
+function holdStartupSignals(): HeldSignals {
+  let first: NodeJS.Signals | undefined;
+  const hold = (signal: NodeJS.Signals) => {
+    if (first) process.exit(1);
+    first = signal;
+  };
+  const release = () => {
+    process.off("SIGINT", hold);
+    process.off("SIGTERM", hold);
+  };
+  process.on("SIGINT", hold);
+  process.on("SIGTERM", hold);
+  return {
+    take() {
+      release();
+      return first;
+    },
+    release,
+  };
+}
+
+async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
   const log = createLogger({ level: opts.logLevel, format: opts.logFormat });
+  log.debug("starting", { version: VERSION, stateDir: opts.stateDir });
   const startedAt = new Date();
   const httpAddr = parseAddress(opts.httpAddr);
   const grpcAddr = parseAddress(opts.grpcAddr);
@@ -52,6 +89,15 @@ async function serve(opts: DaemonOptions): Promise<void> {
   const catalog = await readCatalog(opts.configFile);
   const { controlToken, scrapeToken, tls } = await readCredentials(opts);
   const stateDir = await openStateDir(opts.stateDir);
+  if (stateDir.setAside) {
+    // Before anything can write a new instances.json, and before the orphan sweep stops
+    // whatever the unreadable file named: the one line that explains both.
+    log.error("instances.json could not be parsed: starting with no instances; it is kept aside, and plugins it named are stopped", {
+      file: join(opts.stateDir, "instances.json"),
+      problem: stateDir.setAside.reason,
+      keptAs: stateDir.setAside.path,
+    });
+  }
   const fdLimit = readFdLimit();
   const fdBaseline = openFdCount();
 
@@ -92,6 +138,8 @@ async function serve(opts: DaemonOptions): Promise<void> {
       if (stopped.length > 0) log.warn("stopped plugin processes no instance owned", { count: stopped.length });
     },
   });
+  // Before the control API listens: a start that comes in early waits for the orphan sweep.
+  registry.expectRestore();
   metrics = new DaemonMetrics(registry);
   const applier = new Applier(registry, catalog);
   if (opts.applyFile) {
@@ -155,6 +203,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
       shutdown: (keepPlugins) => shutdownRequested(keepPlugins),
       httpsScheme: tls !== undefined,
       lastScrapeSeconds: (name) => metrics?.lastScrape(name)?.seconds,
+      instancesSetAside: stateDir.setAside,
     },
     controlToken,
   );
@@ -170,7 +219,6 @@ async function serve(opts: DaemonOptions): Promise<void> {
   if (boundGrpc.kind === "unix") await chmod(boundGrpc.path, 0o600);
   advertiseAddr ||= derivedAdvertiseAddr(httpAddr, boundHttp);
 
-  const stateFilePath = join(opts.stateDir, DAEMON_STATE_FILE);
   const stateFile: DaemonStateFile = {
     pid: process.pid,
     version: VERSION,
@@ -180,7 +228,14 @@ async function serve(opts: DaemonOptions): Promise<void> {
     stateDir: opts.stateDir,
     startedAt: startedAt.toISOString(),
   };
-  await writeAtomic(stateFilePath, `${JSON.stringify(stateFile, null, 2)}\n`);
+  let stateFilePath: string;
+  try {
+    stateFilePath = await writeDaemonFile(opts.stateDir, stateFile);
+  } catch (err) {
+    await closeServers(httpServer, control);
+    await stateDir.releaseLock();
+    throw err;
+  }
   const announceReady = () =>
     log.info("plugprom daemon ready", {
       version: VERSION,
@@ -211,18 +266,24 @@ async function serve(opts: DaemonOptions): Promise<void> {
     onShutdownRpc: (begin) => (shutdownRequested = begin),
     onSighup,
     announceReady,
+    held,
     async shutDown(keepPlugins) {
       await restoring;
       await applying;
+      // A save that fails (a full disk) does not stop the shutdown half-way: what the file last
+      // held is consistent (nothing runs that it does not know), so the plugins are still
+      // stopped or left as asked, and the daemon exits 1 saying what was not saved.
+      let unsaved: unknown;
+      const flush = () => writer.flush().catch((err: unknown) => void (unsaved = err));
       if (keepPlugins) {
         // The snapshot with reattach data is what the next daemon adopts.
-        await writer.flush();
+        await flush();
         persisting = false;
         await registry.detachAll();
       } else {
         // The set of instances survives a daemon restart; only their processes stop.
         writer.save(() => registry.list().map((s) => ({ ...s.persisted(), reattach: undefined })));
-        await writer.flush();
+        await flush();
         persisting = false;
         await registry.stopAll(opts.stopGraceMs, { forget: false });
       }
@@ -231,13 +292,21 @@ async function serve(opts: DaemonOptions): Promise<void> {
       await rm(stateFilePath, { force: true });
       if (grpcSocket) await rm(grpcSocket, { force: true });
       await stateDir.releaseLock();
+      if (unsaved !== undefined) {
+        throw systemFailure(
+          `the daemon ${keepPlugins ? "left its plugins running" : "stopped its plugins"}, but the last changes to instances.json were not saved ` +
+            "(a daemon started on this state dir restores what it held before them)",
+          unsaved,
+        );
+      }
     },
   });
 }
 
 /**
- * Resolves once the daemon has shut down, begun by SIGINT/SIGTERM or a Shutdown RPC. A
- * second signal during a shutdown kills the plugins and exits at once.
+ * Resolves once the daemon has shut down, begun by SIGINT/SIGTERM or a Shutdown RPC; rejects
+ * when the shutdown finished but failed at something (instances.json not saved). A second
+ * signal during a shutdown kills the plugins and exits at once.
  */
 function untilShutdown(o: {
   log: Logger;
@@ -247,10 +316,12 @@ function untilShutdown(o: {
   onSighup: () => void;
   /** Called once the signal handlers are in place. */
   announceReady: () => void;
+  /** Signals received during start-up: the first one begins the shutdown at once. */
+  held: HeldSignals;
   shutDown: (keepPlugins: boolean) => Promise<void>;
 }): Promise<void> {
   const { log, registry } = o;
-  return new Promise<void>((resolve) => {
+  return new Promise<void>((resolve, reject) => {
     let shuttingDown = false;
     const begin = (keepPlugins: boolean, why: string) => {
       if (shuttingDown) {
@@ -262,22 +333,31 @@ function untilShutdown(o: {
       }
       shuttingDown = true;
       log.info(keepPlugins ? "shutting down, leaving plugins running" : "shutting down: stopping all plugins", { reason: why, plugins: registry.list().length });
-      void o
-        .shutDown(keepPlugins)
-        .then(() => log.info("plugprom daemon stopped"))
-        .finally(() => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          process.off("SIGHUP", o.onSighup);
+      void o.shutDown(keepPlugins).then(
+        () => {
+          release();
+          log.info("plugprom daemon stopped");
           resolve();
-        });
+        },
+        (err: unknown) => {
+          release();
+          reject(err);
+        },
+      );
     };
     const onSignal = (signal: NodeJS.Signals) => begin(o.keepPluginsOnSignal, signal);
+    const release = () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      process.off("SIGHUP", o.onSighup);
+    };
     o.onShutdownRpc((keepPlugins) => begin(keepPlugins, "Shutdown RPC"));
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     // Only now: a SIGTERM sent the moment the daemon says it is ready must find the handler.
     o.announceReady();
+    const early = o.held.take();
+    if (early) onSignal(early);
   });
 }
 

@@ -17,6 +17,8 @@ export const ExitCode = {
   CONFLICT: 5,
   /** Missing or wrong control token. */
   UNAUTHENTICATED: 6,
+  /** `daemon`: a state file it will not use or touch (unreadable, unknown version, wrong shape). */
+  STATE: 7,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -32,6 +34,8 @@ export function exitCodeFor(code: Code): ExitCode {
     case Code.Unauthenticated:
     case Code.PermissionDenied:
       return ExitCode.UNAUTHENTICATED;
+    case Code.DataLoss:
+      return ExitCode.STATE;
     default:
       return ExitCode.FAILED;
   }

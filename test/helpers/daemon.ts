@@ -164,6 +164,49 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Daemon
   };
 }
 
+export interface RefusedDaemon {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** stdout and stderr together. */
+  output: string;
+}
+
+/**
+ * Runs `plugprom daemon` on `stateDir` expecting it to refuse to start, and resolves with how
+ * it exited. The deadline is generous (a loaded machine starts a daemon slowly); a daemon that
+ * gets as far as "ready" or outlives it is killed and fails the test with its log, so a slow
+ * start is never mistaken for a refusal.
+ */
+export async function refusedDaemon(stateDir: string, opts: { args?: string[]; wrapper?: string[]; timeoutMs?: number } = {}): Promise<RefusedDaemon> {
+  const { args = [], wrapper = [], timeoutMs = 60_000 } = opts;
+  const command = [...wrapper, PLUGPROM, "daemon", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--state-dir", stateDir, ...args];
+  const proc = spawn(command[0], command.slice(1), {
+    env: testEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  // "close": exited, and its output read to the end.
+  const exited = once(proc, "close") as Promise<[number | null, NodeJS.Signals | null]>;
+  const failure = new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve(`did not exit within ${timeoutMs} ms`), timeoutMs);
+    void exited.then(() => clearTimeout(timer));
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      if (output.includes("plugprom daemon ready")) resolve("started instead of refusing");
+    };
+    proc.stdout!.on("data", onData);
+    proc.stderr!.on("data", onData);
+  });
+  const outcome = await Promise.race([exited, failure]);
+  if (typeof outcome === "string") {
+    proc.kill("SIGKILL");
+    await exited;
+    killProcessesStartedBy(stateDir);
+    throw new Error(`plugprom daemon on ${stateDir} ${outcome}. Log:\n${output}`);
+  }
+  return { code: outcome[0], signal: outcome[1], output };
+}
+
 /** What a test context offers for cleanup (node:test's TestContext, or a suite's). */
 export interface Cleanup {
   after(fn: () => Promise<void> | void): void;

@@ -1,7 +1,7 @@
 // The failures a hostile user found (daemon SIGKILLs mid-start, a full filesystem, a log
 // flood, a low descriptor limit), each reproduced with real processes, and what the daemon
 // must do instead.
-import { test, before } from "node:test";
+import { test, before, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -10,7 +10,8 @@ import { createControlClient } from "../../src/cli/client.js";
 import { errorMessage } from "../../src/shared/errors.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { repoRoot } from "../helpers/paths.js";
-import { daemonFleet, getPlugin, httpGet, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { daemonFleet, getPlugin, httpGet, refusedDaemon, waitFor, type DaemonHandle, type PluginJson } from "../helpers/daemon.js";
+import { tempDir } from "../helpers/temp.js";
 import { groupsByInstance, pluginProcesses } from "../helpers/procs.js";
 import { fillFilesystem, smallFilesystem } from "../helpers/tmpfs.js";
 
@@ -48,6 +49,19 @@ test("a start cut off by a daemon SIGKILL leaves no orphan: the next daemon stop
   assert.deepEqual(pluginProcesses(second.stateDir), [], "stop leaves nothing behind");
 });
 
+/** Daemons taking turns on a state dir in a 16 MiB tmpfs of its own; undefined where none can be mounted. */
+function onSmallFilesystem(t: TestContext): { fs: string; next: ReturnType<typeof daemonFleet> } | undefined {
+  const fs = smallFilesystem(t, "16m");
+  return fs ? { fs, next: daemonFleet(t, { stateDir: join(fs, "state") }) } : undefined;
+}
+
+async function startGoGreeters(d: DaemonHandle, names: string[]): Promise<void> {
+  for (const name of names) {
+    const r = await d.cli(["start", name, "--", goGreeter]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+}
+
 interface SavedState {
   instances: Array<{ spec: { name: string }; process?: { pid: number }; reattach?: { pid: number } }>;
 }
@@ -74,11 +88,11 @@ async function assertOneCopyEach(d: DaemonHandle): Promise<void> {
 }
 
 test("a full filesystem: kill, restart and start fail naming ENOSPC, a lost handshake says so, and nothing runs that instances.json does not know", async (t) => {
-  const fs = smallFilesystem(t, "16m");
-  if (!fs) return t.skip("cannot mount a tmpfs here (needs root)");
-  const next = daemonFleet(t, { stateDir: join(fs, "state") });
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
   const d = await next();
-  for (const name of ["a", "b"]) assert.equal((await d.cli(["start", name, "--", goGreeter])).code, 0);
+  await startGoGreeters(d, ["a", "b"]);
 
   // The disk fills after the process was saved but before it printed its handshake.
   const late = d.cli(["start", "late", "--start-timeout", "5s", "--", "sh", "-c", `sleep 1; exec ${goGreeter}`]);
@@ -117,6 +131,99 @@ test("a full filesystem: kill, restart and start fail naming ENOSPC, a lost hand
   assertNothingUnknownRuns(again.stateDir);
   assert.equal(await again.stop(), 0);
   assert.deepEqual(pluginProcesses(again.stateDir), []);
+});
+
+/** The names instances.json holds and the names the daemon lists are the same: the file is complete. */
+async function assertFileMatchesDaemon(d: DaemonHandle): Promise<void> {
+  const listed = (JSON.parse((await d.cli(["list", "--json"])).stdout) as PluginJson[]).map((p) => p.name).sort();
+  assert.deepEqual(savedState(d.stateDir).instances.map((i) => i.spec.name).sort(), listed, "instances.json holds what the daemon lists");
+}
+
+test("a full filesystem: stop and apply that could not be saved fail naming ENOSPC, and once space is back the next operation succeeds and instances.json is complete", async (t) => {
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
+  const d = await next();
+  await startGoGreeters(d, ["a", "b", "c"]);
+  // The plugins file lives elsewhere: only the state dir's filesystem is full.
+  const set = join(tempDir(t), "plugins.yaml");
+  writeFileSync(set, `instances:\n  g1: { command: ${goGreeter} }\n`);
+  assert.equal((await d.cli(["apply", "-f", set])).code, 0);
+
+  fillFilesystem(fs);
+  const stopped = await d.cli(["stop", "a"]);
+  assert.equal(stopped.code, 1, "a stop that could not be saved is not a success");
+  assert.match(stopped.stderr, /^plugprom: plugin "a" was stopped, but a daemon started on this state dir would start it again: cannot save instances\.json: ENOSPC \(no space left on device\)\n$/);
+  assertNothingUnknownRuns(d.stateDir);
+
+  // Every kind of change an apply makes: an update (new label), a creation, and two deletions.
+  writeFileSync(set, `instances:\n  g1: { command: ${goGreeter}, labels: { team: x } }\n  g2: { command: ${goGreeter} }\n`);
+  fillFilesystem(fs);
+  const applied = await d.cli(["apply", "-f", set, "--prune"]);
+  assert.equal(applied.code, 1, applied.stdout + applied.stderr);
+  const failed = applied.stdout.split("\n").filter((l) => l.startsWith("failed "));
+  assert.deepEqual(failed.map((l) => l.split(":")[0]).sort(), ["failed b", "failed c", "failed g1", "failed g2"], applied.stdout);
+  for (const line of failed) assert.match(line, /ENOSPC/);
+  assert.match(applied.stderr, /^plugprom: 4 of 4 instances failed: /);
+  assertNothingUnknownRuns(d.stateDir);
+
+  // Space again: the same daemon carries on, and its next save writes the whole truth.
+  await rm(join(fs, "filler"));
+  assert.equal((await d.cli(["start", "z", "--", goGreeter])).code, 0);
+  await assertFileMatchesDaemon(d);
+  const again = await d.cli(["apply", "-f", set, "--prune"]);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  await assertFileMatchesDaemon(d);
+  assertNothingUnknownRuns(d.stateDir);
+
+  d.proc.kill("SIGKILL");
+  const after = await next();
+  await after.waitForLog("instances restored", 30_000);
+  assert.deepEqual((JSON.parse((await after.cli(["list", "--json"])).stdout) as PluginJson[]).map((p) => p.name).sort(), ["g1", "g2"]);
+  await assertOneCopyEach(after);
+  assertNothingUnknownRuns(after.stateDir);
+});
+
+test("a full filesystem when the daemon starts: it fails at once naming ENOSPC, changes nothing, and starts once space is back", async (t) => {
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
+  const first = await next();
+  assert.equal((await first.cli(["start", "a", "--", goGreeter])).code, 0);
+  assert.equal(await first.stop(), 0);
+  const saved = readFileSync(join(first.stateDir, "instances.json"), "utf8");
+
+  const filler = fillFilesystem(fs);
+  const r = await refusedDaemon(first.stateDir);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /^plugprom: cannot use the state dir \S+: ENOSPC \(no space left on device\)\n$/);
+  assert.equal(readFileSync(join(first.stateDir, "instances.json"), "utf8"), saved, "instances.json untouched");
+  assert.deepEqual(readdirSync(first.stateDir).filter((f) => f.startsWith("daemon.")), [], "no lock or temp file left");
+
+  await rm(filler);
+  const d = await next();
+  await d.waitForLog("instances restored", 30_000);
+  await waitFor("a RUNNING again", async () => (await getPlugin(d, "a")).state === "RUNNING", 20_000);
+});
+
+test("a full filesystem at shutdown: SIGTERM still stops every plugin, the daemon exits 1 saying what was not saved, and the next daemon restores the instances", async (t) => {
+  const full = onSmallFilesystem(t);
+  if (!full) return t.skip("cannot mount a tmpfs here (needs root)");
+  const { fs, next } = full;
+  const d = await next();
+  await startGoGreeters(d, ["a", "b"]);
+  const filler = fillFilesystem(fs);
+  assert.equal(await d.stop(), 1);
+  const line = d.log().split("\n").find((l) => l.startsWith("plugprom: "));
+  assert.match(line ?? "", /^plugprom: the daemon stopped its plugins, but the last changes to instances\.json were not saved .*: ENOSPC \(no space left on device\)$/, d.log());
+  assert.doesNotMatch(d.log(), /^\s+at /m, "no stack trace");
+  assert.deepEqual(pluginProcesses(d.stateDir), [], "every plugin stopped");
+
+  await rm(filler);
+  const again = await next();
+  await again.waitForLog("instances restored", 30_000);
+  for (const name of ["a", "b"]) await waitFor(`${name} RUNNING`, async () => (await getPlugin(again, name)).state === "RUNNING", 20_000);
+  await assertOneCopyEach(again);
 });
 
 /** CPU seconds (user + system) a process has used. */

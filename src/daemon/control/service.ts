@@ -31,6 +31,8 @@ export interface ControlDeps {
   httpsScheme: boolean;
   /** Asks the daemon to exit (after answering). */
   shutdown(keepPlugins: boolean): void;
+  /** instances.json could not be parsed at start-up and was moved to `path` (status shows it). */
+  instancesSetAside?: { path: string; reason: string };
 }
 
 /** Bounds a `logs -f` subscriber: a client that stops reading loses lines, not daemon memory. */
@@ -116,6 +118,8 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
         plugins,
         applyFile: deps.applyFile ?? "",
         lastApply: deps.applier.last && create(LastApplySchema, { ...deps.applier.last, time: timestampFromDate(deps.applier.last.time) }),
+        instancesSetAside: deps.instancesSetAside?.path ?? "",
+        instancesSetAsideReason: deps.instancesSetAside?.reason ?? "",
       };
     },
     shutdown(req) {

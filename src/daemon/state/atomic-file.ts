@@ -84,7 +84,12 @@ export async function writeAtomic(path: string, content: string): Promise<void> 
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
-  const dir = await open(dirname(path), "r");
+  await syncDirectory(dirname(path));
+}
+
+/** fsync of a directory: a rename or unlink in it survives a power cut. */
+export async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, "r");
   try {
     await dir.sync();
   } finally {

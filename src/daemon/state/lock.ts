@@ -1,8 +1,9 @@
 // One daemon per state directory: a lock file holding the owner's pid and process start
 // time. A lock whose owner is gone (or whose pid now belongs to another process) is stale
 // and taken over; a live owner makes a second daemon fail at once.
-import { link, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { link, lstat, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { DaemonError } from "../errors.js";
 import { isSameProcess, readProcStatSync } from "../proc.js";
 
 export const LOCK_FILE = "daemon.lock";
@@ -30,8 +31,9 @@ export async function acquireStateDirLock(stateDir: string): Promise<() => Promi
   const lockPath = join(stateDir, LOCK_FILE);
   const me: LockContent = { pid: process.pid, startTicks: readProcStatSync(process.pid)?.startTicks ?? "" };
   const tmp = join(stateDir, `${LOCK_FILE}.${process.pid}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
   try {
+    // Inside the try: a full disk leaves a partial temp file, which must go too.
+    await writeFile(tmp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         // link() fails if the lock exists: the create is atomic even between two daemons.
@@ -43,6 +45,7 @@ export async function acquireStateDirLock(stateDir: string): Promise<() => Promi
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
+      await refuseNonFile(lockPath);
       const owner = await readLock(lockPath);
       if (owner && owner.pid !== me.pid && isSameProcess(owner.pid, owner.startTicks)) {
         throw new StateDirLockedError(stateDir, owner.pid);
@@ -55,6 +58,17 @@ export async function acquireStateDirLock(stateDir: string): Promise<() => Promi
     throw new Error(`could not take the lock ${lockPath}; is another daemon starting on the same state dir?`);
   } finally {
     await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * A lock that is not a file (a directory, a FIFO) was not made by a daemon: taking it over
+ * would mean deleting something of someone else's.
+ */
+async function refuseNonFile(lockPath: string): Promise<void> {
+  const st = await lstat(lockPath).catch(() => undefined);
+  if (st && !st.isFile()) {
+    throw new DaemonError("corrupt", `${lockPath} is ${st.isDirectory() ? "a directory" : "not a regular file"}, not a plugprom lock; remove it if no daemon uses this state dir`);
   }
 }
 

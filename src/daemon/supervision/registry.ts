@@ -56,6 +56,12 @@ export class Registry implements InstanceDirectory {
   private readonly starting = new Map<string, Promise<void>>();
   /** The daemon is shutting down: nothing new is started (an apply in flight must not outlive it). */
   private closing = false;
+  /**
+   * Settles once restore() has stopped the orphans: a new instance waits for it, or the sweep
+   * would take its process, spawned while /proc was being read, for an orphan and kill it.
+   */
+  private swept: Promise<void> = Promise.resolve();
+  private sweepDone: (() => void) | undefined;
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -88,6 +94,7 @@ export class Registry implements InstanceDirectory {
    * daemon does not have). A start that fails leaves nothing behind.
    */
   async launchNew(spec: InstanceSpec, origin?: string): Promise<Supervisor> {
+    await this.swept;
     if (this.closing) throw conflict("the daemon is shutting down");
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
@@ -174,15 +181,29 @@ export class Registry implements InstanceDirectory {
   }
 
   /**
+   * From now on new instances wait for restore() to have swept the orphans. The daemon calls
+   * it before its control API listens, so that no start can come in before restore() begins.
+   */
+  expectRestore(): void {
+    this.swept = new Promise((resolve) => (this.sweepDone = resolve));
+  }
+
+  /**
    * Brings back the instances a previous daemon had: reattached when their process still
-   * runs, started again otherwise. Failures follow each instance's restart policy.
+   * runs, started again otherwise. Failures follow each instance's restart policy. New
+   * instances wait until the orphans are stopped (see `swept`).
    */
   async restore(saved: readonly PersistedInstance[]): Promise<void> {
-    // Only a process with its handshake saved can be adopted. Anything else of this state dir
-    // (a start the previous daemon's death cut off, a copy nobody tracks) is stopped first:
-    // it may hold the metrics socket, and it must never run next to a new copy.
-    const adoptable = new Set(saved.flatMap((p) => (p.reattach && isSameProcess(p.reattach.pid, p.reattach.startTicks) ? [p.reattach.pid] : [])));
-    await this.deps.stopOrphans?.(adoptable);
+    if (!this.sweepDone) this.expectRestore();
+    try {
+      // Only a process with its handshake saved can be adopted. Anything else of this state dir
+      // (a start the previous daemon's death cut off, a copy nobody tracks) is stopped first:
+      // it may hold the metrics socket, and it must never run next to a new copy.
+      const adoptable = new Set(saved.flatMap((p) => (p.reattach && isSameProcess(p.reattach.pid, p.reattach.startTicks) ? [p.reattach.pid] : [])));
+      await this.deps.stopOrphans?.(adoptable);
+    } finally {
+      this.sweepDone!();
+    }
     await Promise.all(
       saved.map(async (p) => {
         if (this.instances.has(p.spec.name)) return;

@@ -44,6 +44,7 @@ test("status --json prints them as one object", async () => {
     plugins: { RUNNING: 2, CRASHED: 1 },
     applyFile: null,
     lastApply: null,
+    instancesSetAside: null,
   });
 });
 
@@ -62,4 +63,18 @@ test("status shows the --apply file and how the last apply went", async () => {
   const j = JSON.parse(json.rec.stdout);
   assert.equal(j.applyFile, "/etc/plugprom/plugins.yaml");
   assert.deepEqual(j.lastApply, { file: "/etc/plugprom/plugins.yaml", time: "2026-01-01T00:00:05.000Z", ok: false, error: "g2: exited before its handshake" });
+});
+
+test("status says when instances.json could not be parsed and where it was kept", async () => {
+  const aside = create(StatusResponseSchema, {
+    version: "0.1.0",
+    instancesSetAside: "/state/instances.json.corrupt-20260101T000000Z",
+    instancesSetAsideReason: "is empty",
+  });
+  const human = testSeams({ status: () => aside });
+  await runStatus({ json: false }, human.seams);
+  assert.match(human.rec.stdout, /^state: +instances\.json is empty: started with no instances; kept as \/state\/instances\.json\.corrupt-20260101T000000Z$/m);
+  const json = testSeams({ status: () => aside });
+  await runStatus({ json: true }, json.seams);
+  assert.deepEqual(JSON.parse(json.rec.stdout).instancesSetAside, { file: "/state/instances.json.corrupt-20260101T000000Z", reason: "is empty" });
 });

@@ -15,7 +15,7 @@ test("each reason reaches the CLI as the exit code the README documents", () => 
     ["timeout", Code.DeadlineExceeded, ExitCode.FAILED],
     ["unreachable", Code.Unavailable, ExitCode.FAILED],
     ["canceled", Code.Canceled, ExitCode.FAILED],
-    ["corrupt", Code.DataLoss, ExitCode.FAILED],
+    ["corrupt", Code.DataLoss, ExitCode.STATE],
   ];
   for (const [reason, code, exit] of table) {
     const mapped = toConnectError(new DaemonError(reason, "why")) as ConnectError;

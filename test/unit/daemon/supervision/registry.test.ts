@@ -11,7 +11,7 @@ import { Registry } from "../../../../src/daemon/supervision/registry.js";
 import { FakeClock, settle } from "../../../helpers/fake-clock.js";
 import { FakeRunner } from "../../../helpers/fake-runner.js";
 
-function setup() {
+function setup(extra: Partial<ConstructorParameters<typeof Registry>[0]> = {}) {
   const clock = new FakeClock();
   const runner = new FakeRunner(clock);
   const events: string[] = [];
@@ -28,6 +28,7 @@ function setup() {
       pluginLivenessRestarted: (n) => events.push(`liveness-restarted ${n}`),
     },
     persist: (snapshot) => (persisted = snapshot()),
+    ...extra,
   });
   return { clock, runner, registry, events, persisted: () => persisted };
 }
@@ -115,4 +116,27 @@ test("the daemon's --liveness-failures applies to an instance that sets none: it
   assert.deepEqual(first.received, ["SIGKILL"]);
   assert.equal(sup.state, PluginState.RUNNING);
   assert.equal(persisted()[0].process?.pid, runner.last.pid, "the new process is what is saved");
+});
+
+test("a start that comes in while restore sweeps the orphans waits for the sweep, so its process is never taken for one", async () => {
+  let sweepDone!: () => void;
+  let sweeping = false;
+  const { registry, runner } = setup({
+    stopOrphans: () => {
+      sweeping = true;
+      return new Promise<void>((resolve) => (sweepDone = resolve));
+    },
+  });
+  registry.expectRestore(); // as the daemon does, before its control API listens
+  const early = registry.start(start("early"));
+  await settle();
+  assert.equal(runner.runs.length, 0, "nothing spawned before restore began");
+  const restoring = registry.restore([]);
+  await settle();
+  assert.ok(sweeping);
+  assert.equal(runner.runs.length, 0, "nothing spawned while the sweep reads /proc");
+  sweepDone();
+  await restoring;
+  assert.equal((await early).state, PluginState.RUNNING);
+  assert.equal(runner.runs.length, 1);
 });
