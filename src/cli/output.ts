@@ -4,6 +4,7 @@ import { Chalk, type ChalkInstance } from "chalk";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { PluginState, type PluginInfo, type StatusResponse } from "../shared/gen/plugprom/v1/control_pb.js";
 import { formatDuration } from "../shared/duration.js";
+import { formatSize } from "../shared/size.js";
 import { OutputClosedError } from "./errors.js";
 
 /** Where a command writes; tests pass a capturing fake. */
@@ -104,6 +105,14 @@ export interface PluginJson {
   restartPolicy: string;
   /** RFC 3339: when the next automatic restart is due (BACKOFF, CRASHLOOP), else null. */
   nextRestartAt: string | null;
+  /** The effective memory limit in bytes (its --max-memory, else the daemon's), or null for none. */
+  memoryLimitBytes: number | null;
+  /** "sampled", "cgroup v1 + sampled" or "cgroup v2 + sampled"; null without a memory limit. */
+  memoryEnforcement: string | null;
+  /** The effective pids limit of its cgroup, or null for none. */
+  maxPids: number | null;
+  /** Resident memory of its whole process group at the last sample (while limited), or null. */
+  groupRssBytes: number | null;
 }
 
 export function stateName(state: PluginState): string {
@@ -135,6 +144,10 @@ export function pluginJson(p: PluginInfo): PluginJson {
     scrapeTimeout: p.scrapeTimeout || null,
     restartPolicy: p.restartPolicy,
     nextRestartAt: iso(p.nextRestartAt),
+    memoryLimitBytes: Number(p.memoryLimitBytes) || null,
+    memoryEnforcement: p.memoryEnforcement || null,
+    maxPids: p.maxPids || null,
+    groupRssBytes: Number(p.groupRssBytes) || null,
   };
 }
 
@@ -231,10 +244,19 @@ export function renderPluginDetails(p: PluginInfo, io: IO): string {
     ["metrics endpoint", j.metricsEndpoint || "-"],
     ["rpc", j.rpcAddress ? `${j.rpcProtocol} ${j.rpcAddress} (protocol version ${j.protocolVersion})` : "-"],
     ["started at", j.startedAt ?? "-"],
+    ["memory limit", memoryLine(j)],
   ];
+  if (j.maxPids !== null) lines.push(["pids limit", String(j.maxPids)]);
   if (j.lastExitCode !== null || j.lastExitSignal) lines.push(["last exit", j.lastExitSignal ? `signal ${j.lastExitSignal}` : `code ${j.lastExitCode}`]);
   if (j.lastError) lines.push(["last error", j.lastError]);
   return keyValues(lines);
+}
+
+/** "96 MiB (cgroup v1 + sampled), group resident 41 MiB", or "none". */
+function memoryLine(j: PluginJson): string {
+  if (j.memoryLimitBytes === null) return "none";
+  const resident = j.groupRssBytes !== null ? `, group resident ${formatSize(j.groupRssBytes)}` : "";
+  return `${formatSize(j.memoryLimitBytes)} (${j.memoryEnforcement ?? "sampled"})${resident}`;
 }
 
 export function renderStatus(s: StatusResponse): string {

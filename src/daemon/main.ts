@@ -25,6 +25,7 @@ import { DAEMON_STATE_FILE, type DaemonStateFile } from "./state/daemon-file.js"
 import { DesiredStateWriter } from "./state/instances-file.js";
 import { openStateDir } from "./state/state-dir.js";
 import { loadCatalog, type Catalog } from "./supervision/catalog.js";
+import { Cgroups } from "./supervision/cgroups.js";
 import { stopOrphans } from "./supervision/orphans.js";
 import { ProcessRunner } from "./supervision/process-runner.js";
 import { Registry } from "./supervision/registry.js";
@@ -60,6 +61,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
   );
   let persisting = true;
   let metrics: DaemonMetrics | undefined;
+  const cgroups = await Cgroups.open({ root: process.env.PLUGPROM_CGROUP_ROOT || "/sys/fs/cgroup", stateDir: opts.stateDir, log });
   const registry = new Registry({
     log,
     catalog,
@@ -71,9 +73,13 @@ async function serve(opts: DaemonOptions): Promise<void> {
         daemonEnv: process.env,
         portRange: opts.pluginPortRange,
         onOutputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
+        cgroups,
       }),
       healthIntervalMs: opts.healthIntervalMs,
       backoff: opts.backoff,
+      limits: opts.limits,
+      stopGraceMs: opts.stopGraceMs,
+      onMemoryRestart: (s) => metrics?.memoryRestarted(s.name),
     },
     defaults: { stopGraceMs: opts.stopGraceMs, startTimeoutMs: opts.startTimeoutMs },
     events: {

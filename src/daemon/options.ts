@@ -1,5 +1,6 @@
 // Everything `plugprom daemon` can be told, already parsed from flags and environment by
 // the CLI. main.ts wires the daemon from exactly this.
+import type { ResourceLimits } from "./spec.js";
 
 /** When the proxy compresses: see gzipPays in http/response.ts. */
 export type GzipPolicy = "auto" | "always" | "never";
@@ -52,4 +53,6 @@ export interface DaemonOptions {
   fileSd?: string;
   /** How often RUNNING plugins are health-checked. */
   healthIntervalMs: number;
+  /** Memory and pids limits of instances that set none (0 = none); see resource-limits.ts. */
+  limits: ResourceLimits;
 }

@@ -35,4 +35,14 @@ export interface InstanceSpec {
   inheritEnv?: boolean;
   /** No metrics endpoint of its own (see InstanceView.noMetrics). */
   noMetrics?: boolean;
+  /** Resident memory of its process group above which it is restarted; undefined = the daemon's --max-memory, 0 = none. */
+  maxMemoryBytes?: number;
+  /** Processes its cgroup may hold; undefined = the daemon's --max-pids, 0 = none. */
+  maxPids?: number;
+}
+
+/** An instance's memory and pids limits, effective (0 = none). */
+export interface ResourceLimits {
+  memoryBytes: number;
+  pids: number;
 }

@@ -3,6 +3,7 @@
 // every problem with its path instead of stopping at the first.
 import { isAbsolute, resolve } from "node:path";
 import { parseDuration } from "./duration.js";
+import { parseSize } from "./size.js";
 import { checkArgs, checkEnv, checkLabels, INSTANCE_NAME_PATTERN } from "./names.js";
 
 export type RestartPolicyName = "always" | "on-failure" | "never";
@@ -27,6 +28,9 @@ export interface PluginEntry {
   inheritEnv?: boolean;
   noMetrics?: boolean;
   startTimeoutMs?: number;
+  /** 0 = none, even if the daemon has a default. */
+  maxMemoryBytes?: number;
+  maxPids?: number;
   /** Absolute directory the plugin runs in. */
   workingDir?: string;
 }
@@ -64,6 +68,8 @@ export const ENTRY_FIELDS = [
   "inheritEnv",
   "noMetrics",
   "startTimeout",
+  "maxMemory",
+  "maxPids",
 ] as const;
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
@@ -157,6 +163,7 @@ export function readEntry(raw: unknown, at: string, baseDir: string, problems: P
     const problem = checkScrapeSettings(entry.scrapeIntervalMs, entry.scrapeTimeoutMs);
     if (problem) fail(`${at}.scrapeTimeout`, problem);
   }
+  readLimits(raw, at, entry, fail);
   const workingDir = str("workingDir");
   if (workingDir !== undefined) entry.workingDir = resolve(baseDir, workingDir);
   return entry;
@@ -169,6 +176,48 @@ export function checkScrapeSettings(intervalMs: number | undefined, timeoutMs: n
   }
   if (intervalMs !== undefined && timeoutMs !== undefined && timeoutMs > intervalMs) {
     return "scrape timeout must not exceed the scrape interval (Prometheus would drop the target)";
+  }
+  return undefined;
+}
+
+/** Smallest memory limit: below it a process cannot even start (0, no limit, is allowed too). */
+export const MIN_MEMORY_LIMIT_BYTES = 1024 ** 2;
+/** Linux's own ceiling on processes (PID_MAX_LIMIT). */
+export const MAX_PIDS_LIMIT = 4_194_304;
+
+/** maxMemory (a size, or an integer of bytes) and maxPids (an integer); 0 for "none". */
+function readLimits(raw: Record<string, unknown>, at: string, entry: PluginEntry, fail: (path: string, message: string) => void): void {
+  const memory = raw.maxMemory;
+  if (memory !== undefined) {
+    let bytes: number | undefined;
+    try {
+      if (typeof memory === "number") bytes = memory;
+      else if (typeof memory === "string") bytes = parseSize(memory);
+    } catch (err) {
+      fail(`${at}.maxMemory`, (err as Error).message);
+    }
+    if (typeof memory !== "number" && typeof memory !== "string") fail(`${at}.maxMemory`, 'must be a size such as "96MiB", or a number of bytes');
+    else if (bytes !== undefined) {
+      const problem = checkResourceLimits(bytes, undefined);
+      if (problem) fail(`${at}.maxMemory`, problem);
+      else entry.maxMemoryBytes = bytes;
+    }
+  }
+  const pids = raw.maxPids;
+  if (pids !== undefined) {
+    const problem = typeof pids === "number" ? checkResourceLimits(undefined, pids) : "must be an integer (0 for none)";
+    if (problem) fail(`${at}.maxPids`, problem);
+    else entry.maxPids = pids as number;
+  }
+}
+
+/** A memory limit is 0 or at least 1 MiB; a pids limit an integer up to Linux's maximum. */
+export function checkResourceLimits(memoryBytes: number | undefined, pids: number | undefined): string | undefined {
+  if (memoryBytes !== undefined && !(Number.isSafeInteger(memoryBytes) && (memoryBytes === 0 || memoryBytes >= MIN_MEMORY_LIMIT_BYTES))) {
+    return "memory limit must be 0 (none) or at least 1MiB";
+  }
+  if (pids !== undefined && !(Number.isInteger(pids) && pids >= 0 && pids <= MAX_PIDS_LIMIT)) {
+    return `pids limit must be an integer from 0 (none) to ${MAX_PIDS_LIMIT}`;
   }
   return undefined;
 }

@@ -151,6 +151,8 @@ export function instanceRequests(
         restartPolicy: e.restartPolicy ?? "",
         inheritEnv: e.inheritEnv ?? false,
         noMetrics: e.noMetrics ?? false,
+        maxMemoryBytes: e.maxMemoryBytes !== undefined ? BigInt(e.maxMemoryBytes) : undefined,
+        maxPids: e.maxPids,
       }),
     });
   }

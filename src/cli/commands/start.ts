@@ -7,7 +7,8 @@ import { MetricsTransport, StartRequestSchema, type StartRequest } from "../../s
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { usageError } from "../errors.js";
 import type { Factory, Run, Seams } from "../factory.js";
-import { collect, keyValues, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
+import { collect, countOrZero, keyValues, memoryLimit, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
+import { MAX_PIDS_LIMIT } from "../../shared/plugin-entry.js";
 import { renderPlugin } from "../output.js";
 
 export interface StartOptions {
@@ -35,7 +36,9 @@ function declareStart() {
     .option("--inherit-env", "give the plugin the daemon's whole environment, not the minimal one", false)
     .option("--no-metrics", "the plugin serves no metrics; its target serves its process_* metrics from /proc")
     .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
-    .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)");
+    .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
+    .option("--max-memory <size>", "restart it when its process group's resident memory stays above this, e.g. 256MiB; 0 for none (default: the daemon's)")
+    .option("--max-pids <n>", "processes its cgroup may hold; 0 for none (default: the daemon's)");
 }
 
 type StartFlags = ReturnType<ReturnType<typeof declareStart>["opts"]>;
@@ -66,6 +69,8 @@ export function startRequest(name: string, args: readonly string[], flags: Start
   const restartPolicy = flags.restart === undefined ? "" : oneOf("--restart", flags.restart, ["always", "on-failure", "never"]);
   const scrapeInterval = requestDuration(optionalDuration("--scrape-interval", flags.scrapeInterval));
   const scrapeTimeout = requestDuration(optionalDuration("--scrape-timeout", flags.scrapeTimeout));
+  const maxMemoryBytes = flags.maxMemory === undefined ? undefined : BigInt(memoryLimit("--max-memory", flags.maxMemory));
+  const maxPids = flags.maxPids === undefined ? undefined : countOrZero("--max-pids", flags.maxPids, MAX_PIDS_LIMIT);
 
   return create(StartRequestSchema, {
     name,
@@ -87,6 +92,8 @@ export function startRequest(name: string, args: readonly string[], flags: Start
     noMetrics: !flags.metrics,
     scrapeInterval,
     scrapeTimeout,
+    maxMemoryBytes,
+    maxPids,
   });
 }
 

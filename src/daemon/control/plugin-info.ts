@@ -38,5 +38,9 @@ export function pluginInfo(sup: Supervisor, lastScrapeSeconds?: number): PluginI
     cpuSeconds: stat ? cpuSeconds(stat) : 0,
     rssBytes: stat ? BigInt(residentBytes(stat)) : 0n,
     lastScrapeSeconds: lastScrapeSeconds ?? 0,
+    memoryLimitBytes: BigInt(sup.limits.memoryBytes),
+    memoryEnforcement: sup.memoryEnforcement,
+    maxPids: sup.limits.pids,
+    groupRssBytes: BigInt(sup.groupRssBytes ?? 0),
   });
 }

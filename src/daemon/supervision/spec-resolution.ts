@@ -8,10 +8,10 @@ import { invalid, notFound } from "../errors.js";
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { bundledGreeterScript } from "../../shared/paths.js";
 import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../../goplugin/handshake.js";
-import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
+import { RESTART_POLICIES, type InstanceSpec, type ResourceLimits, type RestartPolicy } from "../spec.js";
 import type { Catalog, CatalogEntry } from "./catalog.js";
 import { placeholdersIn } from "./template.js";
-import { checkScrapeSettings } from "../../shared/plugin-entry.js";
+import { checkResourceLimits, checkScrapeSettings } from "../../shared/plugin-entry.js";
 
 /** What a spec is before its name and start timeout are settled. */
 type BaseSpec = Omit<InstanceSpec, "name" | "startTimeoutMs">;
@@ -106,6 +106,11 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
   if (scrapeProblem) throw invalid(scrapeProblem);
 
+  if (req.maxMemoryBytes !== undefined) base.maxMemoryBytes = Number(req.maxMemoryBytes);
+  if (req.maxPids !== undefined) base.maxPids = req.maxPids;
+  const limitProblem = checkResourceLimits(base.maxMemoryBytes, base.maxPids);
+  if (limitProblem) throw invalid(limitProblem);
+
   const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : (entryStartTimeoutMs ?? o.startTimeoutMs);
   if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalid("start timeout must be between 0 and 10m");
   return { ...base, name: req.name, startTimeoutMs };
@@ -130,4 +135,13 @@ function catalogSpec(entry: CatalogEntry, req: StartRequest): BaseSpec {
 function commandSpec(source: string, command: string, args: string[], req: StartRequest): BaseSpec {
   if (command === "") throw invalid("empty plugin command");
   return { ...instanceDefaults(), source, command, args, env: { ...req.env }, labels: { ...req.labels }, workingDir: process.cwd() };
+}
+
+/**
+ * The limits an instance runs with: its own, else the daemon's. Resolved when asked (not
+ * stored in the spec), so that an instance that sets none follows a daemon restarted with
+ * another default.
+ */
+export function effectiveLimits(spec: Pick<InstanceSpec, "maxMemoryBytes" | "maxPids">, daemon: ResourceLimits): ResourceLimits {
+  return { memoryBytes: spec.maxMemoryBytes ?? daemon.memoryBytes, pids: spec.maxPids ?? daemon.pids };
 }

@@ -6,7 +6,7 @@
 // States, each owning what must end with it (released in one place, `release`):
 //   STOPPED, FAILED, CRASHED, STOPPING: nothing
 //   STARTING: the abort signal of the start in flight (a stop aborts it)
-//   RUNNING: the periodic health check
+//   RUNNING: the periodic health check, and the memory watch while a memory limit is set
 //   BACKOFF, CRASHLOOP: the timer of the next automatic start
 // STARTING → RUNNING → (STOPPING → STOPPED | CRASHED → BACKOFF/CRASHLOOP → STARTING … | FAILED).
 import type { Address } from "../../shared/address.js";
@@ -17,7 +17,10 @@ import type { Handshake } from "../../goplugin/handshake.js";
 import type { PersistedInstance, ReattachInfo } from "../state/instances-file.js";
 import { isAdvertised, type InstanceView } from "../instance.js";
 import type { Logger } from "../log.js";
-import type { InstanceSpec } from "../spec.js";
+import type { InstanceSpec, ResourceLimits } from "../spec.js";
+import { describeHardLimit } from "./cgroups.js";
+import { groupResidentBytes, MemoryWatch, overLimitReason } from "./memory-watch.js";
+import { effectiveLimits } from "./spec-resolution.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { describeExit } from "./handshake-diagnosis.js";
 import { HEALTH_CALL_TIMEOUT_MS, HealthMonitor } from "./health.js";
@@ -45,7 +48,18 @@ export interface SupervisorDeps {
    * reason when it could not be: a process whose identity is not saved is not kept running.
    */
   durable?: () => Promise<void>;
+  /** The daemon's --max-memory and --max-pids, for an instance that sets none. */
+  limits?: ResourceLimits;
+  /** Grace between Shutdown, SIGTERM and SIGKILL when the supervisor replaces a process itself. */
+  stopGraceMs?: number;
+  /** Resident bytes of a process group (defaults to /proc); tests pass a fake. */
+  groupResidentBytes?: (pgrp: number) => Promise<number | undefined>;
+  /** Every restart for going over the memory limit. */
+  onMemoryRestart?: (s: Supervisor) => void;
 }
+
+const NO_LIMITS: ResourceLimits = { memoryBytes: 0, pids: 0 };
+const DEFAULT_STOP_GRACE_MS = 5_000;
 
 /** A process that survives SIGKILL this long is reported, and not waited for any more. */
 const FINAL_KILL_WAIT_MS = 5_000;
@@ -53,7 +67,7 @@ const FINAL_KILL_WAIT_MS = 5_000;
 type Phase =
   | { readonly state: PluginState.STOPPED | PluginState.FAILED | PluginState.CRASHED | PluginState.STOPPING }
   | { readonly state: PluginState.STARTING; readonly abort: AbortController }
-  | { readonly state: PluginState.RUNNING; readonly health: HealthMonitor }
+  | { readonly state: PluginState.RUNNING; readonly health: HealthMonitor; readonly memory: MemoryWatch | undefined }
   | { readonly state: PluginState.BACKOFF | PluginState.CRASHLOOP; readonly timer: TimerHandle; readonly at: Date };
 
 /** Ends what a phase owns. Idempotent. */
@@ -64,6 +78,7 @@ function release(phase: Phase, clock: Clock): void {
       break;
     case PluginState.RUNNING:
       phase.health.stop();
+      phase.memory?.stop();
       break;
     case PluginState.BACKOFF:
     case PluginState.CRASHLOOP:
@@ -93,6 +108,10 @@ export class Supervisor implements InstanceView {
   /** Was RUNNING at least once: its target stays advertised while it restarts. */
   private everRan = false;
   private failures: FailureHistory = NO_FAILURES;
+  /** Why the supervisor is replacing the current process (failRunning), until it has exited. */
+  private failing: string | undefined;
+  /** Resident memory of the process group at the last memory sample. */
+  private lastGroupRss: number | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
 
@@ -180,6 +199,23 @@ export class Supervisor implements InstanceView {
 
   get pid(): number | undefined {
     return this.run?.alive() ? this.run.pid : undefined;
+  }
+
+  /** Its effective memory and pids limits (its own, else the daemon's). */
+  get limits(): ResourceLimits {
+    return effectiveLimits(this.spec, this.deps.limits ?? NO_LIMITS);
+  }
+
+  /** How its memory limit is enforced: "sampled", "cgroup v1 + sampled"…; "" without one. */
+  get memoryEnforcement(): string {
+    if (this.limits.memoryBytes === 0) return "";
+    const version = this.run?.alive() ? this.run.memoryCgroup : undefined;
+    return version ? `cgroup v${version} + sampled` : "sampled";
+  }
+
+  /** Resident memory of its process group at the last sample, while it runs with a memory limit. */
+  get groupRssBytes(): number | undefined {
+    return this.pid !== undefined ? this.lastGroupRss : undefined;
   }
 
   /**
@@ -291,11 +327,13 @@ export class Supervisor implements InstanceView {
     this.isHealthy = false;
     this.error = "";
     this.run = undefined;
+    this.failing = undefined;
+    this.lastGroupRss = undefined;
     const abort = new AbortController();
     this.enter({ state: PluginState.STARTING, abort });
     let run: PluginRun | undefined;
     try {
-      run = await this.deps.runner.spawn(this.spec, { output: this.output, log: this.log });
+      run = await this.deps.runner.spawn(this.spec, { output: this.output, log: this.log, limits: this.limits });
       this.adopt(run);
       if (abort.signal.aborted) throw new Error("stopped"); // a stop or kill came while it was spawned
       this.stopped = undefined;
@@ -357,8 +395,47 @@ export class Supervisor implements InstanceView {
       clock: this.clock,
       onResult: (ok) => this.healthChecked(ok),
     });
-    this.enter({ state: PluginState.RUNNING, health });
+    const memory = this.memoryWatch(run);
+    this.enter({ state: PluginState.RUNNING, health, memory });
     health.start();
+    memory?.start();
+  }
+
+  /** Samples the process group while a memory limit is set; over it twice in a row, a graceful restart. */
+  private memoryWatch(run: PluginRun): MemoryWatch | undefined {
+    const limitBytes = this.limits.memoryBytes;
+    if (limitBytes === 0) return undefined;
+    const sample = this.deps.groupResidentBytes ?? groupResidentBytes;
+    return new MemoryWatch({
+      limitBytes,
+      clock: this.clock,
+      sample: async () => {
+        const bytes = run.alive() ? await sample(run.pid) : undefined;
+        if (bytes !== undefined && run === this.run) this.lastGroupRss = bytes;
+        return bytes;
+      },
+      onOver: (bytes) => {
+        this.deps.onMemoryRestart?.(this);
+        this.failRunning(overLimitReason(bytes, limitBytes), "graceful");
+      },
+    });
+  }
+
+  /**
+   * Replaces a RUNNING process the supervisor has judged broken: `reason` becomes lastError,
+   * the process ends ("sigkill": SIGKILL to its group at once, for one that may be stopped
+   * or hung; "graceful": Shutdown, SIGTERM, SIGKILL with the daemon's stop grace), and once
+   * it has exited the instance goes the way of a crash, counted as a failure by the restart
+   * policy, with `reason` first in lastError.
+   */
+  private failRunning(reason: string, how: "sigkill" | "graceful"): void {
+    const run = this.run;
+    if (this.state !== PluginState.RUNNING || !run?.alive() || this.failing !== undefined) return;
+    this.failing = reason;
+    this.error = reason;
+    this.log.warn("replacing plugin", { reason, how });
+    if (how === "sigkill") run.signalGroup("SIGKILL");
+    else void this.endProcess(run, this.deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
   }
 
   private healthChecked(ok: boolean): void {
@@ -387,9 +464,16 @@ export class Supervisor implements InstanceView {
   private afterCrash(run: PluginRun, status: ExitStatus): void {
     if (this.stopRequested || this.state !== PluginState.CRASHED) return;
     const reattachedExit = status.code === null && status.signal === null;
-    const failed = reattachedExit || status.code !== 0;
+    const replaced = this.failing;
+    this.failing = undefined;
+    // Replaced by the supervisor: a failure whatever its exit code (a graceful exit is 0).
+    const failed = replaced !== undefined || reattachedExit || status.code !== 0;
     const how = reattachedExit ? "exit status unknown: it was started by an earlier daemon" : describeExit(this.exit.code, this.exit.signal);
-    this.error = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
+    if (replaced !== undefined) this.error = `${replaced}; replaced (${how})`;
+    else if (run.oomKilled()) {
+      const limit = this.limits.memoryBytes;
+      this.error = `killed by the kernel's OOM killer at its cgroup's memory limit${limit ? ` of ${describeHardLimit(limit)}` : ""} (${how}). Last stderr: ${stderrTail(this.output)}`;
+    } else this.error = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
     this.log.warn("plugin exited", { exitCode: status.code, signal: status.signal, policy: this.spec.restartPolicy });
     const outcome = exitOutcome(this.spec.restartPolicy, failed);
     if (outcome === "crashed") return;
@@ -447,16 +531,21 @@ export class Supervisor implements InstanceView {
       return;
     }
     this.enter({ state: PluginState.STOPPING });
+    await this.endProcess(run, graceMs);
+    await this.afterStop(run);
+  }
+
+  /** Shutdown RPC, then SIGTERM, then SIGKILL, each after `graceMs`; resolves once it exited. */
+  private async endProcess(run: PluginRun, graceMs: number): Promise<void> {
     if (run.requestShutdown(graceMs)) {
       this.log.debug("stopping plugin: Shutdown");
-      if (await this.waitExit(run, graceMs)) return this.afterStop(run);
+      if (await this.waitExit(run, graceMs)) return;
     }
     this.log.debug("stopping plugin: SIGTERM");
     run.signalGroup("SIGTERM");
-    if (await this.waitExit(run, graceMs)) return this.afterStop(run);
+    if (await this.waitExit(run, graceMs)) return;
     this.log.warn("plugin ignored Shutdown and SIGTERM; killing it", { graceMs });
     await this.killAndReap();
-    await this.afterStop(run);
   }
 
   private async afterStop(run: PluginRun): Promise<void> {

@@ -158,7 +158,7 @@ export const crashed: PluginInfo = create(PluginInfoSchema, {
 
 /** The documented keys of a plugin's JSON object (README "JSON output"), sorted. */
 export const PLUGIN_KEYS = [
-  "args", "command", "healthy", "labels", "lastError", "lastExitCode", "lastExitSignal", "metricsEndpoint", "name",
-  "nextRestartAt", "pid", "plugin", "protocolVersion", "restartPolicy", "restarts", "rpcAddress", "rpcProtocol",
+  "args", "command", "groupRssBytes", "healthy", "labels", "lastError", "lastExitCode", "lastExitSignal", "maxPids",
+  "memoryEnforcement", "memoryLimitBytes", "metricsEndpoint", "name", "nextRestartAt", "pid", "plugin", "protocolVersion", "restartPolicy", "restarts", "rpcAddress", "rpcProtocol",
   "scrapeInterval", "scrapeTimeout", "startedAt", "state", "stoppedAt", "workingDir",
 ];

@@ -38,6 +38,7 @@ const DEFAULTS: DaemonOptions = {
   stopGraceMs: 5_000,
   startTimeoutMs: 30_000,
   healthIntervalMs: 10_000,
+  limits: { memoryBytes: 0, pids: 0 },
   pluginPortRange: { min: 10_000, max: 25_000 },
   gzip: "auto",
   keepPlugins: false,
