@@ -229,6 +229,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
         await writer.flush();
         persisting = false;
         await registry.stopAll(opts.stopGraceMs, { forget: false });
+        await cgroups.close();
       }
       stopFdWatch();
       await closeServers(httpServer, control);

@@ -159,11 +159,28 @@ export class Cgroups {
 
   private warned = false;
 
-  /** Empty instance cgroups of this state dir (a crashed daemon's); busy ones hold live plugins. */
+  /**
+   * The daemon stopped its plugins and exits: their cgroups (waiting briefly for the last
+   * tasks to be freed) and this state dir's directory go.
+   */
+  async close(): Promise<void> {
+    for (const h of this.hierarchies) {
+      const entries = await readdir(h.base, { withFileTypes: true }).catch(() => []);
+      await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => removeDir(join(h.base, e.name))));
+      await rmdir(h.base).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Empty instance cgroups of this state dir (a crashed daemon's); busy ones hold live
+   * plugins. A v1 directory left empty goes too (it was made to see that it can be, and
+   * comes back with the first limited instance): a daemon without limits leaves nothing.
+   */
   private async removeStale(): Promise<void> {
     for (const h of this.hierarchies) {
       const entries = await readdir(h.base, { withFileTypes: true }).catch(() => []);
-      await Promise.all(entries.filter((e) => e.isDirectory() && e.name !== "daemon").map((e) => rmdir(join(h.base, e.name)).catch(() => undefined)));
+      await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => rmdir(join(h.base, e.name)).catch(() => undefined)));
+      if (h.version === 1) await rmdir(h.base).catch(() => undefined);
     }
   }
 }

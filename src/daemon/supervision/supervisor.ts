@@ -209,7 +209,8 @@ export class Supervisor implements InstanceView {
   /** How its memory limit is enforced: "sampled", "cgroup v1 + sampled"…; "" without one. */
   get memoryEnforcement(): string {
     if (this.limits.memoryBytes === 0) return "";
-    const version = this.run?.alive() ? this.run.memoryCgroup : undefined;
+    // The current process's, or the last one's (how the limit held it when it died).
+    const version = this.run?.memoryCgroup;
     return version ? `cgroup v${version} + sampled` : "sampled";
   }
 
@@ -234,6 +235,8 @@ export class Supervisor implements InstanceView {
     this.stopRequested = false;
     this.stopping = undefined;
     this.failures = NO_FAILURES;
+    // Asked for: a fresh start. An automatic restart keeps why the last process was replaced.
+    this.error = "";
     try {
       await this.launch();
     } catch (err) {
@@ -325,7 +328,6 @@ export class Supervisor implements InstanceView {
   /** One attempt: spawn, handshake, health. RUNNING on success; reaped and thrown on failure. */
   private async launch(): Promise<void> {
     this.isHealthy = false;
-    this.error = "";
     this.run = undefined;
     this.failing = undefined;
     this.lastGroupRss = undefined;

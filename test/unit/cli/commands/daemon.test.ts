@@ -90,7 +90,7 @@ test("the rest of the daemon's flags, parsed", async () => {
     "--control-token-file", "c.token", "--scrape-token-file", "/abs/s.token",
     "--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem",
     "--max-scrape-bytes", "512KiB", "--max-concurrent-scrapes", "3", "--max-federate-bytes", "1GiB",
-    "--file-sd", "sd/plugprom.json",
+    "--file-sd", "sd/plugprom.json", "--max-memory", "1GiB", "--max-pids", "512",
   ], { PLUGPROM_STATE_DIR: "/var/lib/plugprom", PLUGPROM_HTTP_ADDR: "127.0.0.1:0" });
   assert.equal(code, 0, stderr);
   assert.deepEqual(opts, {
@@ -111,6 +111,7 @@ test("the rest of the daemon's flags, parsed", async () => {
     maxConcurrentScrapes: 3,
     maxFederateBytes: 1024 ** 3,
     fileSd: "/here/sd/plugprom.json",
+    limits: { memoryBytes: 1024 ** 3, pids: 512 },
   });
 });
 
@@ -128,6 +129,8 @@ const badDaemon: Array<[string, string[], RegExp]> = [
   ["a key without its certificate", ["--tls-key-file", "x"], /--tls-cert-file and --tls-key-file go together$/],
   ["a scrape limit under 1KiB", ["--max-scrape-bytes", "1"], /--max-scrape-bytes "1": expected a size of at least 1KiB/],
   ["no concurrent scrapes", ["--max-concurrent-scrapes", "0"], /--max-concurrent-scrapes "0": expected a positive integer$/],
+  ["a default memory limit under 1MiB", ["--max-memory", "1000"], /--max-memory "1000": expected a size of at least 1MiB/],
+  ["a pids limit that is no integer", ["--max-pids", "many"], /--max-pids "many": expected a positive integer$/],
   ["an unknown flag", ["--bogus"], /^plugprom: unknown option '--bogus' \(see "plugprom daemon --help"\)$/],
 ];
 for (const [what, args, message] of badDaemon) {

@@ -25,6 +25,23 @@ test("get prints key: value lines", async () => {
   assert.match(rec.stdout, /^last error: +exited unexpectedly$/m);
 });
 
+test("get shows the memory limit, how it is enforced and the group's resident memory; the pids limit when there is one", async () => {
+  const MiB = 1024n * 1024n;
+  const limited = { ...abc, memoryLimitBytes: 96n * MiB, memoryEnforcement: "cgroup v1 + sampled", maxPids: 64, groupRssBytes: 41n * MiB };
+  const { seams, rec } = testSeams({ get: () => ({ plugin: limited }) });
+  await runGet({ name: "abc", json: false }, seams);
+  assert.match(rec.stdout, /^memory limit: +96 MiB \(cgroup v1 \+ sampled\), group resident 41 MiB$/m);
+  assert.match(rec.stdout, /^pids limit: +64$/m);
+  const json = testSeams({ get: () => ({ plugin: limited }) });
+  await runGet({ name: "abc", json: true }, json.seams);
+  const j = JSON.parse(json.rec.stdout) as Record<string, unknown>;
+  assert.deepEqual([j.memoryLimitBytes, j.memoryEnforcement, j.maxPids, j.groupRssBytes], [96 * 2 ** 20, "cgroup v1 + sampled", 64, 41 * 2 ** 20]);
+  const plain = testSeams({ get: () => ({ plugin: abc }) });
+  await runGet({ name: "abc", json: false }, plain.seams);
+  assert.match(plain.rec.stdout, /^memory limit: +none$/m);
+  assert.doesNotMatch(plain.rec.stdout, /pids limit/);
+});
+
 test("get --json prints one plugin object", async () => {
   const { seams, rec } = testSeams({ get: () => ({ plugin: abc }) });
   await runGet({ name: "abc", json: true }, seams);

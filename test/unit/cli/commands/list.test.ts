@@ -63,6 +63,10 @@ test("list --json prints an array of plugin objects with exactly the documented 
     scrapeTimeout: null,
     restartPolicy: "on-failure",
     nextRestartAt: null,
+    memoryLimitBytes: null,
+    memoryEnforcement: null,
+    maxPids: null,
+    groupRssBytes: null,
   });
   // Absent values are null, but a real exit code 0 is kept.
   assert.equal(dead.pid, null);

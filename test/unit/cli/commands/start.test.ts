@@ -71,7 +71,18 @@ test("start with only a name leaves everything to the daemon's defaults", async 
   assert.equal(req.noMetrics, false);
   assert.equal(req.scrapeInterval, undefined);
   assert.equal(req.scrapeTimeout, undefined);
+  assert.equal(req.maxMemoryBytes, undefined, "the daemon's --max-memory");
+  assert.equal(req.maxPids, undefined, "the daemon's --max-pids");
   assert.equal(req.workingDir, "/home/me/project");
+});
+
+test("start --max-memory takes a size (0: none, whatever the daemon's default) and --max-pids a count", async () => {
+  const req = await request(["start", "abc", "--max-memory", "96MiB", "--max-pids", "64"]);
+  assert.equal(req.maxMemoryBytes, 96n * 1024n * 1024n);
+  assert.equal(req.maxPids, 64);
+  const none = await request(["start", "abc", "--max-memory", "0", "--max-pids", "0"]);
+  assert.equal(none.maxMemoryBytes, 0n);
+  assert.equal(none.maxPids, 0);
 });
 
 test("start with a relative command after -- makes it absolute; a bare name is left for PATH; --no-auto-mtls is sent", async () => {
@@ -113,6 +124,9 @@ const badStarts: Array<[string, string[], RegExp]> = [
   ["a short checksum", ["start", "a", "--sha256", "12"], /--sha256: expected 64 hex characters/],
   ["an unknown restart policy", ["start", "a", "--restart", "sometimes"], /--restart "sometimes": expected always, on-failure or never$/],
   ["a scrape interval without a unit", ["start", "a", "--scrape-interval", "10"], /--scrape-interval: invalid duration/],
+  ["a memory limit under 1MiB", ["start", "a", "--max-memory", "512KiB"], /--max-memory "512KiB": expected a size of at least 1MiB, e.g. 64MiB$/],
+  ["a memory limit that is no size", ["start", "a", "--max-memory", "lots"], /--max-memory "lots": expected a size of at least 1MiB/],
+  ["a negative pids limit", ["start", "a", "--max-pids", "-1"], /--max-pids "-1": expected a positive integer$/],
 ];
 for (const [what, argv, message] of badStarts) {
   test(`start with ${what} exits 2 with one line, before any call`, async () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { StartRequestSchema } from "../../../../src/shared/gen/plugprom/v1/control_pb.js";
 import { parseCatalog } from "../../../../src/daemon/supervision/catalog.js";
-import { instanceDefaults, resolveSpec } from "../../../../src/daemon/supervision/spec-resolution.js";
+import { effectiveLimits, instanceDefaults, resolveSpec } from "../../../../src/daemon/supervision/spec-resolution.js";
 
 const catalog = parseCatalog(
   {
@@ -11,6 +11,7 @@ const catalog = parseCatalog(
       bare: { command: "/opt/bare" },
       tuned: { command: "/opt/tuned", args: ["-v"], restart: "always", metricsTransport: "tcp", autoMtls: false, handshake: { magicCookieKey: "K", magicCookieValue: "V" } },
       quiet: { command: "/opt/quiet", noMetrics: true, startTimeout: "2m" },
+      capped: { command: "/opt/capped", maxMemory: "96MiB", maxPids: 32 },
     },
   },
   "/etc/plugprom",
@@ -46,7 +47,7 @@ test("the bundled greeter runs with this Node.js and is greeted once it runs", (
 });
 
 test("an unknown catalog entry is not found, naming the known ones", () => {
-  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned, quiet\)/);
+  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned, quiet, capped\)/);
 });
 
 test("a catalog entry's noMetrics and startTimeout (as a plugins file has them) apply; a request's start timeout still wins", () => {
@@ -54,4 +55,20 @@ test("a catalog entry's noMetrics and startTimeout (as a plugins file has them) 
   assert.equal(spec.noMetrics, true);
   assert.equal(spec.startTimeoutMs, 120_000);
   assert.equal(resolve({ name: "q", plugin: "quiet", startTimeout: { seconds: 5n, nanos: 0 } }).startTimeoutMs, 5_000);
+});
+
+test("memory and pids limits: the request's over the catalog entry's; unset is left unset (the daemon's default, resolved when asked)", () => {
+  const MiB = 1024 ** 2;
+  const daemon = { memoryBytes: 64 * MiB, pids: 100 };
+  const entry = resolve({ name: "a", plugin: "capped" });
+  assert.equal(entry.maxMemoryBytes, 96 * MiB);
+  assert.equal(entry.maxPids, 32);
+  assert.deepEqual(effectiveLimits(entry, daemon), { memoryBytes: 96 * MiB, pids: 32 });
+  const overridden = resolve({ name: "b", plugin: "capped", maxMemoryBytes: 0n, maxPids: 0 });
+  assert.deepEqual(effectiveLimits(overridden, daemon), { memoryBytes: 0, pids: 0 }, "0 is none, not the daemon's");
+  const plain = resolve({ name: "c", command: ["/opt/x"] });
+  assert.equal("maxMemoryBytes" in plain, false, "an instances.json of instances without limits stays as it was");
+  assert.deepEqual(effectiveLimits(plain, daemon), daemon);
+  assert.throws(() => resolve({ name: "d", command: ["/opt/x"], maxMemoryBytes: 1000n }), /memory limit must be 0 \(none\) or at least 1MiB/);
+  assert.throws(() => resolve({ name: "d", command: ["/opt/x"], maxPids: 5_000_000 }), /pids limit must be an integer from 0/);
 });
