@@ -102,3 +102,9 @@ test("converge creates, updates, leaves alone and prunes its own file's instance
   assert.equal(registry.get("a")!.spec.env.MODE, "slow");
   assert.equal(persisted.find((p) => p.spec.name === "a")!.origin, origin);
 });
+
+test("memory and pids limits compare as the file says them: left out is unchanged, 0 (none) differs from left out", () => {
+  assert.deepEqual(specChanges(base, { ...base, maxMemoryBytes: undefined, maxPids: undefined }), []);
+  assert.deepEqual(specChanges(base, { ...base, maxMemoryBytes: 96 * 2 ** 20, maxPids: 64 }), ["maxMemory (none) -> 96 MiB", "maxPids (none) -> 64"]);
+  assert.deepEqual(specChanges({ ...base, maxMemoryBytes: 96 * 2 ** 20 }, { ...base, maxMemoryBytes: 0 }), ["maxMemory 96 MiB -> 0"]);
+});
