@@ -76,6 +76,13 @@ export function positiveInt(flag: string, text: string, max: number): number {
   return n;
 }
 
+/** A count where 0 means "off", in digits (no sign, exponent or leading zero), at most `max`. */
+export function nonNegativeInt(flag: string, text: string, max: number): number {
+  const n = Number(text);
+  if (!/^(0|[1-9]\d*)$/.test(text) || n > max) throw usageError(`${flag} ${JSON.stringify(text)}: expected an integer from 0 to ${max}`);
+  return n;
+}
+
 /** "64MiB", "512KiB", "1000000" (bytes); at least `min` bytes (1 KiB unless told). */
 export function byteSize(flag: string, text: string, min = 1024): number {
   let n = NaN;
@@ -91,11 +98,6 @@ export function byteSize(flag: string, text: string, min = 1024): number {
 /** A per-instance limit: a size of at least 1 MiB, or "0" for none (not even the daemon's default). */
 export function memoryLimit(flag: string, text: string): number {
   return text.trim() === "0" ? 0 : byteSize(flag, text, MIN_MEMORY_LIMIT_BYTES);
-}
-
-/** A count that may be 0 ("none"), e.g. --max-pids. */
-export function countOrZero(flag: string, text: string, max: number): number {
-  return text === "0" ? 0 : positiveInt(flag, text, max);
 }
 
 /** "host:port", "[v6]:port", ":port" or "unix:/abs/path", checked and returned as written. */

@@ -105,6 +105,14 @@ export interface PluginJson {
   restartPolicy: string;
   /** RFC 3339: when the next automatic restart is due (BACKOFF, CRASHLOOP), else null. */
   nextRestartAt: string | null;
+  /** Failed health checks in a row that replace the process (the instance's, else the daemon's); 0 = never. */
+  livenessFailures: number;
+  /** How often it is health-checked, Prometheus duration syntax (the instance's, else the daemon's). */
+  healthInterval: string;
+  /** Health checks the current process failed in a row. */
+  failedHealthChecks: number;
+  /** Times its process was replaced for failing livenessFailures checks in a row. */
+  livenessRestarts: number;
   /** The effective memory limit in bytes (its --max-memory, else the daemon's), or null for none. */
   memoryLimitBytes: number | null;
   /** "sampled", "cgroup v1 + sampled" or "cgroup v2 + sampled"; null without a memory limit. */
@@ -144,6 +152,10 @@ export function pluginJson(p: PluginInfo): PluginJson {
     scrapeTimeout: p.scrapeTimeout || null,
     restartPolicy: p.restartPolicy,
     nextRestartAt: iso(p.nextRestartAt),
+    livenessFailures: p.livenessFailures,
+    healthInterval: p.healthInterval,
+    failedHealthChecks: p.failedHealthChecks,
+    livenessRestarts: p.livenessRestarts,
     memoryLimitBytes: Number(p.memoryLimitBytes) || null,
     memoryEnforcement: p.memoryEnforcement || null,
     maxPids: p.maxPids || null,
@@ -237,7 +249,8 @@ export function renderPluginDetails(p: PluginInfo, io: IO): string {
     ["pid", j.pid === null ? "-" : String(j.pid)],
     ["uptime", uptime(p, io.now())],
     ["restarts", `${j.restarts} (policy ${j.restartPolicy || "on-failure"})${j.nextRestartAt ? `, next at ${j.nextRestartAt}` : ""}`],
-    ["healthy", j.healthy ? "yes" : "no"],
+    ["healthy", j.healthy ? "yes" : j.failedHealthChecks > 0 ? `no (${j.failedHealthChecks} failed checks in a row)` : "no"],
+    ["liveness", liveness(j)],
     ["labels", Object.entries(j.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "-"],
     ["command", [j.command, ...j.args].map(shellQuote).join(" ")],
     ["working dir", j.workingDir || "-"],
@@ -250,6 +263,14 @@ export function renderPluginDetails(p: PluginInfo, io: IO): string {
   if (j.lastExitCode !== null || j.lastExitSignal) lines.push(["last exit", j.lastExitSignal ? `signal ${j.lastExitSignal}` : `code ${j.lastExitCode}`]);
   if (j.lastError) lines.push(["last error", j.lastError]);
   return keyValues(lines);
+}
+
+/** The liveness rule in effect and what it did, e.g. "replaced after 3 failed checks in a row, checked every 10s; replaced 1 time". */
+function liveness(j: PluginJson): string {
+  const every = `checked every ${j.healthInterval || "-"}`;
+  if (j.livenessFailures === 0) return `off, ${every}`;
+  const replaced = j.livenessRestarts > 0 ? `; replaced ${j.livenessRestarts} time${j.livenessRestarts === 1 ? "" : "s"}` : "";
+  return `replaced after ${j.livenessFailures} failed checks in a row, ${every}${replaced}`;
 }
 
 /** "96 MiB (cgroup v1 + sampled), group resident 41 MiB", or "none". */

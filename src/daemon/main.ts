@@ -75,17 +75,17 @@ async function serve(opts: DaemonOptions): Promise<void> {
         onOutputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
         cgroups,
       }),
-      healthIntervalMs: opts.healthIntervalMs,
+      supervision: { healthIntervalMs: opts.healthIntervalMs, livenessFailures: opts.livenessFailures },
       backoff: opts.backoff,
       limits: opts.limits,
-      stopGraceMs: opts.stopGraceMs,
-      onMemoryRestart: (s) => metrics?.memoryRestarted(s.name),
     },
     defaults: { stopGraceMs: opts.stopGraceMs, startTimeoutMs: opts.startTimeoutMs },
     events: {
       pluginStarted: (name) => metrics?.pluginStarted(name),
       pluginStopped: (name) => metrics?.pluginStopped(name),
       pluginRestarted: (name) => metrics?.pluginRestarted(name),
+      pluginLivenessRestarted: (name) => metrics?.pluginLivenessRestarted(name),
+      pluginMemoryRestarted: (name) => metrics?.pluginMemoryRestarted(name),
     },
     persist: (snapshot) => {
       if (persisting) writer.save(snapshot);

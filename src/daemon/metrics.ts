@@ -30,6 +30,7 @@ export class DaemonMetrics {
   private readonly starts: Counter<"plugin">;
   private readonly stops: Counter<"plugin">;
   private readonly restarts: Counter<"plugin">;
+  private readonly livenessRestarts: Counter<"plugin">;
   private readonly memoryRestarts: Counter<"plugin">;
   private readonly truncated: Counter<"plugin">;
   private readonly federateDropped: Counter<"plugin">;
@@ -50,6 +51,12 @@ export class DaemonMetrics {
     this.restarts = new Counter({
       name: "plugprom_plugin_restarts_total",
       help: "Plugin instance restarts, automatic (restart policy) or asked for.",
+      labelNames: ["plugin"],
+      registers,
+    });
+    this.livenessRestarts = new Counter({
+      name: "plugprom_plugin_liveness_restarts_total",
+      help: "Plugin processes replaced (SIGKILL, then the restart policy) after failing --liveness-failures health checks in a row.",
       labelNames: ["plugin"],
       registers,
     });
@@ -232,7 +239,7 @@ export class DaemonMetrics {
   pluginStarted(name: string): void {
     this.starts.inc({ plugin: name });
     // Present at 0 from the start, so that increase() and rate() see the first event too.
-    for (const c of [this.restarts, this.memoryRestarts, this.truncated, this.federateDropped]) c.inc({ plugin: name }, 0);
+    for (const c of [this.restarts, this.livenessRestarts, this.memoryRestarts, this.truncated, this.federateDropped]) c.inc({ plugin: name }, 0);
   }
 
   pluginStopped(name: string): void {
@@ -257,12 +264,16 @@ export class DaemonMetrics {
   }
 
   /** Restarted for its memory (the restart itself is counted by pluginRestarted). */
-  memoryRestarted(name: string): void {
+  pluginMemoryRestarted(name: string): void {
     this.memoryRestarts.inc({ plugin: name });
   }
 
   pluginRestarted(name: string): void {
     this.restarts.inc({ plugin: name });
+  }
+
+  pluginLivenessRestarted(name: string): void {
+    this.livenessRestarts.inc({ plugin: name });
   }
 
   /**

@@ -51,8 +51,10 @@ export interface DaemonOptions {
   maxFederateBytes: number;
   /** Also write the SD target groups to this file (Prometheus file_sd), on every change. */
   fileSd?: string;
-  /** How often RUNNING plugins are health-checked. */
+  /** How often RUNNING plugins are health-checked, unless their spec says. */
   healthIntervalMs: number;
-  /** Memory and pids limits of instances that set none (0 = none); see resource-limits.ts. */
+  /** Failed health checks in a row that replace a plugin's process (0 = never), unless its spec says. */
+  livenessFailures: number;
+  /** Memory and pids limits of instances that set none (0 = none). */
   limits: ResourceLimits;
 }

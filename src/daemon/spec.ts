@@ -35,6 +35,10 @@ export interface InstanceSpec {
   inheritEnv?: boolean;
   /** No metrics endpoint of its own (see InstanceView.noMetrics). */
   noMetrics?: boolean;
+  /** Failed health checks in a row that replace the process (0 = never); undefined = the daemon's --liveness-failures. */
+  livenessFailures?: number;
+  /** How often it is health-checked (ms); undefined = the daemon's --health-interval. */
+  healthIntervalMs?: number;
   /** Resident memory of its process group above which it is restarted; undefined = the daemon's --max-memory, 0 = none. */
   maxMemoryBytes?: number;
   /** Processes its cgroup may hold; undefined = the daemon's --max-pids, 0 = none. */

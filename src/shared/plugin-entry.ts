@@ -28,6 +28,9 @@ export interface PluginEntry {
   inheritEnv?: boolean;
   noMetrics?: boolean;
   startTimeoutMs?: number;
+  /** Failed health checks in a row that replace the process; 0 = never. */
+  livenessFailures?: number;
+  healthIntervalMs?: number;
   /** 0 = none, even if the daemon has a default. */
   maxMemoryBytes?: number;
   maxPids?: number;
@@ -68,6 +71,8 @@ export const ENTRY_FIELDS = [
   "inheritEnv",
   "noMetrics",
   "startTimeout",
+  "livenessFailures",
+  "healthInterval",
   "maxMemory",
   "maxPids",
 ] as const;
@@ -140,7 +145,7 @@ export function readEntry(raw: unknown, at: string, baseDir: string, problems: P
     if (!/^[0-9a-fA-F]{64}$/.test(sha256)) fail(`${at}.sha256`, "must be 64 hex characters");
     else entry.sha256 = sha256.toLowerCase();
   }
-  for (const [field, key] of [["scrapeInterval", "scrapeIntervalMs"], ["scrapeTimeout", "scrapeTimeoutMs"], ["startTimeout", "startTimeoutMs"]] as const) {
+  for (const [field, key] of [["scrapeInterval", "scrapeIntervalMs"], ["scrapeTimeout", "scrapeTimeoutMs"], ["startTimeout", "startTimeoutMs"], ["healthInterval", "healthIntervalMs"]] as const) {
     const v = raw[field];
     if (v === undefined) continue;
     if (typeof v !== "string") {
@@ -163,6 +168,12 @@ export function readEntry(raw: unknown, at: string, baseDir: string, problems: P
     const problem = checkScrapeSettings(entry.scrapeIntervalMs, entry.scrapeTimeoutMs);
     if (problem) fail(`${at}.scrapeTimeout`, problem);
   }
+  if (raw.livenessFailures !== undefined) {
+    // Range and integrality are checkSupervisionSettings'; a string ("3") is refused here.
+    if (typeof raw.livenessFailures === "number") entry.livenessFailures = raw.livenessFailures;
+    else fail(`${at}.livenessFailures`, `must be an integer from 0 (never) to ${MAX_LIVENESS_FAILURES}`);
+  }
+  for (const [field, problem] of checkSupervisionSettings(entry.livenessFailures, entry.healthIntervalMs)) fail(`${at}.${field}`, problem);
   readLimits(raw, at, entry, fail);
   const workingDir = str("workingDir");
   if (workingDir !== undefined) entry.workingDir = resolve(baseDir, workingDir);
@@ -178,6 +189,24 @@ export function checkScrapeSettings(intervalMs: number | undefined, timeoutMs: n
     return "scrape timeout must not exceed the scrape interval (Prometheus would drop the target)";
   }
   return undefined;
+}
+
+/** The most failed health checks in a row --liveness-failures may wait for. */
+export const MAX_LIVENESS_FAILURES = 1000;
+/** A per-instance health interval stays within this, so that a check's timeout (the interval, at most 5 s) means something. */
+export const MIN_HEALTH_INTERVAL_MS = 100;
+export const MAX_HEALTH_INTERVAL_MS = 3_600_000;
+
+/** The liveness rule's settings of one instance: [field, problem] for each that is out of range. */
+export function checkSupervisionSettings(livenessFailures: number | undefined, healthIntervalMs: number | undefined): [string, string][] {
+  const problems: [string, string][] = [];
+  if (livenessFailures !== undefined && !(Number.isInteger(livenessFailures) && livenessFailures >= 0 && livenessFailures <= MAX_LIVENESS_FAILURES)) {
+    problems.push(["livenessFailures", `must be an integer from 0 (never) to ${MAX_LIVENESS_FAILURES}`]);
+  }
+  if (healthIntervalMs !== undefined && !(healthIntervalMs >= MIN_HEALTH_INTERVAL_MS && healthIntervalMs <= MAX_HEALTH_INTERVAL_MS)) {
+    problems.push(["healthInterval", "must be between 100ms and 1h"]);
+  }
+  return problems;
 }
 
 /** Smallest memory limit: below it a process cannot even start (0, no limit, is allowed too). */

@@ -151,6 +151,8 @@ export function instanceRequests(
         restartPolicy: e.restartPolicy ?? "",
         inheritEnv: e.inheritEnv ?? false,
         noMetrics: e.noMetrics ?? false,
+        livenessFailures: e.livenessFailures,
+        healthInterval: e.healthIntervalMs !== undefined ? durationFromMs(e.healthIntervalMs) : undefined,
         maxMemoryBytes: e.maxMemoryBytes !== undefined ? BigInt(e.maxMemoryBytes) : undefined,
         maxPids: e.maxPids,
       }),

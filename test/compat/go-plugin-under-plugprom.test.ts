@@ -93,7 +93,8 @@ test("a plugin that ignores SIGTERM (and has no Shutdown RPC) is SIGKILLed after
 });
 
 test("a plugin that stops answering its health checks is marked unhealthy, and healthy again when it recovers", async (t) => {
-  const d = await daemon(t, ["--health-interval", "200ms"]);
+  // Without the liveness rule, which would replace it first (go-plugin-liveness.test.ts).
+  const d = await daemon(t, ["--health-interval", "200ms", "--liveness-failures", "0"]);
   const r = await d.cli(["start", "frozen", "--json", "--", greeter]);
   assert.equal(r.code, 0, r.stderr);
   const { pid } = JSON.parse(r.stdout) as Info;

@@ -2,7 +2,7 @@
 // (exit it, make its start fail, make it ignore signals), so that the supervisor's state
 // machine is tested on its own.
 import type { Handshake } from "../../src/goplugin/handshake.js";
-import type { ExitStatus, PluginRun, PluginRunner, RunContext } from "../../src/daemon/supervision/plugin-runner.js";
+import type { ExitStatus, HealthResult, PluginRun, PluginRunner, RunContext } from "../../src/daemon/supervision/plugin-runner.js";
 import type { InstanceSpec } from "../../src/daemon/spec.js";
 import type { ReattachInfo } from "../../src/daemon/state/instances-file.js";
 import type { Clock } from "../../src/daemon/supervision/clock.js";
@@ -31,6 +31,10 @@ export class FakeRun implements PluginRun {
   readonly ignores = new Set<string>();
   /** What its next health checks answer. */
   healthy = true;
+  /** Its health checks never answer (a stopped or deadlocked process). */
+  hung = false;
+  /** Timeouts its health checks were given. */
+  readonly checkTimeouts: number[] = [];
   readySignal: AbortSignal | undefined;
   finishStart!: () => void;
   detached = false;
@@ -82,8 +86,10 @@ export class FakeRun implements PluginRun {
     throw new Error(this.behaviour.fail);
   }
 
-  async checkHealth(): Promise<boolean> {
-    return this.healthy && !this.done;
+  checkHealth(timeoutMs: number): Promise<HealthResult> {
+    this.checkTimeouts.push(timeoutMs);
+    if (this.hung) return new Promise(() => undefined);
+    return Promise.resolve(this.healthy && !this.done ? { ok: true } : { ok: false, error: "fake: NOT_SERVING" });
   }
 
   requestShutdown(): boolean {

@@ -136,6 +136,25 @@ test("changing one field of one instance restarts that one only, and diff names 
   await assertOneProcessPerInstance(d);
 });
 
+test("the liveness fields: left out is the daemon's rule and unchanged; set, diff names them, apply restarts with them and get shows them", async (t) => {
+  const d = await daemon(t, ["--liveness-failures", "4"]);
+  const f = pluginsFile(t, "instances:\n  abc: {}\n");
+  assert.equal((await apply(d, f.file)).code, 0);
+  const before = (await list(d)).get("abc")!;
+  assert.deepEqual([before.livenessFailures, before.healthInterval], [4, "10s"], "the daemon's --liveness-failures and --health-interval");
+
+  f.write("instances:\n  abc: { livenessFailures: 0, healthInterval: 500ms }\n");
+  const diff = await d.cli(["diff", "-f", f.file]);
+  assert.deepEqual([diff.code, diff.stdout], [1, "abc: healthInterval (none) -> 500ms\nabc: livenessFailures (none) -> 0\n"], diff.stderr);
+  const r = await apply(d, f.file);
+  assert.deepEqual(r.json.updated, ["abc"], r.stderr);
+  const after = (await list(d)).get("abc")!;
+  assert.deepEqual([after.livenessFailures, after.healthInterval], [0, "500ms"]);
+  assert.notEqual(after.pid, before.pid);
+  f.write("instances:\n  abc: { healthInterval: 0.5s, livenessFailures: 0 }\n");
+  assert.equal((await d.cli(["diff", "-f", f.file])).stdout, "no changes\n", "the same settings, written otherwise");
+});
+
 test("--prune stops what the file does not name, hand-started or not; without it they stay", async (t) => {
   const d = await daemon(t);
   const f = pluginsFile(t, "instances:\n  abc: {}\n  def: {}\n");

@@ -77,7 +77,7 @@ test("a leaking plugin under --max-memory is restarted gracefully before it reac
   let now = first;
   await waitFor("the restart for its memory", async () => (now = await getPlugin(d, "leaky")).restarts === 1 && now.state === "RUNNING", 60_000);
   assert.notEqual(now.pid, first.pid);
-  const m = /^resident memory (\d+(?:\.\d)?) MiB over --max-memory 120 MiB; replaced \(exit 0\)$/.exec(now.lastError ?? "");
+  const m = /^resident memory (\d+(?:\.\d)?) MiB over --max-memory 120 MiB; ended with a graceful stop\. Last stderr: /.exec(now.lastError ?? "");
   assert.ok(m, `lastError: ${now.lastError}`);
   const peak = Number(m[1]);
   assert.ok(peak > limit && peak < 2 * limit, `restarted at ${peak} MiB`);

@@ -65,6 +65,8 @@ test("every problem of a file is reported, each with its path", () => {
     scrapeInterval: 10s
     scrapeTimeout: 20s
   "Bad Name": {}
+  live: { livenessFailures: "3", healthInterval: 10ms }
+  frac: { livenessFailures: 1.5 }
   n:
     labels: { plugin: x, count: 3 }
     args: ["-v"]
@@ -80,6 +82,9 @@ bogus: 1
     /^plugins\.yaml: instances\.g2\.env\.1: must be a "KEY=VALUE" string$/,
     /^plugins\.yaml: instances\.g2\.scrapeTimeout: scrape timeout must not exceed the scrape interval/,
     /^plugins\.yaml: instances\.g2\.restart: must be "always", "on-failure" or "never"$/,
+    /^plugins\.yaml: instances\.live\.livenessFailures: must be an integer from 0 \(never\) to 1000$/,
+    /^plugins\.yaml: instances\.live\.healthInterval: must be between 100ms and 1h$/,
+    /^plugins\.yaml: instances\.frac\.livenessFailures: must be an integer from 0 \(never\) to 1000$/,
     /^plugins\.yaml: instances\.n\.labels\.plugin: label "plugin" is set by plugprom/,
     /^plugins\.yaml: instances\.n\.labels\.count: must be a string \(quote it: "3"\)$/,
     /^plugins\.yaml: instances\.n\.args: arguments need a command or a plugin/,
@@ -133,11 +138,33 @@ instances:
   assert.equal(ext.request.workingDir, "/usr/lib");
   const abc = reqs.get("abc")!;
   assert.deepEqual([abc.source, abc.request.command, abc.request.plugin], ["", [], ""], "the bundled example plugin");
+  assert.equal(abc.request.livenessFailures, undefined, "left out: the daemon's --liveness-failures");
+  assert.equal(abc.request.healthInterval, undefined);
 
   const missing: Problem[] = [];
   instanceRequests(parsePluginsFile("instances: { x: { plugin: nope } }", "/d", "f"), "/d", external, missing);
   assert.deepEqual(missing.map((p) => p.path), ["instances.x.plugin"]);
   assert.match(missing[0].message, /no entry "nope" under plugins: or in the daemon's --config \(known: shared\)/);
+});
+
+test("livenessFailures and healthInterval go into the request; 0 is sent as 0 (off); an instance's win over its entry's", () => {
+  const f = parsePluginsFile(
+    `plugins:
+  tight: { command: /opt/gp, livenessFailures: 2, healthInterval: 1s }
+instances:
+  a: { plugin: tight }
+  b: { plugin: tight, livenessFailures: 0, healthInterval: 1m }
+`,
+    "/etc/pp",
+    "plugins.yaml",
+  );
+  const problems: Problem[] = [];
+  const reqs = instanceRequests(f, "/etc/pp", new Map(), problems);
+  assert.deepEqual(problems, []);
+  const a = reqs.get("a")!.request;
+  assert.deepEqual([a.livenessFailures, durationMs(a.healthInterval!)], [2, 1_000]);
+  const b = reqs.get("b")!.request;
+  assert.deepEqual([b.livenessFailures, durationMs(b.healthInterval!)], [0, 60_000]);
 });
 
 test("maxMemory is a size or an integer of bytes and maxPids an integer, 0 for none; both reach the Start request", () => {

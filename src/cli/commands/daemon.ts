@@ -6,8 +6,8 @@ import { Command, Option } from "@commander-js/extra-typings";
 import type { DaemonOptions } from "../../daemon/options.js";
 import { usageError } from "../errors.js";
 import type { Factory } from "../factory.js";
-import { address, byteSize, countOrZero, duration, memoryLimit, oneOf, positiveDuration, positiveInt } from "../flags.js";
-import { MAX_PIDS_LIMIT } from "../../shared/plugin-entry.js";
+import { MAX_LIVENESS_FAILURES, MAX_PIDS_LIMIT } from "../../shared/plugin-entry.js";
+import { address, byteSize, duration, memoryLimit, nonNegativeInt, oneOf, positiveDuration, positiveInt } from "../flags.js";
 
 /** The command and its flags, without an action; their types are inferred from here. */
 function declareDaemon() {
@@ -26,6 +26,7 @@ function declareDaemon() {
     .option("--start-timeout <duration>", "default time for a plugin's handshake and first health check", "30s")
     .option("--plugin-port-range <min-max>", "PLUGIN_MIN_PORT-PLUGIN_MAX_PORT for plugins listening on TCP", "10000-25000")
     .option("--health-interval <duration>", "how often running plugins are health-checked", "10s")
+    .option("--liveness-failures <n>", "failed health checks in a row that get a plugin SIGKILLed and restarted (0: never)", "3")
     .option("--gzip <when>", "compress scrapes: auto (not for scrapers on this host or bodies under 1 KiB), always or never", "auto")
     .option("--no-gzip", "the same as --gzip never")
     .option("--keep-plugins", "leave plugins running on SIGTERM/SIGINT, for a later daemon to reattach", false)
@@ -77,6 +78,7 @@ export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
     stopGraceMs: positiveDuration("--stop-grace", f.stopGrace),
     startTimeoutMs: positiveDuration("--start-timeout", f.startTimeout),
     healthIntervalMs: positiveDuration("--health-interval", f.healthInterval),
+    livenessFailures: nonNegativeInt("--liveness-failures", f.livenessFailures, MAX_LIVENESS_FAILURES),
     // --no-gzip leaves false.
     gzip: f.gzip === false ? "never" : oneOf("--gzip", f.gzip, ["auto", "always", "never"]),
     keepPlugins: f.keepPlugins,
@@ -88,7 +90,7 @@ export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
     maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes, 999_999),
     maxFederateBytes: byteSize("--max-federate-bytes", f.maxFederateBytes),
     fileSd: path(f.fileSd),
-    limits: { memoryBytes: memoryLimit("--max-memory", f.maxMemory), pids: countOrZero("--max-pids", f.maxPids, MAX_PIDS_LIMIT) },
+    limits: { memoryBytes: memoryLimit("--max-memory", f.maxMemory), pids: nonNegativeInt("--max-pids", f.maxPids, MAX_PIDS_LIMIT) },
   };
 }
 

@@ -7,8 +7,8 @@ import { MetricsTransport, StartRequestSchema, type StartRequest } from "../../s
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { usageError } from "../errors.js";
 import type { Factory, Run, Seams } from "../factory.js";
-import { collect, countOrZero, keyValues, memoryLimit, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
-import { MAX_PIDS_LIMIT } from "../../shared/plugin-entry.js";
+import { collect, keyValues, memoryLimit, nonNegativeInt, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
+import { checkSupervisionSettings, MAX_LIVENESS_FAILURES, MAX_PIDS_LIMIT } from "../../shared/plugin-entry.js";
 import { renderPlugin } from "../output.js";
 
 export interface StartOptions {
@@ -37,6 +37,8 @@ function declareStart() {
     .option("--no-metrics", "the plugin serves no metrics; its target serves its process_* metrics from /proc")
     .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
     .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
+    .option("--liveness-failures <n>", "failed health checks in a row that get it SIGKILLed and restarted; 0: never (default: the daemon's)")
+    .option("--health-interval <duration>", "how often it is health-checked, 100ms to 1h (default: the daemon's)")
     .option("--max-memory <size>", "restart it when its process group's resident memory stays above this, e.g. 256MiB; 0 for none (default: the daemon's)")
     .option("--max-pids <n>", "processes its cgroup may hold; 0 for none (default: the daemon's)");
 }
@@ -69,8 +71,12 @@ export function startRequest(name: string, args: readonly string[], flags: Start
   const restartPolicy = flags.restart === undefined ? "" : oneOf("--restart", flags.restart, ["always", "on-failure", "never"]);
   const scrapeInterval = requestDuration(optionalDuration("--scrape-interval", flags.scrapeInterval));
   const scrapeTimeout = requestDuration(optionalDuration("--scrape-timeout", flags.scrapeTimeout));
+  const livenessFailures = flags.livenessFailures === undefined ? undefined : nonNegativeInt("--liveness-failures", flags.livenessFailures, MAX_LIVENESS_FAILURES);
+  const healthIntervalMs = optionalDuration("--health-interval", flags.healthInterval);
+  const [badInterval] = checkSupervisionSettings(undefined, healthIntervalMs);
+  if (badInterval) throw usageError(`--health-interval ${flags.healthInterval}: ${badInterval[1]}`);
   const maxMemoryBytes = flags.maxMemory === undefined ? undefined : BigInt(memoryLimit("--max-memory", flags.maxMemory));
-  const maxPids = flags.maxPids === undefined ? undefined : countOrZero("--max-pids", flags.maxPids, MAX_PIDS_LIMIT);
+  const maxPids = flags.maxPids === undefined ? undefined : nonNegativeInt("--max-pids", flags.maxPids, MAX_PIDS_LIMIT);
 
   return create(StartRequestSchema, {
     name,
@@ -92,6 +98,8 @@ export function startRequest(name: string, args: readonly string[], flags: Start
     noMetrics: !flags.metrics,
     scrapeInterval,
     scrapeTimeout,
+    livenessFailures,
+    healthInterval: requestDuration(healthIntervalMs),
     maxMemoryBytes,
     maxPids,
   });

@@ -11,6 +11,7 @@ import type { Supervisor } from "../supervision/supervisor.js";
 export function pluginInfo(sup: Supervisor, lastScrapeSeconds?: number): PluginInfo {
   const { spec, handshake: h } = sup;
   const stat = sup.pid ? readProcStatSync(sup.pid) : undefined;
+  const { livenessFailures, healthIntervalMs } = sup.supervision;
   return create(PluginInfoSchema, {
     name: sup.name,
     state: sup.state,
@@ -38,6 +39,10 @@ export function pluginInfo(sup: Supervisor, lastScrapeSeconds?: number): PluginI
     cpuSeconds: stat ? cpuSeconds(stat) : 0,
     rssBytes: stat ? BigInt(residentBytes(stat)) : 0n,
     lastScrapeSeconds: lastScrapeSeconds ?? 0,
+    livenessFailures,
+    healthInterval: formatPromDuration(healthIntervalMs),
+    failedHealthChecks: sup.failedHealthChecks,
+    livenessRestarts: sup.livenessRestarts,
     memoryLimitBytes: BigInt(sup.limits.memoryBytes),
     memoryEnforcement: sup.memoryEnforcement,
     maxPids: sup.limits.pids,

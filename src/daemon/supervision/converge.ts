@@ -146,7 +146,7 @@ export function specChanges(from: InstanceSpec, to: InstanceSpec): string[] {
 /** A spec flattened into the file's field names: env and labels one key each. */
 function fileView(spec: InstanceSpec): Record<string, unknown> {
   const view: Record<string, unknown> = {};
-  const durations: Record<string, string> = { scrapeIntervalMs: "scrapeInterval", scrapeTimeoutMs: "scrapeTimeout", startTimeoutMs: "startTimeout" };
+  const durations: Record<string, string> = { scrapeIntervalMs: "scrapeInterval", scrapeTimeoutMs: "scrapeTimeout", startTimeoutMs: "startTimeout", healthIntervalMs: "healthInterval" };
   const renamed: Record<string, string> = {
     source: "plugin",
     magicCookieKey: "handshake.magicCookieKey",

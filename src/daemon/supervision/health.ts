@@ -1,7 +1,7 @@
 // Whether a plugin answers: go-plugin's health check (grpc.health.v1 for service "plugin",
 // as its Ping does) for gRPC plugins, a connect to its address for net/rpc ones (whose RPC
 // we do not speak); waiting for the first SERVING at start; and the periodic check of a
-// RUNNING plugin, which owns its timer.
+// RUNNING plugin, which owns its timer and never waits for a check longer than its interval.
 import { connect as netConnect } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { errorMessage } from "../../shared/errors.js";
@@ -9,28 +9,40 @@ import { startFailed, timedOut } from "../errors.js";
 import type { Handshake } from "../../goplugin/handshake.js";
 import type { PluginClient } from "../../goplugin/host.js";
 import type { Clock, TimerHandle } from "./clock.js";
+import type { HealthResult } from "./plugin-runner.js";
 
 /** No single health call waits longer than this. */
 export const HEALTH_CALL_TIMEOUT_MS = 5_000;
 const HEALTH_POLL_MS = 50;
 
-/** One check: SERVING over gRPC, or a connect for net/rpc. False on any failure. */
-export async function isServing(h: Handshake, client: PluginClient | undefined, timeoutMs: number): Promise<boolean> {
+/**
+ * How long one periodic check may take: never longer than the interval, so that checks do
+ * not pile up and n failed checks take n intervals, and at most HEALTH_CALL_TIMEOUT_MS.
+ */
+export function healthCheckTimeoutMs(intervalMs: number): number {
+  return Math.max(1, Math.min(HEALTH_CALL_TIMEOUT_MS, intervalMs));
+}
+
+/** One check: SERVING over gRPC, or a connect for net/rpc; on failure, why. */
+export async function checkServing(h: Handshake, client: PluginClient | undefined, timeoutMs: number): Promise<HealthResult> {
   try {
-    if (client) return (await client.checkHealth(timeoutMs)) === "SERVING";
-    await probeConnect(h);
-    return true;
-  } catch {
-    return false;
+    if (client) {
+      const status = await client.checkHealth(timeoutMs);
+      return status === "SERVING" ? { ok: true } : { ok: false, error: `health service "plugin" reported ${status}` };
+    }
+    await probeConnect(h, timeoutMs);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, error: errorMessage(err) };
   }
 }
 
 /** Resolves once something accepts a connection on the handshake's address. */
-export function probeConnect(h: Pick<Handshake, "network" | "address">): Promise<void> {
+export function probeConnect(h: Pick<Handshake, "network" | "address">, timeoutMs = HEALTH_CALL_TIMEOUT_MS): Promise<void> {
   return new Promise((resolve, reject) => {
     const i = h.address.lastIndexOf(":");
     const socket = h.network === "unix" ? netConnect({ path: h.address }) : netConnect({ host: h.address.slice(0, i), port: Number(h.address.slice(i + 1)) });
-    socket.setTimeout(HEALTH_CALL_TIMEOUT_MS, () => socket.destroy(new Error("connect timed out")));
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`connect timed out after ${timeoutMs} ms`)));
     socket.once("connect", () => {
       socket.destroy();
       resolve();
@@ -58,7 +70,9 @@ export async function waitServing(client: PluginClient, deadline: number, signal
 
 /**
  * Checks a running plugin every intervalMs and reports each result. A check never outlives
- * the interval: a hung plugin is reported, not waited for. After stop() nothing is reported.
+ * the interval: one that has not answered by then is reported as failed (a hung plugin is
+ * reported, not waited for), and the next one starts an interval after the previous began.
+ * After stop() nothing is reported.
  */
 export class HealthMonitor {
   private timer: TimerHandle | undefined;
@@ -66,15 +80,15 @@ export class HealthMonitor {
 
   constructor(
     private readonly o: {
-      check: (timeoutMs: number) => Promise<boolean>;
+      check: (timeoutMs: number) => Promise<HealthResult>;
       intervalMs: number;
       clock: Clock;
-      onResult: (ok: boolean) => void;
+      onResult: (result: HealthResult) => void;
     },
   ) {}
 
   start(): void {
-    this.schedule();
+    this.schedule(this.o.intervalMs);
   }
 
   stop(): void {
@@ -83,15 +97,24 @@ export class HealthMonitor {
     this.timer = undefined;
   }
 
-  private schedule(): void {
-    if (!this.stopped) this.timer = this.o.clock.setTimeout(() => void this.tick(), this.o.intervalMs);
+  private schedule(ms: number): void {
+    if (!this.stopped) this.timer = this.o.clock.setTimeout(() => void this.tick(), ms);
   }
 
   private async tick(): Promise<void> {
-    this.timer = undefined;
-    const ok = await this.o.check(Math.min(HEALTH_CALL_TIMEOUT_MS, Math.max(100, this.o.intervalMs)));
+    const { clock, intervalMs } = this.o;
+    const began = clock.now();
+    const timeoutMs = healthCheckTimeoutMs(intervalMs);
+    let giveUp: TimerHandle | undefined;
+    const noAnswer = new Promise<HealthResult>((resolve) => {
+      giveUp = clock.setTimeout(() => resolve({ ok: false, error: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    });
+    // The timer is this tick's while the check runs: stop() clears it, and nothing is reported.
+    this.timer = giveUp;
+    const result = await Promise.race([this.o.check(timeoutMs), noAnswer]);
+    clock.clearTimeout(giveUp);
     if (this.stopped) return;
-    this.o.onResult(ok);
-    this.schedule();
+    this.o.onResult(result);
+    this.schedule(Math.max(0, intervalMs - (clock.now() - began)));
   }
 }

@@ -13,6 +13,9 @@ import type { ExitStatus } from "./plugin-process.js";
 
 export type { ExitStatus };
 
+/** One health check's answer; a failed one says why (shown in lastError when it counts). */
+export type HealthResult = { ok: true } | { ok: false; error: string };
+
 /** Where a run sends the plugin's output: the instance's ring (for `logs`) and its logger. */
 export interface RunContext {
   output: OutputRing;
@@ -62,8 +65,8 @@ export interface PluginRun {
    * diagnosis; `signal` aborts the wait (the instance is being stopped).
    */
   ready(o: { signal: AbortSignal; onHandshake(): void }): Promise<void>;
-  /** One health check; false on any failure, never a rejection. */
-  checkHealth(timeoutMs: number): Promise<boolean>;
+  /** One health check within timeoutMs; never a rejection. */
+  checkHealth(timeoutMs: number): Promise<HealthResult>;
   /** Asks the plugin to exit over its controller (gRPC Shutdown); false when it has none. */
   requestShutdown(graceMs: number): boolean;
   /** Signals its whole process group. */

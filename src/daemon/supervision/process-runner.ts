@@ -11,14 +11,15 @@ import { GreeterService, GreetRequestSchema } from "../../shared/gen/greeter/v1/
 import type { Handshake } from "../../goplugin/handshake.js";
 import { connectPlugin, type PluginClient } from "../../goplugin/host.js";
 import type { ReattachInfo } from "../state/instances-file.js";
+import { readProcStat } from "../proc.js";
 import type { InstanceSpec } from "../spec.js";
 import { exitedBeforeHandshake, noHandshakeInTime, notServingInTime, readHandshake, withDeadline } from "./handshake-diagnosis.js";
-import { HEALTH_CALL_TIMEOUT_MS, isServing, probeConnect, waitServing } from "./health.js";
+import { checkServing, HEALTH_CALL_TIMEOUT_MS, probeConnect, waitServing } from "./health.js";
 import { OutputCapture } from "./output-capture.js";
 import { stderrTail, type OutputStream } from "./plugin-output.js";
 import type { CgroupVersion, InstanceCgroup } from "./cgroups.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
-import type { PluginRun, PluginRunner, RunContext } from "./plugin-runner.js";
+import type { HealthResult, PluginRun, PluginRunner, RunContext } from "./plugin-runner.js";
 import { hostTls, reattachInfo, savedProcess, type LiveProcess } from "./reattach.js";
 import { metricsSocketPath, outputPath, prepareSpawn, type SpawnEnvironment } from "./spawn-preparation.js";
 
@@ -177,8 +178,13 @@ class ProcessRun implements PluginRun {
     }
   }
 
-  checkHealth(timeoutMs: number): Promise<boolean> {
-    return this.hs ? isServing(this.hs, this.client, timeoutMs) : Promise.resolve(false);
+  async checkHealth(timeoutMs: number): Promise<HealthResult> {
+    if (!this.hs) return { ok: false, error: "no handshake yet" };
+    // A stopped process cannot answer, yet the kernel still accepts connections on its
+    // listening socket: without this, a SIGSTOPped net/rpc plugin would pass its connect check.
+    const state = (await readProcStat(this.proc.pid))?.state;
+    if (state === "T" || state === "t") return { ok: false, error: `the process is stopped (state ${state} in /proc/${this.proc.pid}/stat: SIGSTOP or a debugger)` };
+    return checkServing(this.hs, this.client, timeoutMs);
   }
 
   requestShutdown(graceMs: number): boolean {

@@ -17,10 +17,18 @@ import { resolveSpec } from "./spec-resolution.js";
 export interface RegistryDeps {
   log: Logger;
   catalog: Catalog;
-  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "log" | "durable">;
+  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "onLivenessRestart" | "onMemoryRestart" | "log" | "durable" | "stopGraceMs">;
   defaults: { stopGraceMs: number; startTimeoutMs: number };
   /** Counts starts, stops and restarts in the daemon's metrics. */
-  events: { pluginStarted(name: string): void; pluginStopped(name: string): void; pluginRestarted(name: string): void };
+  events: {
+    pluginStarted(name: string): void;
+    pluginStopped(name: string): void;
+    pluginRestarted(name: string): void;
+    /** Replaced for failing its health checks (the restart that follows is counted too). */
+    pluginLivenessRestarted(name: string): void;
+    /** Replaced for resident memory over its limit (the restart that follows is counted too). */
+    pluginMemoryRestarted(name: string): void;
+  };
   /** Called after every change with the instances to persist (instances.json). */
   persist?: (snapshot: () => PersistedInstance[]) => void;
   /**
@@ -201,9 +209,12 @@ export class Registry implements InstanceDirectory {
       {
         ...this.deps.supervisor,
         log: this.deps.log,
+        stopGraceMs: this.deps.defaults.stopGraceMs,
         onStateChange: () => this.changed(),
         onStarted: (s) => this.deps.events.pluginStarted(s.name),
         onRestart: (s) => this.deps.events.pluginRestarted(s.name),
+        onLivenessRestart: (s) => this.deps.events.pluginLivenessRestarted(s.name),
+        onMemoryRestart: (s) => this.deps.events.pluginMemoryRestarted(s.name),
         durable: () => this.durable(`plugin "${spec.name}" was stopped`),
       },
       restarts,

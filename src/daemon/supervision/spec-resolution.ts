@@ -11,7 +11,7 @@ import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_
 import { RESTART_POLICIES, type InstanceSpec, type ResourceLimits, type RestartPolicy } from "../spec.js";
 import type { Catalog, CatalogEntry } from "./catalog.js";
 import { placeholdersIn } from "./template.js";
-import { checkResourceLimits, checkScrapeSettings } from "../../shared/plugin-entry.js";
+import { checkResourceLimits, checkScrapeSettings, checkSupervisionSettings } from "../../shared/plugin-entry.js";
 
 /** What a spec is before its name and start timeout are settled. */
 type BaseSpec = Omit<InstanceSpec, "name" | "startTimeoutMs">;
@@ -105,6 +105,11 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   if (req.scrapeTimeout) base.scrapeTimeoutMs = durationMs(req.scrapeTimeout);
   const scrapeProblem = checkScrapeSettings(base.scrapeIntervalMs, base.scrapeTimeoutMs);
   if (scrapeProblem) throw invalid(scrapeProblem);
+  // Left unset, they stay unset: the daemon's default applies, now and after its restart.
+  if (req.livenessFailures !== undefined) base.livenessFailures = req.livenessFailures;
+  if (req.healthInterval) base.healthIntervalMs = durationMs(req.healthInterval);
+  const [supervisionProblem] = checkSupervisionSettings(base.livenessFailures, base.healthIntervalMs);
+  if (supervisionProblem) throw invalid(`${supervisionProblem[0]} ${supervisionProblem[1]}`);
 
   if (req.maxMemoryBytes !== undefined) base.maxMemoryBytes = Number(req.maxMemoryBytes);
   if (req.maxPids !== undefined) base.maxPids = req.maxPids;
@@ -137,10 +142,30 @@ function commandSpec(source: string, command: string, args: string[], req: Start
   return { ...instanceDefaults(), source, command, args, env: { ...req.env }, labels: { ...req.labels }, workingDir: process.cwd() };
 }
 
+/** The daemon's defaults for the supervision settings a spec may leave out. */
+export interface SupervisionDefaults {
+  healthIntervalMs: number;
+  livenessFailures: number;
+}
+
+/** What an instance is supervised with, its spec's settings first. */
+export type SupervisionSettings = SupervisionDefaults;
+
 /**
- * The limits an instance runs with: its own, else the daemon's. Resolved when asked (not
- * stored in the spec), so that an instance that sets none follows a daemon restarted with
- * another default.
+ * The one place the effective settings are decided: a spec that leaves one out follows the
+ * daemon's flag, so a daemon restarted with a new default applies it to that instance.
+ */
+export function effectiveSupervision(spec: Pick<InstanceSpec, "healthIntervalMs" | "livenessFailures">, defaults: SupervisionDefaults): SupervisionSettings {
+  return {
+    healthIntervalMs: spec.healthIntervalMs ?? defaults.healthIntervalMs,
+    livenessFailures: spec.livenessFailures ?? defaults.livenessFailures,
+  };
+}
+
+/**
+ * The limits an instance runs with: its own, else the daemon's, decided here as the
+ * supervision settings are (an instance that sets none follows a daemon restarted with
+ * another default).
  */
 export function effectiveLimits(spec: Pick<InstanceSpec, "maxMemoryBytes" | "maxPids">, daemon: ResourceLimits): ResourceLimits {
   return { memoryBytes: spec.maxMemoryBytes ?? daemon.memoryBytes, pids: spec.maxPids ?? daemon.pids };

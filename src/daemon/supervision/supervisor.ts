@@ -9,6 +9,9 @@
 //   RUNNING: the periodic health check, and the memory watch while a memory limit is set
 //   BACKOFF, CRASHLOOP: the timer of the next automatic start
 // STARTING → RUNNING → (STOPPING → STOPPED | CRASHED → BACKOFF/CRASHLOOP → STARTING … | FAILED).
+// A RUNNING process the supervisor judges broken (too many failed health checks in a row, or
+// its memory over the limit on two samples in a row) is ended by failRunning and then goes
+// the way of a crash, with the judgement as its lastError.
 import type { Address } from "../../shared/address.js";
 import { errorMessage } from "../../shared/errors.js";
 import { conflict, DaemonError, startFailed } from "../errors.js";
@@ -20,19 +23,22 @@ import type { Logger } from "../log.js";
 import type { InstanceSpec, ResourceLimits } from "../spec.js";
 import { describeHardLimit } from "./cgroups.js";
 import { groupResidentBytes, MemoryWatch, overLimitReason } from "./memory-watch.js";
-import { effectiveLimits } from "./spec-resolution.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { describeExit } from "./handshake-diagnosis.js";
-import { HEALTH_CALL_TIMEOUT_MS, HealthMonitor } from "./health.js";
+import { healthCheckTimeoutMs, HealthMonitor } from "./health.js";
 import { OutputRing, stderrTail } from "./plugin-output.js";
-import type { ExitStatus, PluginRun, PluginRunner } from "./plugin-runner.js";
+import type { ExitStatus, HealthResult, PluginRun, PluginRunner } from "./plugin-runner.js";
 import { afterRun, CRASH_LOOP_WINDOW_MS, exitOutcome, MAX_CONSECUTIVE_FAILURES, nextAttempt, NO_FAILURES, type Backoff, type FailureHistory } from "./restart-policy.js";
+import { effectiveLimits, effectiveSupervision, type SupervisionDefaults, type SupervisionSettings } from "./spec-resolution.js";
 
 export interface SupervisorDeps {
   log: Logger;
   /** Spawns and adopts the instance's processes. */
   runner: PluginRunner;
-  healthIntervalMs: number;
+  /** The daemon's defaults for what the spec leaves out (health interval, liveness failures). */
+  supervision: SupervisionDefaults;
+  /** The daemon's stop grace, for a graceful replacement (failRunning). */
+  stopGraceMs: number;
   backoff: Backoff;
   /** Defaults to the system clock; tests pass a fake one. */
   clock?: Clock;
@@ -43,6 +49,8 @@ export interface SupervisorDeps {
   onStarted?: (s: Supervisor) => void;
   /** Every restart, automatic or asked for. */
   onRestart?: (s: Supervisor) => void;
+  /** A RUNNING process was replaced for failing its health checks (before its restart). */
+  onLivenessRestart?: (s: Supervisor) => void;
   /**
    * Resolves once what onStateChange reported is saved (instances.json), rejects with the
    * reason when it could not be: a process whose identity is not saved is not kept running.
@@ -50,8 +58,6 @@ export interface SupervisorDeps {
   durable?: () => Promise<void>;
   /** The daemon's --max-memory and --max-pids, for an instance that sets none. */
   limits?: ResourceLimits;
-  /** Grace between Shutdown, SIGTERM and SIGKILL when the supervisor replaces a process itself. */
-  stopGraceMs?: number;
   /** Resident bytes of a process group (defaults to /proc); tests pass a fake. */
   groupResidentBytes?: (pgrp: number) => Promise<number | undefined>;
   /** Every restart for going over the memory limit. */
@@ -59,7 +65,6 @@ export interface SupervisorDeps {
 }
 
 const NO_LIMITS: ResourceLimits = { memoryBytes: 0, pids: 0 };
-const DEFAULT_STOP_GRACE_MS = 5_000;
 
 /** A process that survives SIGKILL this long is reported, and not waited for any more. */
 const FINAL_KILL_WAIT_MS = 5_000;
@@ -108,10 +113,13 @@ export class Supervisor implements InstanceView {
   /** Was RUNNING at least once: its target stays advertised while it restarts. */
   private everRan = false;
   private failures: FailureHistory = NO_FAILURES;
-  /** Why the supervisor is replacing the current process (failRunning), until it has exited. */
-  private failing: string | undefined;
   /** Resident memory of the process group at the last memory sample. */
   private lastGroupRss: number | undefined;
+  /** Health checks failed in a row by the current process. */
+  private failedChecks = 0;
+  /** When the current process last answered a health check (or reached RUNNING), ms since the epoch. */
+  private lastHealthyAt = 0;
+  private livenessRestartCount = 0;
   private readonly log: Logger;
   private readonly clock: Clock;
 
@@ -152,6 +160,21 @@ export class Supervisor implements InstanceView {
 
   get restarts(): number {
     return this.restartCount;
+  }
+
+  /** The health interval and liveness rule this instance runs with (its spec, else the daemon's). */
+  get supervision(): SupervisionSettings {
+    return effectiveSupervision(this.spec, this.deps.supervision);
+  }
+
+  /** Health checks the current process failed in a row. */
+  get failedHealthChecks(): number {
+    return this.failedChecks;
+  }
+
+  /** Times a process of this instance was replaced for failing its health checks. */
+  get livenessRestarts(): number {
+    return this.livenessRestartCount;
   }
 
   get healthy(): boolean {
@@ -235,7 +258,6 @@ export class Supervisor implements InstanceView {
     this.stopRequested = false;
     this.stopping = undefined;
     this.failures = NO_FAILURES;
-    // Asked for: a fresh start. An automatic restart keeps why the last process was replaced.
     this.error = "";
     try {
       await this.launch();
@@ -298,7 +320,9 @@ export class Supervisor implements InstanceView {
 
   /** The daemon is exiting and leaves this plugin running (--keep-plugins). */
   async detach(): Promise<void> {
-    // The state stays what it was (the file SD keeps the target); its timers end here.
+    // The state stays what it was (the file SD keeps the target); its timers end here, and
+    // nothing is restarted any more (a replacement in flight, an exit before the daemon's).
+    this.stopRequested = true;
     release(this.phase, this.clock);
     this.clearRuntime();
     this.run?.detach();
@@ -327,9 +351,10 @@ export class Supervisor implements InstanceView {
 
   /** One attempt: spawn, handshake, health. RUNNING on success; reaped and thrown on failure. */
   private async launch(): Promise<void> {
+    // lastError is kept across automatic restarts (why the last process went is still worth
+    // showing while its successor runs); the user's start or restart clears it.
     this.isHealthy = false;
     this.run = undefined;
-    this.failing = undefined;
     this.lastGroupRss = undefined;
     const abort = new AbortController();
     this.enter({ state: PluginState.STARTING, abort });
@@ -375,9 +400,13 @@ export class Supervisor implements InstanceView {
   private async attach(info: ReattachInfo): Promise<void> {
     const run = await this.deps.runner.attach(this.spec, info, { output: this.output, log: this.log });
     this.adopt(run);
-    this.isHealthy = await run.checkHealth(HEALTH_CALL_TIMEOUT_MS);
+    const health = await run.checkHealth(healthCheckTimeoutMs(this.supervision.healthIntervalMs));
+    this.isHealthy = health.ok;
     this.log.info("reattached to running plugin", { pid: info.pid, healthy: this.isHealthy });
     this.becameRunning();
+    // An adopted process lives by the same rule as one this daemon started: a failed first
+    // check is the first of the n.
+    if (!health.ok) this.healthChecked(health);
   }
 
   private adopt(run: PluginRun): void {
@@ -390,12 +419,14 @@ export class Supervisor implements InstanceView {
 
   private becameRunning(): void {
     this.everRan = true;
+    this.failedChecks = 0;
+    this.lastHealthyAt = this.clock.now();
     const run = this.run!;
     const health = new HealthMonitor({
       check: (timeoutMs) => run.checkHealth(timeoutMs),
-      intervalMs: this.deps.healthIntervalMs,
+      intervalMs: this.supervision.healthIntervalMs,
       clock: this.clock,
-      onResult: (ok) => this.healthChecked(ok),
+      onResult: (result) => this.healthChecked(result),
     });
     const memory = this.memoryWatch(run);
     this.enter({ state: PluginState.RUNNING, health, memory });
@@ -424,27 +455,29 @@ export class Supervisor implements InstanceView {
   }
 
   /**
-   * Replaces a RUNNING process the supervisor has judged broken: `reason` becomes lastError,
-   * the process ends ("sigkill": SIGKILL to its group at once, for one that may be stopped
-   * or hung; "graceful": Shutdown, SIGTERM, SIGKILL with the daemon's stop grace), and once
-   * it has exited the instance goes the way of a crash, counted as a failure by the restart
-   * policy, with `reason` first in lastError.
+   * The liveness rule: n failed checks in a row (n = livenessFailures, 0 = never) replace the
+   * process; one good answer resets the count. A plugin merely slow under load keeps its
+   * process as long as it answers one check within each n intervals.
    */
-  private failRunning(reason: string, how: "sigkill" | "graceful"): void {
-    const run = this.run;
-    if (this.state !== PluginState.RUNNING || !run?.alive() || this.failing !== undefined) return;
-    this.failing = reason;
-    this.error = reason;
-    this.log.warn("replacing plugin", { reason, how });
-    if (how === "sigkill") run.signalGroup("SIGKILL");
-    else void this.endProcess(run, this.deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
-  }
-
-  private healthChecked(ok: boolean): void {
-    if (ok === this.isHealthy) return;
-    this.isHealthy = ok;
-    if (ok) this.log.info("plugin healthy again");
-    else this.log.warn("plugin failed its health check");
+  private healthChecked(result: HealthResult): void {
+    if (this.phase.state !== PluginState.RUNNING) return;
+    if (result.ok) {
+      this.failedChecks = 0;
+      this.lastHealthyAt = this.clock.now();
+    } else {
+      this.failedChecks++;
+      const { livenessFailures } = this.supervision;
+      if (livenessFailures > 0 && this.failedChecks >= livenessFailures) {
+        this.livenessRestartCount++;
+        this.deps.onLivenessRestart?.(this);
+        this.failRunning(`failed ${this.failedChecks} health check${this.failedChecks === 1 ? "" : "s"} in a row (last: ${result.error})`, "sigkill");
+        return;
+      }
+    }
+    if (result.ok === this.isHealthy) return;
+    this.isHealthy = result.ok;
+    if (result.ok) this.log.info("plugin healthy again");
+    else this.log.warn("plugin failed its health check", { error: result.error, inARow: this.failedChecks });
     this.deps.onStateChange?.(this);
   }
 
@@ -466,17 +499,18 @@ export class Supervisor implements InstanceView {
   private afterCrash(run: PluginRun, status: ExitStatus): void {
     if (this.stopRequested || this.state !== PluginState.CRASHED) return;
     const reattachedExit = status.code === null && status.signal === null;
-    const replaced = this.failing;
-    this.failing = undefined;
-    // Replaced by the supervisor: a failure whatever its exit code (a graceful exit is 0).
-    const failed = replaced !== undefined || reattachedExit || status.code !== 0;
+    const failed = reattachedExit || status.code !== 0;
     const how = reattachedExit ? "exit status unknown: it was started by an earlier daemon" : describeExit(this.exit.code, this.exit.signal);
-    if (replaced !== undefined) this.error = `${replaced}; replaced (${how})`;
-    else if (run.oomKilled()) {
+    if (run.oomKilled()) {
       const limit = this.limits.memoryBytes;
       this.error = `killed by the kernel's OOM killer at its cgroup's memory limit${limit ? ` of ${describeHardLimit(limit)}` : ""} (${how}). Last stderr: ${stderrTail(this.output)}`;
     } else this.error = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
     this.log.warn("plugin exited", { exitCode: status.code, signal: status.signal, policy: this.spec.restartPolicy });
+    this.applyPolicy(failed, this.clock.now() - run.startedAt.getTime());
+  }
+
+  /** A process that went down (a crash, or one failRunning ended) under its restart policy; runMs decides if its run was stable. */
+  private applyPolicy(failed: boolean, runMs: number): void {
     const outcome = exitOutcome(this.spec.restartPolicy, failed);
     if (outcome === "crashed") return;
     if (outcome === "stopped") {
@@ -484,8 +518,48 @@ export class Supervisor implements InstanceView {
       this.enter({ state: PluginState.STOPPED });
       return;
     }
-    this.failures = afterRun(this.failures, this.clock.now() - run.startedAt.getTime());
+    this.failures = afterRun(this.failures, runMs);
     this.afterFailure();
+  }
+
+  /**
+   * Replaces a RUNNING process judged broken: CRASHED at once (down for the proxy and SD),
+   * the process ended ("sigkill": SIGKILL to its group now, since a stopped or hung process
+   * ignores SIGTERM; "graceful": Shutdown, SIGTERM, SIGKILL a stop grace apart), and once it
+   * has exited, the restart policy as after a crash, with `reason` first in lastError. A stop,
+   * kill or restart meanwhile takes over: nothing is started behind its back.
+   */
+  private failRunning(reason: string, how: "sigkill" | "graceful"): void {
+    const run = this.run;
+    if (this.phase.state !== PluginState.RUNNING || !run) return;
+    // Its run was useful until it last answered: a plugin that hangs right after every start
+    // crash-loops and is given up on, as one that exits at once would be.
+    const runMs = this.lastHealthyAt - run.startedAt.getTime();
+    this.error = reason;
+    this.log.warn("replacing plugin", { reason, how, pid: run.pid });
+    this.isHealthy = false;
+    this.enter({ state: PluginState.CRASHED });
+    void this.endProcess(run, how).then(async () => {
+      await run.drainOutput();
+      if (this.stopRequested || this.run !== run || this.state !== PluginState.CRASHED) return;
+      this.error = `${reason}; ended with ${how === "sigkill" ? "SIGKILL" : "a graceful stop"}. Last stderr: ${stderrTail(this.output)}`;
+      this.applyPolicy(true, runMs);
+    });
+  }
+
+  /** Ends a process for failRunning; resolves once it has exited, however long SIGKILL takes. */
+  private async endProcess(run: PluginRun, how: "sigkill" | "graceful"): Promise<void> {
+    if (how === "graceful") {
+      const graceMs = this.deps.stopGraceMs;
+      if (run.requestShutdown(graceMs) && (await this.waitExit(run, graceMs))) return;
+      run.signalGroup("SIGTERM");
+      if (await this.waitExit(run, graceMs)) return;
+    }
+    run.signalGroup("SIGKILL");
+    if (await this.waitExit(run, FINAL_KILL_WAIT_MS)) return;
+    // Uninterruptible sleep, say: no second copy is started while this one lives.
+    this.log.error("plugin did not exit after SIGKILL; waiting for it before starting another", { pid: run.pid });
+    await run.exited;
   }
 
   /** A crash or a failed automatic start: back off and try again, or give up. */
@@ -533,21 +607,16 @@ export class Supervisor implements InstanceView {
       return;
     }
     this.enter({ state: PluginState.STOPPING });
-    await this.endProcess(run, graceMs);
-    await this.afterStop(run);
-  }
-
-  /** Shutdown RPC, then SIGTERM, then SIGKILL, each after `graceMs`; resolves once it exited. */
-  private async endProcess(run: PluginRun, graceMs: number): Promise<void> {
     if (run.requestShutdown(graceMs)) {
       this.log.debug("stopping plugin: Shutdown");
-      if (await this.waitExit(run, graceMs)) return;
+      if (await this.waitExit(run, graceMs)) return this.afterStop(run);
     }
     this.log.debug("stopping plugin: SIGTERM");
     run.signalGroup("SIGTERM");
-    if (await this.waitExit(run, graceMs)) return;
+    if (await this.waitExit(run, graceMs)) return this.afterStop(run);
     this.log.warn("plugin ignored Shutdown and SIGTERM; killing it", { graceMs });
     await this.killAndReap();
+    await this.afterStop(run);
   }
 
   private async afterStop(run: PluginRun): Promise<void> {

@@ -145,6 +145,8 @@ export const abc: PluginInfo = create(PluginInfoSchema, {
   healthy: true,
   workingDir: "/home/me",
   restartPolicy: "on-failure",
+  livenessFailures: 3,
+  healthInterval: "10s",
 });
 
 export const crashed: PluginInfo = create(PluginInfoSchema, {
@@ -153,12 +155,17 @@ export const crashed: PluginInfo = create(PluginInfoSchema, {
   lastExitCode: 0,
   lastExitSignal: "SIGSEGV",
   lastError: "exited unexpectedly",
+  healthInterval: "200ms",
+  failedHealthChecks: 2,
+  livenessRestarts: 1,
+  livenessFailures: 2,
   stoppedAt: timestampFromDate(new Date("2026-01-01T00:01:00Z")),
 });
 
 /** The documented keys of a plugin's JSON object (README "JSON output"), sorted. */
 export const PLUGIN_KEYS = [
-  "args", "command", "groupRssBytes", "healthy", "labels", "lastError", "lastExitCode", "lastExitSignal", "maxPids",
-  "memoryEnforcement", "memoryLimitBytes", "metricsEndpoint", "name", "nextRestartAt", "pid", "plugin", "protocolVersion", "restartPolicy", "restarts", "rpcAddress", "rpcProtocol",
+  "args", "command", "failedHealthChecks", "groupRssBytes", "healthInterval", "healthy", "labels", "lastError", "lastExitCode",
+  "lastExitSignal", "livenessFailures", "livenessRestarts", "maxPids", "memoryEnforcement", "memoryLimitBytes", "metricsEndpoint",
+  "name", "nextRestartAt", "pid", "plugin", "protocolVersion", "restartPolicy", "restarts", "rpcAddress", "rpcProtocol",
   "scrapeInterval", "scrapeTimeout", "startedAt", "state", "stoppedAt", "workingDir",
 ];

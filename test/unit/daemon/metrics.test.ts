@@ -133,6 +133,6 @@ test("memory: the effective limit of each limited instance, and restarts for mem
   m.pluginStarted("capped");
   assert.deepEqual(await samples(m, "plugprom_plugin_memory_limit_bytes"), [`plugprom_plugin_memory_limit_bytes{plugin="capped"} ${96 * 2 ** 20}`], "none for an instance without a limit");
   assert.deepEqual(await samples(m, "plugprom_plugin_memory_restarts_total"), ['plugprom_plugin_memory_restarts_total{plugin="capped"} 0']);
-  m.memoryRestarted("capped");
+  m.pluginMemoryRestarted("capped");
   assert.deepEqual(await samples(m, "plugprom_plugin_memory_restarts_total"), ['plugprom_plugin_memory_restarts_total{plugin="capped"} 1']);
 });

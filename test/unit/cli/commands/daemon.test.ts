@@ -38,6 +38,7 @@ const DEFAULTS: DaemonOptions = {
   stopGraceMs: 5_000,
   startTimeoutMs: 30_000,
   healthIntervalMs: 10_000,
+  livenessFailures: 3,
   limits: { memoryBytes: 0, pids: 0 },
   pluginPortRange: { min: 10_000, max: 25_000 },
   gzip: "auto",
@@ -90,7 +91,7 @@ test("the rest of the daemon's flags, parsed", async () => {
     "--control-token-file", "c.token", "--scrape-token-file", "/abs/s.token",
     "--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem",
     "--max-scrape-bytes", "512KiB", "--max-concurrent-scrapes", "3", "--max-federate-bytes", "1GiB",
-    "--file-sd", "sd/plugprom.json", "--max-memory", "1GiB", "--max-pids", "512",
+    "--file-sd", "sd/plugprom.json", "--liveness-failures", "0", "--max-memory", "1GiB", "--max-pids", "512",
   ], { PLUGPROM_STATE_DIR: "/var/lib/plugprom", PLUGPROM_HTTP_ADDR: "127.0.0.1:0" });
   assert.equal(code, 0, stderr);
   assert.deepEqual(opts, {
@@ -100,6 +101,7 @@ test("the rest of the daemon's flags, parsed", async () => {
     scrapeTimeoutMs: 2_000,
     startTimeoutMs: 60_000,
     healthIntervalMs: 500,
+    livenessFailures: 0,
     pluginPortRange: { min: 20_000, max: 20_100 },
     keepPlugins: true,
     backoff: { initialMs: 1_000, maxMs: 60_000 },
@@ -129,8 +131,9 @@ const badDaemon: Array<[string, string[], RegExp]> = [
   ["a key without its certificate", ["--tls-key-file", "x"], /--tls-cert-file and --tls-key-file go together$/],
   ["a scrape limit under 1KiB", ["--max-scrape-bytes", "1"], /--max-scrape-bytes "1": expected a size of at least 1KiB/],
   ["no concurrent scrapes", ["--max-concurrent-scrapes", "0"], /--max-concurrent-scrapes "0": expected a positive integer$/],
+  ["liveness failures that are not a count", ["--liveness-failures", "three"], /--liveness-failures "three": expected an integer from 0 to 1000$/],
   ["a default memory limit under 1MiB", ["--max-memory", "1000"], /--max-memory "1000": expected a size of at least 1MiB/],
-  ["a pids limit that is no integer", ["--max-pids", "many"], /--max-pids "many": expected a positive integer$/],
+  ["a pids limit that is no integer", ["--max-pids", "many"], /--max-pids "many": expected an integer from 0 to 4194304$/],
   ["an unknown flag", ["--bogus"], /^plugprom: unknown option '--bogus' \(see "plugprom daemon --help"\)$/],
 ];
 for (const [what, args, message] of badDaemon) {

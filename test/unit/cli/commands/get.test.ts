@@ -23,6 +23,19 @@ test("get prints key: value lines", async () => {
   assert.match(rec.stdout, /^state: +CRASHED$/m);
   assert.match(rec.stdout, /^last exit: +signal SIGSEGV$/m);
   assert.match(rec.stdout, /^last error: +exited unexpectedly$/m);
+  assert.match(rec.stdout, /^healthy: +no \(2 failed checks in a row\)$/m);
+  assert.match(rec.stdout, /^liveness: +replaced after 2 failed checks in a row, checked every 200ms; replaced 1 time$/m);
+});
+
+test("get shows the liveness rule in effect; 0 is off", async () => {
+  const off = testSeams({ get: () => ({ plugin: { ...abc, livenessFailures: 0 } }) });
+  await runGet({ name: "abc", json: false }, off.seams);
+  assert.match(off.rec.stdout, /^liveness: +off, checked every 10s$/m);
+  assert.match(off.rec.stdout, /^healthy: +yes$/m);
+  const json = testSeams({ get: () => ({ plugin: crashed }) });
+  await runGet({ name: "longer-name", json: true }, json.seams);
+  const j = JSON.parse(json.rec.stdout);
+  assert.deepEqual([j.livenessFailures, j.healthInterval, j.failedHealthChecks, j.livenessRestarts], [2, "200ms", 2, 1]);
 });
 
 test("get shows the memory limit, how it is enforced and the group's resident memory; the pids limit when there is one", async () => {

@@ -29,6 +29,7 @@ test("start builds the request from flags; everything after -- is the command, u
     "--restart", "always",
     "--inherit-env", "--no-metrics",
     "--scrape-interval", "30s", "--scrape-timeout", "10s",
+    "--liveness-failures", "5", "--health-interval", "2s",
     "--", "node", "greeter.js", "--port", "3", "--json", "--label", "x",
   ]);
   assert.equal(r.code, 0, r.stderr);
@@ -49,6 +50,8 @@ test("start builds the request from flags; everything after -- is the command, u
   assert.equal(req.noMetrics, true);
   assert.equal(durationMs(req.scrapeInterval!), 30_000);
   assert.equal(durationMs(req.scrapeTimeout!), 10_000);
+  assert.equal(req.livenessFailures, 5);
+  assert.equal(durationMs(req.healthInterval!), 2_000);
   assert.equal(req.workingDir, "/home/me/project");
   // --json after -- was the plugin's: the result is printed for a person.
   assert.equal(r.options!.json, false);
@@ -71,9 +74,16 @@ test("start with only a name leaves everything to the daemon's defaults", async 
   assert.equal(req.noMetrics, false);
   assert.equal(req.scrapeInterval, undefined);
   assert.equal(req.scrapeTimeout, undefined);
+  assert.equal(req.livenessFailures, undefined, "unset: the daemon's --liveness-failures, now and after its restart");
+  assert.equal(req.healthInterval, undefined);
   assert.equal(req.maxMemoryBytes, undefined, "the daemon's --max-memory");
   assert.equal(req.maxPids, undefined, "the daemon's --max-pids");
   assert.equal(req.workingDir, "/home/me/project");
+});
+
+test("start --liveness-failures 0 is sent as 0 (off), not left to the daemon's default", async () => {
+  const req = await request(["start", "abc", "--liveness-failures", "0"]);
+  assert.equal(req.livenessFailures, 0);
 });
 
 test("start --max-memory takes a size (0: none, whatever the daemon's default) and --max-pids a count", async () => {
@@ -124,9 +134,12 @@ const badStarts: Array<[string, string[], RegExp]> = [
   ["a short checksum", ["start", "a", "--sha256", "12"], /--sha256: expected 64 hex characters/],
   ["an unknown restart policy", ["start", "a", "--restart", "sometimes"], /--restart "sometimes": expected always, on-failure or never$/],
   ["a scrape interval without a unit", ["start", "a", "--scrape-interval", "10"], /--scrape-interval: invalid duration/],
+  ["negative liveness failures", ["start", "a", "--liveness-failures", "-1"], /--liveness-failures "-1": expected an integer from 0 to 1000$/],
+  ["liveness failures over 1000", ["start", "a", "--liveness-failures", "1001"], /--liveness-failures "1001": expected an integer from 0 to 1000$/],
+  ["a health interval under 100ms", ["start", "a", "--health-interval", "50ms"], /--health-interval 50ms: must be between 100ms and 1h$/],
   ["a memory limit under 1MiB", ["start", "a", "--max-memory", "512KiB"], /--max-memory "512KiB": expected a size of at least 1MiB, e.g. 64MiB$/],
   ["a memory limit that is no size", ["start", "a", "--max-memory", "lots"], /--max-memory "lots": expected a size of at least 1MiB/],
-  ["a negative pids limit", ["start", "a", "--max-pids", "-1"], /--max-pids "-1": expected a positive integer$/],
+  ["a negative pids limit", ["start", "a", "--max-pids", "-1"], /--max-pids "-1": expected an integer from 0 to 4194304$/],
 ];
 for (const [what, argv, message] of badStarts) {
   test(`start with ${what} exits 2 with one line, before any call`, async () => {

@@ -42,6 +42,10 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ["the plugin label", { plugins: { a: { command: "x", labels: { plugin: "1" } } } }, /"plugin" is set by plugprom/],
   ["an invalid entry name", { plugins: { "A B": { command: "x" } } }, /plugins\.A B: entry names/],
   ["a bad transport", { plugins: { a: { command: "x", metricsTransport: "udp" } } }, /metricsTransport: must be "unix" or "tcp"/],
+  ["liveness failures as a string", { plugins: { a: { command: "x", livenessFailures: "3" } } }, /plugins\.a\.livenessFailures: must be an integer from 0 \(never\) to 1000/],
+  ["negative liveness failures", { plugins: { a: { command: "x", livenessFailures: -1 } } }, /plugins\.a\.livenessFailures: must be an integer/],
+  ["a health interval of 0", { plugins: { a: { command: "x", healthInterval: "0s" } } }, /plugins\.a\.healthInterval: must be greater than 0/],
+  ["a health interval over an hour", { plugins: { a: { command: "x", healthInterval: "2h" } } }, /plugins\.a\.healthInterval: must be between 100ms and 1h/],
   ["zero as a protocol version", { plugins: { a: { command: "x", handshake: { protocolVersions: [0] } } } }, /protocolVersions/],
 ];
 for (const [what, doc, message] of invalid) {
@@ -55,4 +59,11 @@ test("catalog scrape settings are durations", () => {
   assert.equal(c.get("a")!.scrapeIntervalMs, 30_000);
   assert.equal(c.get("a")!.scrapeTimeoutMs, 10_000);
   assert.throws(() => parseCatalog({ plugins: { a: { command: "x", scrapeInterval: 30 } } }, "/etc"), /plugins\.a\.scrapeInterval: must be a duration string/);
+});
+
+test("a catalog entry's liveness rule: livenessFailures (0 = off) and healthInterval, a duration", () => {
+  const c = parseCatalog({ plugins: { a: { command: "x", livenessFailures: 0, healthInterval: "500ms" }, b: { command: "y" } } }, "/etc");
+  assert.equal(c.get("a")!.livenessFailures, 0);
+  assert.equal(c.get("a")!.healthIntervalMs, 500);
+  assert.equal(c.get("b")!.livenessFailures, undefined, "left out: the daemon's default");
 });

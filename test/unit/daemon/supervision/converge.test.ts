@@ -36,7 +36,8 @@ test("the same spec in another key order, with defaults spelled out or left out,
   const reordered = Object.fromEntries(Object.entries(base).reverse()) as unknown as InstanceSpec;
   reordered.env = { LEVEL: "info", MODE: "fast" };
   assert.deepEqual(specChanges(base, reordered), []);
-  assert.deepEqual(specChanges(base, { ...base, inheritEnv: false, noMetrics: false, scrapeTimeoutMs: undefined }), []);
+  assert.deepEqual(specChanges(base, { ...base, inheritEnv: false, noMetrics: false, scrapeTimeoutMs: undefined, livenessFailures: undefined, healthIntervalMs: undefined }), []);
+  assert.deepEqual(specChanges({ ...base, healthIntervalMs: 60_000 }, { ...base, healthIntervalMs: 60_000 }), []);
   // What instances.json gives back after a restart: JSON drops undefined fields.
   assert.deepEqual(specChanges(JSON.parse(JSON.stringify({ ...base, scrapeTimeoutMs: undefined })) as InstanceSpec, base), []);
 });
@@ -51,14 +52,18 @@ test("each differing field is one line, in the file's names, durations in Promet
     scrapeIntervalMs: 90_000,
     magicCookieValue: "bye",
     inheritEnv: true,
+    livenessFailures: 0,
+    healthIntervalMs: 2_000,
   };
   assert.deepEqual(specChanges(base, changed), [
     'args ["-v"] -> ["-v","-x"]',
     "env.MODE fast -> slow",
     "env.NEW (none) -> x",
     "handshake.magicCookieValue hello -> bye",
+    "healthInterval (none) -> 2s",
     "inheritEnv false -> true",
     "labels.team core -> (none)",
+    "livenessFailures (none) -> 0",
     "restart on-failure -> always",
     "scrapeInterval 30s -> 1m30s",
   ]);
@@ -77,9 +82,9 @@ test("converge creates, updates, leaves alone and prunes its own file's instance
   const registry = new Registry({
     log: silentLogger,
     catalog: new Map(),
-    supervisor: { runner: new FakeRunner(clock), healthIntervalMs: 5_000, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
+    supervisor: { runner: new FakeRunner(clock), supervision: { healthIntervalMs: 5_000, livenessFailures: 3 }, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
     defaults: { stopGraceMs: 1_000, startTimeoutMs: 10_000 },
-    events: { pluginStarted: () => undefined, pluginStopped: () => undefined, pluginRestarted: () => undefined },
+    events: { pluginStarted: () => undefined, pluginStopped: () => undefined, pluginRestarted: () => undefined, pluginLivenessRestarted: () => undefined, pluginMemoryRestarted: () => undefined },
     persist: (snapshot) => (persisted = snapshot()),
   });
   const spec = (name: string, env: Record<string, string> = {}) => registry.resolve(create(StartRequestSchema, { name, command: ["/opt/p"], env, workingDir: "/etc" }));

@@ -96,7 +96,7 @@ function supervised(o: { spec?: number; daemon?: number; resident: () => number 
   const sup = new Supervisor(limitedSpec(o.spec), {
     log: silentLogger,
     runner,
-    healthIntervalMs: 60_000,
+    supervision: { healthIntervalMs: 60_000, livenessFailures: 0 },
     backoff: { initialMs: 1_000, maxMs: 8_000 },
     clock,
     random: () => 0.5,
@@ -123,7 +123,7 @@ test("supervisor: over its memory limit twice in a row, the instance is restarte
   assert.deepEqual(first.received, ["Shutdown"], "graceful: Shutdown before any signal");
   assert.equal(counted.memory, 1);
   assert.equal(sup.state, PluginState.BACKOFF, "a failure for the restart policy (its exit 0 after Shutdown does not make it a clean exit)");
-  assert.match(sup.lastError, /^resident memory 150 MiB over --max-memory 96 MiB; replaced \(exit 0\)/);
+  assert.match(sup.lastError, /^resident memory 150 MiB over --max-memory 96 MiB; ended with a graceful stop\. Last stderr: /);
   resident = 50 * MiB;
   await clock.advance(1_000);
   assert.equal(sup.state, PluginState.RUNNING);
@@ -147,7 +147,7 @@ test("supervisor: a process that ignores Shutdown gets SIGTERM, then SIGKILL, ea
   await clock.advance(2_000);
   assert.deepEqual(run.received, ["Shutdown", "SIGTERM", "SIGKILL"]);
   assert.equal(sup.state, PluginState.BACKOFF);
-  assert.match(sup.lastError, /over --max-memory 10 MiB; replaced \(signal SIGKILL\)/);
+  assert.match(sup.lastError, /over --max-memory 10 MiB; ended with a graceful stop/);
   await sup.stop(1_000);
 });
 

@@ -19,12 +19,14 @@ function setup() {
   const registry = new Registry({
     log: silentLogger,
     catalog: new Map(),
-    supervisor: { runner, healthIntervalMs: 5_000, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
+    supervisor: { runner, supervision: { healthIntervalMs: 5_000, livenessFailures: 3 }, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
     defaults: { stopGraceMs: 1_000, startTimeoutMs: 10_000 },
     events: {
       pluginStarted: (n) => events.push(`started ${n}`),
       pluginStopped: (n) => events.push(`stopped ${n}`),
       pluginRestarted: (n) => events.push(`restarted ${n}`),
+      pluginLivenessRestarted: (n) => events.push(`liveness-restarted ${n}`),
+      pluginMemoryRestarted: (n) => events.push(`memory-restarted ${n}`),
     },
     persist: (snapshot) => (persisted = snapshot()),
   });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { StartRequestSchema } from "../../../../src/shared/gen/plugprom/v1/control_pb.js";
 import { parseCatalog } from "../../../../src/daemon/supervision/catalog.js";
-import { effectiveLimits, instanceDefaults, resolveSpec } from "../../../../src/daemon/supervision/spec-resolution.js";
+import { effectiveLimits, effectiveSupervision, instanceDefaults, resolveSpec } from "../../../../src/daemon/supervision/spec-resolution.js";
 
 const catalog = parseCatalog(
   {
@@ -11,6 +11,7 @@ const catalog = parseCatalog(
       bare: { command: "/opt/bare" },
       tuned: { command: "/opt/tuned", args: ["-v"], restart: "always", metricsTransport: "tcp", autoMtls: false, handshake: { magicCookieKey: "K", magicCookieValue: "V" } },
       quiet: { command: "/opt/quiet", noMetrics: true, startTimeout: "2m" },
+      tight: { command: "/opt/tight", livenessFailures: 1, healthInterval: "1s" },
       capped: { command: "/opt/capped", maxMemory: "96MiB", maxPids: 32 },
     },
   },
@@ -47,7 +48,7 @@ test("the bundled greeter runs with this Node.js and is greeted once it runs", (
 });
 
 test("an unknown catalog entry is not found, naming the known ones", () => {
-  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned, quiet, capped\)/);
+  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned, quiet, tight, capped\)/);
 });
 
 test("a catalog entry's noMetrics and startTimeout (as a plugins file has them) apply; a request's start timeout still wins", () => {
@@ -55,6 +56,24 @@ test("a catalog entry's noMetrics and startTimeout (as a plugins file has them) 
   assert.equal(spec.noMetrics, true);
   assert.equal(spec.startTimeoutMs, 120_000);
   assert.equal(resolve({ name: "q", plugin: "quiet", startTimeout: { seconds: 5n, nanos: 0 } }).startTimeoutMs, 5_000);
+});
+
+test("the liveness settings: left out they stay unset (the daemon's default, resolved in one place); the entry's, then the request's win", () => {
+  const daemon = { healthIntervalMs: 10_000, livenessFailures: 3 };
+  const plain = resolve({ name: "p", command: ["/opt/x"] });
+  assert.equal("livenessFailures" in plain, false, "an unset field is not written into the spec (instances.json)");
+  assert.equal("healthIntervalMs" in plain, false);
+  assert.deepEqual(effectiveSupervision(plain, daemon), daemon);
+  assert.deepEqual(effectiveSupervision(plain, { healthIntervalMs: 1_000, livenessFailures: 0 }), { healthIntervalMs: 1_000, livenessFailures: 0 }, "a daemon restarted with new defaults applies them");
+  const entry = resolve({ name: "t", plugin: "tight" });
+  assert.deepEqual(effectiveSupervision(entry, daemon), { healthIntervalMs: 1_000, livenessFailures: 1 });
+  const request = resolve({ name: "t", plugin: "tight", livenessFailures: 0, healthInterval: { seconds: 2n, nanos: 0 } });
+  assert.deepEqual(effectiveSupervision(request, daemon), { healthIntervalMs: 2_000, livenessFailures: 0 }, "0 is off, not unset");
+});
+
+test("a request's liveness settings out of range are invalid", () => {
+  assert.throws(() => resolve({ name: "x", livenessFailures: 1001 }), /livenessFailures must be an integer from 0 \(never\) to 1000/);
+  assert.throws(() => resolve({ name: "x", healthInterval: { seconds: 0n, nanos: 50_000_000 } }), /healthInterval must be between 100ms and 1h/);
 });
 
 test("memory and pids limits: the request's over the catalog entry's; unset is left unset (the daemon's default, resolved when asked)", () => {

@@ -34,15 +34,16 @@ function spec(restartPolicy: RestartPolicy = "on-failure"): InstanceSpec {
   };
 }
 
-function setup(policy?: RestartPolicy) {
+function setup(policy?: RestartPolicy, o: { livenessFailures?: number; spec?: Partial<InstanceSpec> } = {}) {
   const clock = new FakeClock();
   const runner = new FakeRunner(clock);
   const states: string[] = [];
-  const events = { started: 0, restarted: 0, changes: 0 };
-  const sup = new Supervisor(spec(policy), {
+  const events = { started: 0, restarted: 0, changes: 0, livenessRestarts: 0 };
+  const sup = new Supervisor({ ...spec(policy), ...o.spec }, {
     log: silentLogger,
     runner,
-    healthIntervalMs: HEALTH_MS,
+    supervision: { healthIntervalMs: HEALTH_MS, livenessFailures: o.livenessFailures ?? 0 },
+    stopGraceMs: 1_000,
     backoff: BACKOFF,
     clock,
     random: () => 0.5, // no jitter
@@ -53,6 +54,7 @@ function setup(policy?: RestartPolicy) {
     },
     onStarted: () => events.started++,
     onRestart: () => events.restarted++,
+    onLivenessRestart: () => events.livenessRestarts++,
   });
   return { clock, runner, sup, states, events };
 }
@@ -338,4 +340,172 @@ test("persisted: the spec and restarts always; reattach information only while a
   assert.equal(sup.persisted().reattach?.pid, runner.last.pid);
   await sup.stop(1_000);
   assert.equal(sup.persisted().reattach, undefined);
+});
+
+// ---- liveness: n failed health checks in a row replace the process -------------------------
+
+test("n failed health checks in a row: SIGKILL to the group at once, CRASHED with the reason, then restarted as after a crash", async () => {
+  const { sup, runner, clock, states, events } = setup("on-failure", { livenessFailures: 3 });
+  await sup.start();
+  const first = runner.last;
+  first.healthy = false;
+  await clock.advance(2 * HEALTH_MS);
+  assert.equal(sup.state, PluginState.RUNNING, "two failures of three: still RUNNING");
+  assert.equal(sup.failedHealthChecks, 2);
+  assert.equal(sup.healthy, false);
+  await clock.advance(HEALTH_MS);
+  assert.deepEqual(first.received, ["SIGKILL"], "no Shutdown and no SIGTERM: a stopped process ignores them");
+  assert.equal(sup.livenessRestarts, 1);
+  assert.equal(events.livenessRestarts, 1);
+  assert.equal(sup.state, PluginState.BACKOFF);
+  assert.deepEqual(states.slice(-2), ["CRASHED", "BACKOFF"]);
+  assert.match(sup.lastError, /^failed 3 health checks in a row \(last: fake: NOT_SERVING\); ended with SIGKILL\. Last stderr: fake plugin \d+ started/);
+  assert.equal(first.afterExitCalls, 1, "what it left in its group is killed too");
+  assert.deepEqual(clock.pending(), [BACKOFF.initialMs], "the health check ended with RUNNING");
+
+  await clock.advance(BACKOFF.initialMs);
+  assert.equal(sup.state, PluginState.RUNNING);
+  assert.equal(runner.runs.length, 2);
+  assert.equal(sup.restarts, 1);
+  assert.equal(events.restarted, 1);
+  assert.equal(sup.failedHealthChecks, 0, "the new process starts with a clean count");
+  assert.equal(sup.livenessRestarts, 1);
+  assert.match(sup.lastError, /^failed 3 health checks in a row/, "why its predecessor went stays on show");
+  await sup.restart(1_000);
+  assert.equal(sup.lastError, "", "a restart asked for clears it");
+});
+
+test("one good answer resets the count: failures that never reach n in a row never replace the process", async () => {
+  const { sup, runner, clock } = setup("on-failure", { livenessFailures: 3 });
+  await sup.start();
+  for (let i = 0; i < 5; i++) {
+    runner.last.healthy = false;
+    await clock.advance(2 * HEALTH_MS);
+    assert.equal(sup.failedHealthChecks, 2);
+    runner.last.healthy = true;
+    await clock.advance(HEALTH_MS);
+    assert.equal(sup.failedHealthChecks, 0);
+  }
+  assert.equal(sup.state, PluginState.RUNNING);
+  assert.deepEqual(runner.last.received, []);
+  assert.equal(runner.runs.length, 1);
+});
+
+test("a check that does not answer fails at its timeout (the interval, at most 5 s) and the next starts an interval after it began", async () => {
+  const { sup, runner, clock } = setup("on-failure", { livenessFailures: 2, spec: { healthIntervalMs: 2_000 } });
+  await sup.start();
+  runner.last.hung = true;
+  await clock.advance(2_000);
+  assert.deepEqual(runner.last.checkTimeouts, [2_000], "the check's own timeout is the interval");
+  assert.deepEqual(clock.pending(), [2_000], "only the check's deadline is pending");
+  await clock.advance(2_000);
+  assert.equal(sup.failedHealthChecks, 1, "reported at the deadline, not waited for");
+  assert.equal(runner.last.checkTimeouts.length, 2, "the next check started right away: one interval after the first began");
+  await clock.advance(2_000);
+  assert.equal(sup.state, PluginState.BACKOFF, "replaced 3 intervals after it hung: n intervals after the first check began");
+  assert.match(sup.lastError, /^failed 2 health checks in a row \(last: no answer within 2000 ms\)/);
+
+  const slow = setup("on-failure", { livenessFailures: 2, spec: { healthIntervalMs: 60_000 } });
+  await slow.sup.start();
+  slow.runner.last.hung = true;
+  await slow.clock.advance(60_000);
+  assert.deepEqual(slow.runner.last.checkTimeouts, [5_000], "a long interval still waits at most 5 s for an answer");
+  await slow.clock.advance(5_000);
+  assert.equal(slow.sup.failedHealthChecks, 1);
+  assert.deepEqual(slow.clock.pending(), [55_000]);
+  await slow.sup.kill();
+});
+
+test("livenessFailures 0 (the spec's, over the daemon's) never replaces a failing process; the spec's n overrides the daemon's", async () => {
+  const off = setup("on-failure", { livenessFailures: 3, spec: { livenessFailures: 0 } });
+  await off.sup.start();
+  assert.deepEqual(off.sup.supervision, { healthIntervalMs: HEALTH_MS, livenessFailures: 0 });
+  off.runner.last.healthy = false;
+  await off.clock.advance(20 * HEALTH_MS);
+  assert.equal(off.sup.state, PluginState.RUNNING);
+  assert.equal(off.sup.healthy, false);
+  assert.equal(off.sup.failedHealthChecks, 20);
+  assert.deepEqual(off.runner.last.received, []);
+
+  const one = setup("on-failure", { livenessFailures: 0, spec: { livenessFailures: 1 } });
+  await one.sup.start();
+  one.runner.last.healthy = false;
+  await one.clock.advance(HEALTH_MS);
+  assert.equal(one.sup.state, PluginState.BACKOFF);
+  assert.match(one.sup.lastError, /^failed 1 health check in a row/);
+});
+
+test("a replaced process counts for the restart policy: never leaves it CRASHED, and one that hangs at every start is given up on", async () => {
+  const never = setup("never", { livenessFailures: 1 });
+  await never.sup.start();
+  never.runner.last.healthy = false;
+  await never.clock.advance(HEALTH_MS);
+  assert.equal(never.sup.state, PluginState.CRASHED);
+  assert.match(never.sup.lastError, /^failed 1 health check in a row/);
+  assert.deepEqual(never.clock.pending(), []);
+
+  // Each run lasts longer than a stable run, but it never answered: its failures add up.
+  const { sup, runner, clock } = setup("always", { livenessFailures: 3 });
+  await sup.start();
+  const seen: PluginState[] = [];
+  for (let i = 0; i <= MAX_CONSECUTIVE_FAILURES; i++) {
+    runner.last.healthy = false;
+    await clock.advance(3 * HEALTH_MS);
+    assert.ok(3 * HEALTH_MS >= STABLE_RUN_MS);
+    seen.push(sup.state);
+    if (sup.state === PluginState.FAILED) break;
+    await clock.advance(sup.nextRestartAt!.getTime() - clock.now());
+  }
+  assert.equal(seen.length, MAX_CONSECUTIVE_FAILURES + 1);
+  assert.equal(seen.at(-1), PluginState.FAILED);
+  assert.match(sup.lastError, /^gave up after 10 restarts without a stable run; .* Last: failed 3 health checks in a row/);
+  assert.equal(sup.livenessRestarts, MAX_CONSECUTIVE_FAILURES + 1);
+});
+
+test("a stop or kill racing the replacement wins: STOPPED, nothing started behind its back; a process that survives SIGKILL is waited for", async () => {
+  const { sup, runner, clock } = setup("always", { livenessFailures: 1 });
+  await sup.start();
+  const stuck = runner.last;
+  stuck.ignores.add("SIGKILL").add("SIGTERM").add("Shutdown"); // uninterruptible for now
+  stuck.healthy = false;
+  await clock.advance(HEALTH_MS);
+  assert.equal(sup.state, PluginState.CRASHED);
+  await clock.advance(60_000);
+  assert.equal(runner.runs.length, 1, "no second copy while the first still lives");
+  const stopped = sup.stop(1_000);
+  await settle();
+  assert.equal(sup.state, PluginState.STOPPING);
+  stuck.exit(null, "SIGKILL");
+  await stopped;
+  await clock.advance(60_000);
+  assert.equal(sup.state, PluginState.STOPPED);
+  assert.equal(runner.runs.length, 1, "the stop won: nothing restarted");
+  assert.deepEqual(clock.pending(), []);
+
+  const killed = setup("always", { livenessFailures: 1 });
+  await killed.sup.start();
+  killed.runner.last.ignores.add("SIGKILL");
+  killed.runner.last.healthy = false;
+  await killed.clock.advance(HEALTH_MS);
+  const kill = killed.sup.kill();
+  killed.runner.last.exit(null, "SIGKILL");
+  await kill;
+  await killed.clock.advance(60_000);
+  assert.equal(killed.sup.state, PluginState.STOPPED);
+  assert.equal(killed.runner.runs.length, 1);
+});
+
+test("a reattached process lives by the same rule: n failed checks replace it", async () => {
+  const { sup, runner, clock, events } = setup("on-failure", { livenessFailures: 2 });
+  runner.alivePids.add(4242);
+  await sup.restore({ pid: 4242, startTicks: "1", startedAt: new Date(0).toISOString(), appVersion: 1, network: "unix", address: "/s", protocol: "grpc", metricsEndpoint: "", args: [], stdoutLog: "", stderrLog: "" });
+  const adopted = runner.last;
+  adopted.hung = true;
+  await clock.advance(2 * HEALTH_MS + 5_000);
+  assert.deepEqual(adopted.received, ["SIGKILL"]);
+  assert.equal(events.livenessRestarts, 1);
+  await clock.advance(BACKOFF.initialMs);
+  assert.equal(sup.state, PluginState.RUNNING);
+  assert.notEqual(sup.pid, 4242);
+  assert.equal(sup.restarts, 1);
 });
