@@ -95,6 +95,7 @@ async function serve(opts: DaemonOptions): Promise<void> {
     stopOrphans: async (adoptable) => {
       const stopped = await stopOrphans(opts.stateDir, adoptable, log);
       if (stopped.length > 0) log.warn("stopped plugin processes no instance owned", { count: stopped.length });
+      await cgroups.removeEmpty(); // theirs, now that they are gone
     },
   });
   metrics = new DaemonMetrics(registry);

@@ -158,3 +158,21 @@ test("cgroup v1: empty cgroups a previous daemon of the state dir left are remov
   await waitFor("the stale cgroup removed", () => !existsSync(join(base, "left-behind")));
   assert.equal(await second.stop(), 0);
 });
+
+test("cgroup v1: a plugin left running with --keep-plugins keeps its cgroup; the next daemon adopts it with the process and removes it at stop", { skip: v1 }, async (t) => {
+  const next = daemonFleet(t);
+  const first = await next(["--keep-plugins"]);
+  const p = await startLeak(first, "kept", 0, ["--max-memory", "200MiB"]);
+  const memoryDir = join(CGROUP_ROOT, "memory", cgroupOf(p.pid!, "memory"));
+  assert.equal(await first.stop(), 0);
+  assert.ok(existsSync(memoryDir), "its cgroup stays with the running plugin");
+  const second = await next();
+  let now = p;
+  await waitFor("the reattached plugin", async () => (now = await getPlugin(second, "kept")).state === "RUNNING");
+  assert.equal(now.pid, p.pid, "the same process");
+  assert.equal(now.memoryEnforcement, "cgroup v1 + sampled");
+  assert.equal(cgroupOf(p.pid!, "memory"), memoryDir.slice(join(CGROUP_ROOT, "memory").length));
+  assert.equal((await second.cli(["stop", "kept"])).code, 0);
+  await waitFor("its cgroup removed", () => !existsSync(memoryDir));
+  assert.equal(await second.stop(), 0);
+});

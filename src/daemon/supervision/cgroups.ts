@@ -65,6 +65,8 @@ export interface InstanceCgroup {
 interface Hierarchy {
   version: CgroupVersion;
   controllers: Array<"memory" | "pids">;
+  /** Where the hierarchy is mounted (paths in /proc/<pid>/cgroup are relative to it). */
+  mount: string;
   /** `<own>/plugprom-<hash>`: this state dir's instances go below it. */
   base: string;
 }
@@ -99,17 +101,18 @@ export class Cgroups {
       for (const controller of ["memory", "pids"] as const) {
         const own = membership.get(controller);
         if (own === undefined) continue;
-        const base = join(o.root, controller, own, name);
+        const mount = join(o.root, controller);
+        const base = join(mount, own, name);
         try {
           await mkdir(base, { recursive: true });
-          found.push({ version: 1, controllers: [controller], base });
+          found.push({ version: 1, controllers: [controller], mount, base });
         } catch (err) {
           problems.push(`cgroup v1 ${controller}: cannot create ${base} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
         }
       }
     }
     const cgroups = new Cgroups(found, o.log);
-    await cgroups.removeStale();
+    await cgroups.removeEmpty();
     const memory = found.some((h) => h.controllers.includes("memory"));
     if (memory) o.log.info("memory limits: cgroups and sampling", { cgroups: found.map((h) => h.base) });
     else o.log.info("memory limits: sampling only, no writable memory cgroup", problems.length ? { why: problems.join("; ") } : { why: `none under ${o.root}` });
@@ -138,16 +141,31 @@ export class Cgroups {
       await Promise.all(dirs.map(removeDir));
       return undefined;
     }
-    const version = wanted[0].version;
-    return {
-      version,
-      limitsMemory: memoryDir !== undefined,
-      join: (pid) => {
-        for (const dir of dirs) writeFileSync(join(dir, "cgroup.procs"), String(pid));
-      },
-      oomKills: () => (memoryDir ? readOomKills(memoryDir, version) : 0),
-      remove: () => Promise.all(dirs.map(removeDir)).then(() => undefined),
-    };
+    return instanceCgroup(wanted[0].version, dirs, memoryDir);
+  }
+
+  /**
+   * The cgroup an earlier daemon of this state dir put `pid` in, for a reattached plugin:
+   * its limits stay as they were set, and it is removed with the process. Undefined when
+   * the process is in none of this state dir's cgroups.
+   */
+  adopt(name: string, pid: number): InstanceCgroup | undefined {
+    let membership: Map<string, string>;
+    try {
+      membership = parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+    } catch {
+      return undefined;
+    }
+    const dirs: string[] = [];
+    let memoryDir: string | undefined;
+    for (const h of this.hierarchies) {
+      const dir = join(h.base, name);
+      const path = membership.get(h.version === 2 ? "" : h.controllers[0]);
+      if (path === undefined || join(h.mount, path) !== dir) continue;
+      dirs.push(dir);
+      if (h.controllers.includes("memory")) memoryDir = dir;
+    }
+    return dirs.length > 0 ? instanceCgroup(this.hierarchies[0].version, dirs, memoryDir) : undefined;
   }
 
   /** Logs a cgroup that could not be made, once per daemon: the reason is the same for the next. */
@@ -172,17 +190,29 @@ export class Cgroups {
   }
 
   /**
-   * Empty instance cgroups of this state dir (a crashed daemon's); busy ones hold live
-   * plugins. A v1 directory left empty goes too (it was made to see that it can be, and
+   * Removes the empty instance cgroups of this state dir (a crashed daemon's, or those of
+   * orphans just stopped); busy ones hold live plugins. A v1 directory left empty goes too (it was made to see that it can be, and
    * comes back with the first limited instance): a daemon without limits leaves nothing.
    */
-  private async removeStale(): Promise<void> {
+  async removeEmpty(): Promise<void> {
     for (const h of this.hierarchies) {
       const entries = await readdir(h.base, { withFileTypes: true }).catch(() => []);
       await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => rmdir(join(h.base, e.name)).catch(() => undefined)));
       if (h.version === 1) await rmdir(h.base).catch(() => undefined);
     }
   }
+}
+
+function instanceCgroup(version: CgroupVersion, dirs: string[], memoryDir: string | undefined): InstanceCgroup {
+  return {
+    version,
+    limitsMemory: memoryDir !== undefined,
+    join: (pid) => {
+      for (const dir of dirs) writeFileSync(join(dir, "cgroup.procs"), String(pid));
+    },
+    oomKills: () => (memoryDir ? readOomKills(memoryDir, version) : 0),
+    remove: () => Promise.all(dirs.map(removeDir)).then(() => undefined),
+  };
 }
 
 /** /proc/<pid>/cgroup as controller → path ("" for the v2 line "0::/path"). */
@@ -218,7 +248,7 @@ async function openV2(root: string, own: string, name: string): Promise<Hierarch
   const base = join(dir, name);
   await mkdir(base, { recursive: true });
   await writeFile(join(base, "cgroup.subtree_control"), controllers.map((c) => `+${c}`).join(" "));
-  return { version: 2, controllers: [...controllers], base };
+  return { version: 2, controllers: [...controllers], mount: root, base };
 }
 
 async function writeLimits(h: Hierarchy, dir: string, limits: ResourceLimits): Promise<void> {

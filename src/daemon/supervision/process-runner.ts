@@ -66,7 +66,8 @@ export class ProcessRunner implements PluginRunner {
       proc.detach();
       throw new Error(`process ${saved.pid} is gone`);
     }
-    const run = new ProcessRun(spec, ctx, proc, this.where, savedProcess(saved, this.files(spec)));
+    const cgroup = this.where.cgroups?.adopt(spec.name, saved.pid);
+    const run = new ProcessRun(spec, ctx, proc, this.where, { ...savedProcess(saved, this.files(spec)), cgroup });
     try {
       await run.adopted();
     } catch (err) {
