@@ -176,3 +176,16 @@ test("cgroup v1: a plugin left running with --keep-plugins keeps its cgroup; the
   await waitFor("its cgroup removed", () => !existsSync(memoryDir));
   assert.equal(await second.stop(), 0);
 });
+
+test("cgroup v1: a slow leak is restarted by the sampled limit before the kernel's is reached, and the new process gets its cgroup again", { skip: v1 }, async (t) => {
+  const d = await daemon(t);
+  const first = await startLeak(d, "drip", 4, ["--max-memory", "100MiB"]);
+  let now = first;
+  await waitFor("the restart for its memory", async () => (now = await getPlugin(d, "drip")).restarts === 1 && now.state === "RUNNING", 90_000);
+  assert.match(now.lastError ?? "", /^resident memory \d+(\.\d)? MiB over --max-memory 100 MiB; ended with a graceful stop/, "sampled, not OOM-killed");
+  assert.equal(now.memoryEnforcement, "cgroup v1 + sampled");
+  const memoryDir = join(CGROUP_ROOT, "memory", cgroupOf(now.pid!, "memory"));
+  assert.match(memoryDir, /\/plugprom-[0-9a-f]{12}\/drip$/);
+  assert.equal(Number(readFileSync(join(memoryDir, "memory.limit_in_bytes"), "utf8")), 125 * MiB);
+  assert.equal(await d.stop(), 0);
+});

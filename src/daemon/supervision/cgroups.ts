@@ -126,6 +126,9 @@ export class Cgroups {
   async create(name: string, limits: ResourceLimits): Promise<InstanceCgroup | undefined> {
     const wanted = this.hierarchies.filter((h) => (limits.memoryBytes > 0 && h.controllers.includes("memory")) || (limits.pids > 0 && h.controllers.includes("pids")));
     if (wanted.length === 0) return undefined;
+    // The previous process's cgroup of this name may still be going: a removal that finished
+    // after the mkdir below would take the new cgroup with it.
+    await this.removals.get(name);
     const dirs: string[] = [];
     let memoryDir: string | undefined;
     try {
@@ -141,7 +144,7 @@ export class Cgroups {
       await Promise.all(dirs.map(removeDir));
       return undefined;
     }
-    return instanceCgroup(wanted[0].version, dirs, memoryDir);
+    return this.instanceCgroup(name, wanted[0].version, dirs, memoryDir);
   }
 
   /**
@@ -165,7 +168,27 @@ export class Cgroups {
       dirs.push(dir);
       if (h.controllers.includes("memory")) memoryDir = dir;
     }
-    return dirs.length > 0 ? instanceCgroup(this.hierarchies[0].version, dirs, memoryDir) : undefined;
+    return dirs.length > 0 ? this.instanceCgroup(name, this.hierarchies[0].version, dirs, memoryDir) : undefined;
+  }
+
+  private readonly removals = new Map<string, Promise<void>>();
+
+  private instanceCgroup(name: string, version: CgroupVersion, dirs: string[], memoryDir: string | undefined): InstanceCgroup {
+    return {
+      version,
+      limitsMemory: memoryDir !== undefined,
+      join: (pid) => {
+        for (const dir of dirs) writeFileSync(join(dir, "cgroup.procs"), String(pid));
+      },
+      oomKills: () => (memoryDir ? readOomKills(memoryDir, version) : 0),
+      remove: () => {
+        const removal = Promise.all(dirs.map(removeDir)).then(() => {
+          if (this.removals.get(name) === removal) this.removals.delete(name);
+        });
+        this.removals.set(name, removal);
+        return removal;
+      },
+    };
   }
 
   /** Logs a cgroup that could not be made, once per daemon: the reason is the same for the next. */
@@ -201,18 +224,6 @@ export class Cgroups {
       if (h.version === 1) await rmdir(h.base).catch(() => undefined);
     }
   }
-}
-
-function instanceCgroup(version: CgroupVersion, dirs: string[], memoryDir: string | undefined): InstanceCgroup {
-  return {
-    version,
-    limitsMemory: memoryDir !== undefined,
-    join: (pid) => {
-      for (const dir of dirs) writeFileSync(join(dir, "cgroup.procs"), String(pid));
-    },
-    oomKills: () => (memoryDir ? readOomKills(memoryDir, version) : 0),
-    remove: () => Promise.all(dirs.map(removeDir)).then(() => undefined),
-  };
 }
 
 /** /proc/<pid>/cgroup as controller → path ("" for the v2 line "0::/path"). */
