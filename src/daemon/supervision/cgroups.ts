@@ -26,7 +26,7 @@
 // processes: a plugin left running for a later daemon keeps its cgroup).
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { errorMessage } from "../../shared/errors.js";
@@ -104,10 +104,15 @@ export class Cgroups {
         const mount = join(o.root, controller);
         const base = join(mount, own, name);
         try {
-          await mkdir(base, { recursive: true });
+          // The daemon's own cgroup must be there already, as a cgroup: a mkdir -p on a plain
+          // directory (the tmpfs /sys/fs/cgroup often is) would pass for one and limit nothing.
+          await access(join(mount, own, "cgroup.procs"));
+          await mkdir(base, { recursive: false }).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== "EEXIST") throw err;
+          });
           found.push({ version: 1, controllers: [controller], mount, base });
         } catch (err) {
-          problems.push(`cgroup v1 ${controller}: cannot create ${base} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+          problems.push(`cgroup v1 ${controller}: cannot use ${base} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
         }
       }
     }

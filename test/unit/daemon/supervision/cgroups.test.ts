@@ -15,6 +15,12 @@ const MiB = 1024 ** 2;
 
 const fakeRoot = async (t: Cleanup) => tempDir(t, "pp-cg-");
 
+/** A directory that passes for a v1 cgroup (the kernel would make its files). */
+async function fakeV1Cgroup(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "cgroup.procs"), "");
+}
+
 /** A v2 root whose cgroup `name` has memory and pids available and holds `procs`. */
 async function fakeV2(t: Cleanup, name: string, procs: number[]) {
   const root = await fakeRoot(t);
@@ -32,10 +38,11 @@ function capture() {
   return { lines, log: createLogger({ level: "info", format: "text", write: (l) => void lines.push(l) }) };
 }
 
-const only = async (dir: string) => {
-  const entries = await readdir(dir);
-  assert.equal(entries.length, 1, entries.join());
-  return join(dir, entries[0]);
+/** The one state dir's directory (plugprom-<hash>) in `dir`. */
+const baseIn = async (dir: string) => {
+  const bases = (await readdir(dir)).filter((e) => e.startsWith("plugprom-"));
+  assert.equal(bases.length, 1, bases.join());
+  return join(dir, bases[0]);
 };
 
 test("/proc/self/cgroup: v1 lines by controller (combined ones split), the v2 line under ''", () => {
@@ -54,17 +61,17 @@ test("the hard limit sits 25% above --max-memory, in whole pages", () => {
 
 test("cgroup v1: nested under the daemon's own cgroup of each controller; limits written; the process joins both; OOM kills read", async (t) => {
   const root = await fakeRoot(t);
-  await mkdir(join(root, "memory", "process_api", "abc"), { recursive: true });
-  await mkdir(join(root, "pids"), { recursive: true });
+  await fakeV1Cgroup(join(root, "memory", "process_api", "abc"));
+  await fakeV1Cgroup(join(root, "pids"));
   const { log, lines } = capture();
   const cgroups = await Cgroups.open({ root, stateDir: "/var/lib/pp", log, selfCgroup: "8:pids:/\n4:memory:/process_api/abc\n0::/\n" });
   assert.equal(cgroups.description, "cgroup v1");
   assert.match(lines.join(""), /memory limits: cgroups and sampling/);
-  assert.deepEqual(await readdir(join(root, "memory", "process_api", "abc")), [], "nothing is left until an instance needs it");
+  assert.deepEqual(await readdir(join(root, "memory", "process_api", "abc")), ["cgroup.procs"], "nothing is left until an instance needs it");
   const cg = await cgroups.create("leaky", { memoryBytes: 96 * MiB, pids: 32 });
-  const memoryBase = await only(join(root, "memory", "process_api", "abc"));
+  const memoryBase = await baseIn(join(root, "memory", "process_api", "abc"));
   assert.match(memoryBase, /\/plugprom-[0-9a-f]{12}$/);
-  const pidsBase = await only(join(root, "pids"));
+  const pidsBase = await baseIn(join(root, "pids"));
 
   assert.ok(cg);
   assert.equal(cg.version, 1);
@@ -86,10 +93,10 @@ test("cgroup v1: nested under the daemon's own cgroup of each controller; limits
 
 test("cgroup v1: empty cgroups a previous daemon of this state dir left are removed at open; busy ones stay", async (t) => {
   const root = await fakeRoot(t);
-  await mkdir(join(root, "memory"), { recursive: true });
+  await fakeV1Cgroup(join(root, "memory"));
   const first = await Cgroups.open({ root, stateDir: "/s", log: capture().log, selfCgroup: "4:memory:/\n" });
   assert.ok(await first.create("x", { memoryBytes: 96 * MiB, pids: 0 }));
-  const base = await only(join(root, "memory"));
+  const base = await baseIn(join(root, "memory"));
   await rm(join(base, "x"), { recursive: true }); // its process is gone (the kernel's cgroupfs removes the files with the directory)
   await mkdir(join(base, "stale"));
   await mkdir(join(base, "busy"));
@@ -98,11 +105,11 @@ test("cgroup v1: empty cgroups a previous daemon of this state dir left are remo
   assert.deepEqual(await readdir(base), ["busy"]);
   const other = await Cgroups.open({ root, stateDir: "/another", log: capture().log, selfCgroup: "4:memory:/\n" });
   await other.create("x", { memoryBytes: 96 * MiB, pids: 0 });
-  const bases = await readdir(join(root, "memory"));
+  const bases = (await readdir(join(root, "memory"))).filter((e) => e.startsWith("plugprom-"));
   assert.equal(bases.length, 2, "each state dir has its own directory");
   await rm(join(root, "memory", bases.find((b) => join(root, "memory", b) !== base)!, "x"), { recursive: true });
   await other.close();
-  assert.equal((await readdir(join(root, "memory"))).length, 1, "closed: its directory is gone");
+  assert.equal(await baseIn(join(root, "memory")), base, "closed: its directory is gone");
 });
 
 test("cgroup v2: a daemon alone in its cgroup moves itself into a leaf and delegates memory and pids to its instances", async (t) => {
@@ -113,10 +120,10 @@ test("cgroup v2: a daemon alone in its cgroup moves itself into a leaf and deleg
   assert.equal(await readFile(join(own, "cgroup.subtree_control"), "utf8"), "+memory +pids");
   const cg = await cgroups.create("leaky", { memoryBytes: 96 * MiB, pids: 0 });
   assert.equal(cg?.version, 2);
-  const base = (await readdir(own)).find((e) => e.startsWith("plugprom-"))!;
-  assert.equal(await readFile(join(own, base, "leaky", "memory.max"), "utf8"), String(120 * MiB));
-  assert.equal(await readFile(join(own, base, "leaky", "pids.max"), "utf8"), "max");
-  await writeFile(join(own, base, "leaky", "memory.events"), "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
+  const base = await baseIn(own);
+  assert.equal(await readFile(join(base, "leaky", "memory.max"), "utf8"), String(120 * MiB));
+  assert.equal(await readFile(join(base, "leaky", "pids.max"), "utf8"), "max");
+  await writeFile(join(base, "leaky", "memory.events"), "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
   assert.equal(cg?.oomKills(), 1);
 });
 
@@ -136,5 +143,15 @@ test("no writable hierarchy (a file where the memory hierarchy should be): sampl
   const { log, lines } = capture();
   const cgroups = await Cgroups.open({ root, stateDir: "/s", log, selfCgroup: "4:memory:/a\n" });
   assert.equal(cgroups.description, undefined);
-  assert.match(lines.join(""), /sampling only.*cgroup v1 memory: cannot create .* \(ENOTDIR\)/);
+  assert.match(lines.join(""), /sampling only.*cgroup v1 memory: cannot use .* \(ENOTDIR\)/);
+});
+
+test("a plain directory where the daemon's cgroup should be is not taken for one, and nothing is made in it", async (t) => {
+  const root = await fakeRoot(t);
+  await mkdir(join(root, "memory", "a"), { recursive: true }); // no cgroup.procs: not a cgroup
+  const { log, lines } = capture();
+  const cgroups = await Cgroups.open({ root, stateDir: "/s", log, selfCgroup: "4:memory:/a\n" });
+  assert.equal(cgroups.description, undefined);
+  assert.match(lines.join(""), /sampling only.*cannot use .* \(ENOENT\)/);
+  assert.deepEqual(await readdir(join(root, "memory", "a")), []);
 });
