@@ -40,8 +40,8 @@ function declareDaemon() {
     .option("--max-concurrent-scrapes <n>", "scrapes of one plugin in flight at once; more get 429", "8")
     .option("--max-federate-bytes <size>", "all plugins' expositions held for one /federate answer", "64MiB")
     .option("--file-sd <path>", "also write the SD target groups to this file_sd JSON file on every change")
-    .option("--max-memory <size>", "default memory limit of instances: restart one whose process group's resident memory stays above it (default: none)", "0")
-    .option("--max-pids <n>", "default pids limit of instances' cgroups (default: none)", "0");
+    .option("--max-memory <size>", "default memory limit of instances: restart one whose process group's resident memory stays above it; 0: none", "0")
+    .option("--max-pids <n>", "default pids limit of instances' cgroups; 0: none", "0");
 }
 
 type DaemonFlags = ReturnType<ReturnType<typeof declareDaemon>["opts"]>;
