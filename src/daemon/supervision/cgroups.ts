@@ -23,7 +23,8 @@
 // Afterwards: the cgroup is removed once the process group is gone (an OOM kill in it is
 // read first, from v1 memory.oom_control or v2 memory.events), and at daemon start every
 // empty one of this state dir is removed (the kernel refuses to remove one that still holds
-// processes: a plugin left running for a later daemon keeps its cgroup).
+// processes: a plugin left running for a later daemon keeps its cgroup, and that daemon
+// adopts it with the process, from /proc/<pid>/cgroup).
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { access, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
@@ -304,9 +305,8 @@ async function removeDir(dir: string): Promise<void> {
       await rmdir(dir);
       return;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return;
-      if (code !== "EBUSY") return;
+      // ENOENT: gone already; anything but EBUSY will not change by waiting.
+      if ((err as NodeJS.ErrnoException).code !== "EBUSY") return;
       await delay(REMOVE_WAIT_MS);
     }
   }
