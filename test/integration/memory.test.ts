@@ -53,6 +53,15 @@ function cgroupOf(pid: number, controller: string): string {
   return line.split(":")[2];
 }
 
+/** A process's own resident bytes (field 24 of /proc/<pid>/stat, in pages), undefined once it is gone. */
+function residentOf(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[21]) * 4096;
+  } catch {
+    return undefined;
+  }
+}
+
 async function startLeak(d: DaemonHandle, name: string, mibPerSecond: number, flags: string[]): Promise<PluginJson> {
   const r = await d.cli(["start", name, "--no-auto-mtls", "--env", `LEAK_MIB_PER_S=${mibPerSecond}`, ...flags, "--", LEAK]);
   assert.equal(r.code, 0, r.stderr);
@@ -86,6 +95,23 @@ test("a leaking plugin under --max-memory is restarted gracefully before it reac
   assert.equal(metric(body, /^plugprom_plugin_memory_restarts_total\{plugin="leaky"\} (\d+)$/m), 1);
   assert.equal(metric(body, /^plugprom_plugin_restarts_total\{plugin="leaky"\} (\d+)$/m), 1);
   assert.equal(metric(body, /^plugprom_plugin_memory_limit_bytes\{plugin="leaky"\} (\d+)$/m), limit * MiB);
+});
+
+test("the limit holds the whole process group: a plugin whose child leaks is restarted though its own process stays under the limit", async (t) => {
+  const d = await daemon(t);
+  const r = await d.cli(["start", "parent", "--no-auto-mtls", "--env", "LEAK_IN_CHILD=1", "--env", "LEAK_MIB_PER_S=10", "--max-memory", "150MiB", "--", LEAK]);
+  assert.equal(r.code, 0, r.stderr);
+  const first = await getPlugin(d, "parent");
+  let leaderPeak = 0;
+  let now = first;
+  await waitFor("the restart for its group's memory", async () => {
+    leaderPeak = Math.max(leaderPeak, residentOf(first.pid!) ?? 0);
+    now = await getPlugin(d, "parent");
+    return now.restarts === 1 && now.state === "RUNNING";
+  }, 90_000);
+  assert.ok(leaderPeak > 0 && leaderPeak < 150 * MiB, `the plugin's own process peaked at ${leaderPeak / MiB} MiB`);
+  assert.match(now.lastError ?? "", /^resident memory \d+(\.\d)? MiB over --max-memory 150 MiB; ended with a graceful stop/);
+  assert.equal(await d.stop(), 0);
 });
 
 test("a plugin under its limit (the daemon's --max-memory default) is never touched, and get shows its group's resident memory", async (t) => {
