@@ -36,6 +36,14 @@ export class FakeClock implements Clock {
     return this.timers.map((t) => t.at - this.time).sort((a, b) => a - b);
   }
 
+  /**
+   * Moves time forward by ms without firing anything, as a blocked event loop does: timers
+   * that became due fire late, at the next advance().
+   */
+  stall(ms: number): void {
+    this.time += ms;
+  }
+
   /** Moves time forward by ms, firing due timers in order and letting what they start settle. */
   async advance(ms: number): Promise<void> {
     const until = this.time + ms;
@@ -44,7 +52,7 @@ export class FakeClock implements Clock {
       const due = this.timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at || a.id - b.id)[0];
       if (!due) break;
       this.timers = this.timers.filter((t) => t !== due);
-      this.time = due.at;
+      this.time = Math.max(this.time, due.at); // a timer that fires late (after a stall) fires now
       due.fn();
     }
     this.time = until;

@@ -33,6 +33,8 @@ export class FakeRun implements PluginRun {
   healthy = true;
   /** Its health checks never answer (a stopped or deadlocked process). */
   hung = false;
+  /** What its health checks answer instead, when set (a fault on the daemon's side, say). */
+  checkAnswer: HealthResult | undefined;
   /** Timeouts its health checks were given. */
   readonly checkTimeouts: number[] = [];
   readySignal: AbortSignal | undefined;
@@ -89,6 +91,7 @@ export class FakeRun implements PluginRun {
   checkHealth(timeoutMs: number): Promise<HealthResult> {
     this.checkTimeouts.push(timeoutMs);
     if (this.hung) return new Promise(() => undefined);
+    if (this.checkAnswer) return Promise.resolve(this.checkAnswer);
     return Promise.resolve(this.healthy && !this.done ? { ok: true } : { ok: false, error: "fake: NOT_SERVING" });
   }
 

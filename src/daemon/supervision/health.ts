@@ -14,12 +14,14 @@ import type { HealthResult } from "./plugin-runner.js";
 /** No single health call waits longer than this. */
 export const HEALTH_CALL_TIMEOUT_MS = 5_000;
 const HEALTH_POLL_MS = 50;
+/** Errors of the daemon's own resources: a check that fails so says nothing about the plugin. */
+const DAEMON_FAULTS = new Set(["EMFILE", "ENFILE", "ENOMEM", "ENOBUFS"]);
 
 /**
  * How long one periodic check may take: never longer than the interval, so that checks do
  * not pile up and n failed checks take n intervals, and at most HEALTH_CALL_TIMEOUT_MS.
  */
-export function healthCheckTimeoutMs(intervalMs: number): number {
+function healthCheckTimeoutMs(intervalMs: number): number {
   return Math.max(1, Math.min(HEALTH_CALL_TIMEOUT_MS, intervalMs));
 }
 
@@ -33,7 +35,8 @@ export async function checkServing(h: Handshake, client: PluginClient | undefine
     await probeConnect(h, timeoutMs);
     return { ok: true };
   } catch (err) {
-    return { ok: false, error: errorMessage(err) };
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, error: errorMessage(err), ...(code !== undefined && DAEMON_FAULTS.has(code) ? { daemonFault: true } : {}) };
   }
 }
 
@@ -69,10 +72,21 @@ export async function waitServing(client: PluginClient, deadline: number, signal
 }
 
 /**
+ * A failed check that ended this much later than its timeout says more about the daemon (an
+ * event loop stalled by garbage collection or CPU starvation, which made the answer look late)
+ * than about the plugin.
+ */
+export function stallAllowanceMs(timeoutMs: number): number {
+  return Math.max(100, timeoutMs / 2);
+}
+
+/**
  * Checks a running plugin every intervalMs and reports each result. A check never outlives
  * the interval: one that has not answered by then is reported as failed (a hung plugin is
  * reported, not waited for), and the next one starts an interval after the previous began.
- * After stop() nothing is reported.
+ * Failures that are no verdict on the plugin go to onNotCounted instead: one that ended past
+ * the stall allowance (the daemon was stalled, and the answer may have been waiting unread),
+ * and the daemon's own faults (EMFILE, ...). After stop() nothing is reported.
  */
 export class HealthMonitor {
   private timer: TimerHandle | undefined;
@@ -84,6 +98,8 @@ export class HealthMonitor {
       intervalMs: number;
       clock: Clock;
       onResult: (result: HealthResult) => void;
+      /** A failed check that is the daemon's fault, not the plugin's: why. */
+      onNotCounted?: (why: string) => void;
     },
   ) {}
 
@@ -114,7 +130,16 @@ export class HealthMonitor {
     const result = await Promise.race([this.o.check(timeoutMs), noAnswer]);
     clock.clearTimeout(giveUp);
     if (this.stopped) return;
-    this.o.onResult(result);
-    this.schedule(Math.max(0, intervalMs - (clock.now() - began)));
+    const tookMs = clock.now() - began;
+    const notCounted = result.ok
+      ? undefined
+      : result.daemonFault
+        ? result.error
+        : tookMs > timeoutMs + stallAllowanceMs(timeoutMs)
+          ? `the daemon itself was stalled: the check ended after ${tookMs} ms`
+          : undefined;
+    if (notCounted === undefined) this.o.onResult(result);
+    else this.o.onNotCounted?.(notCounted);
+    this.schedule(Math.max(0, intervalMs - tookMs));
   }
 }

@@ -13,8 +13,11 @@ import type { ExitStatus } from "./plugin-process.js";
 
 export type { ExitStatus };
 
-/** One health check's answer; a failed one says why (shown in lastError when it counts). */
-export type HealthResult = { ok: true } | { ok: false; error: string };
+/**
+ * One health check's answer; a failed one says why (shown in lastError when it counts), and
+ * whether the daemon's side failed (out of descriptors or memory), which is no verdict on the plugin.
+ */
+export type HealthResult = { ok: true } | { ok: false; error: string; daemonFault?: boolean };
 
 /** Where a run sends the plugin's output: the instance's ring (for `logs`) and its logger. */
 export interface RunContext {

@@ -25,7 +25,7 @@ import { describeHardLimit } from "./cgroups.js";
 import { groupResidentBytes, MemoryWatch, overLimitReason } from "./memory-watch.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { describeExit } from "./handshake-diagnosis.js";
-import { healthCheckTimeoutMs, HealthMonitor } from "./health.js";
+import { HEALTH_CALL_TIMEOUT_MS, HealthMonitor } from "./health.js";
 import { OutputRing, stderrTail } from "./plugin-output.js";
 import type { ExitStatus, HealthResult, PluginRun, PluginRunner } from "./plugin-runner.js";
 import { afterRun, CRASH_LOOP_WINDOW_MS, exitOutcome, MAX_CONSECUTIVE_FAILURES, nextAttempt, NO_FAILURES, type Backoff, type FailureHistory } from "./restart-policy.js";
@@ -65,6 +65,9 @@ export interface SupervisorDeps {
 }
 
 const NO_LIMITS: ResourceLimits = { memoryBytes: 0, pids: 0 };
+
+/** "Health check not counted" is logged at most this often per instance. */
+const NOT_COUNTED_LOG_EVERY_MS = 60_000;
 
 /** A process that survives SIGKILL this long is reported, and not waited for any more. */
 const FINAL_KILL_WAIT_MS = 5_000;
@@ -120,6 +123,7 @@ export class Supervisor implements InstanceView {
   /** When the current process last answered a health check (or reached RUNNING), ms since the epoch. */
   private lastHealthyAt = 0;
   private livenessRestartCount = 0;
+  private notCountedLoggedAt = -Infinity;
   private readonly log: Logger;
   private readonly clock: Clock;
 
@@ -400,7 +404,9 @@ export class Supervisor implements InstanceView {
   private async attach(info: ReattachInfo): Promise<void> {
     const run = await this.deps.runner.attach(this.spec, info, { output: this.output, log: this.log });
     this.adopt(run);
-    const health = await run.checkHealth(healthCheckTimeoutMs(this.supervision.healthIntervalMs));
+    // The whole call timeout, not the interval's: this first call also sets up the new
+    // connection (mutual TLS), which a loaded machine may take longer than a short interval for.
+    const health = await run.checkHealth(HEALTH_CALL_TIMEOUT_MS);
     this.isHealthy = health.ok;
     this.log.info("reattached to running plugin", { pid: info.pid, healthy: this.isHealthy });
     this.becameRunning();
@@ -427,6 +433,7 @@ export class Supervisor implements InstanceView {
       intervalMs: this.supervision.healthIntervalMs,
       clock: this.clock,
       onResult: (result) => this.healthChecked(result),
+      onNotCounted: (why) => this.notCounted(why),
     });
     const memory = this.memoryWatch(run);
     this.enter({ state: PluginState.RUNNING, health, memory });
@@ -452,6 +459,14 @@ export class Supervisor implements InstanceView {
         this.failRunning(overLimitReason(bytes, limitBytes), "graceful");
       },
     });
+  }
+
+  /** A failed check that was the daemon's fault; logged at most once a minute per instance. */
+  private notCounted(why: string): void {
+    const now = this.clock.now();
+    if (now - this.notCountedLoggedAt < NOT_COUNTED_LOG_EVERY_MS) return;
+    this.notCountedLoggedAt = now;
+    this.log.warn("health check failed on the daemon's side; not counted against the plugin", { error: why });
   }
 
   /**

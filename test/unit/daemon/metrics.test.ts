@@ -73,15 +73,17 @@ test("plugprom_plugin_state has one series per instance, for its current state, 
   assert.deepEqual(await samples(m, "plugprom_plugin_state"), ['plugprom_plugin_state{plugin="b",state="FAILED"} 1'], "the old state's series and a forgotten instance's go away");
 });
 
-test("a started plugin's restart, truncation and federate counters exist at 0, so the first event is a visible increase", async () => {
+test("a started plugin's restart, liveness-restart, truncation and federate counters exist at 0, so the first event is a visible increase", async () => {
   const m = new DaemonMetrics(new FakeDirectory());
   m.pluginStarted("a");
-  for (const family of ["plugprom_plugin_restarts_total", "plugprom_proxy_truncated_total", "plugprom_federate_dropped_families_total"]) {
+  for (const family of ["plugprom_plugin_restarts_total", "plugprom_plugin_liveness_restarts_total", "plugprom_proxy_truncated_total", "plugprom_federate_dropped_families_total"]) {
     assert.deepEqual(await samples(m, family), [`${family}{plugin="a"} 0`]);
   }
   m.pluginRestarted("a");
   m.pluginStarted("a");
   assert.deepEqual(await samples(m, "plugprom_plugin_restarts_total"), ['plugprom_plugin_restarts_total{plugin="a"} 1'], "a restart's start does not reset it");
+  m.pluginLivenessRestarted("a");
+  assert.deepEqual(await samples(m, "plugprom_plugin_liveness_restarts_total"), ['plugprom_plugin_liveness_restarts_total{plugin="a"} 1']);
 });
 
 test("proxied bytes are counted per known plugin, never for unknown names", async () => {

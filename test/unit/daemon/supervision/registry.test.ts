@@ -102,3 +102,18 @@ test("restore brings back what a previous daemon had, adopted when alive, with i
   assert.equal(sup.pid, saved[0]!.reattach!.pid);
   assert.equal(sup.restarts, 3);
 });
+
+test("the daemon's --liveness-failures applies to an instance that sets none: its replacement is counted, then its restart", async () => {
+  const { registry, runner, clock, events, persisted } = setup();
+  const sup = await registry.start(start("abc"));
+  assert.deepEqual(sup.supervision, { healthIntervalMs: 5_000, livenessFailures: 3 });
+  assert.equal(persisted()[0].spec.livenessFailures, undefined, "the daemon's default is not written into instances.json");
+  const first = runner.last;
+  first.healthy = false;
+  await clock.advance(3 * 5_000);
+  await clock.advance(1_000);
+  assert.deepEqual(events, ["started abc", "liveness-restarted abc", "restarted abc", "started abc"]);
+  assert.deepEqual(first.received, ["SIGKILL"]);
+  assert.equal(sup.state, PluginState.RUNNING);
+  assert.equal(persisted()[0].process?.pid, runner.last.pid, "the new process is what is saved");
+});

@@ -416,6 +416,33 @@ test("a check that does not answer fails at its timeout (the interval, at most 5
   await slow.sup.kill();
 });
 
+test("a check that failed only because the daemon itself was stalled is not counted; the next one is", async () => {
+  const { sup, runner, clock } = setup("on-failure", { livenessFailures: 1, spec: { healthIntervalMs: 2_000 } });
+  await sup.start();
+  runner.last.hung = true;
+  await clock.advance(2_000); // the check starts, and gets no answer
+  clock.stall(4_000); // the event loop blocked: the deadline fires 2 s late, past the 1 s allowance
+  await clock.advance(0);
+  assert.equal(sup.state, PluginState.RUNNING, "a late verdict on a stalled daemon replaces nothing");
+  assert.equal(sup.failedHealthChecks, 0);
+  assert.equal(runner.last.checkTimeouts.length, 2, "the next check started at once: its interval was over");
+  await clock.advance(2_000);
+  assert.equal(sup.state, PluginState.BACKOFF, "a failure on time counts");
+});
+
+test("a check that failed on the daemon's side (out of descriptors) is not counted against the plugin", async () => {
+  const { sup, runner, clock } = setup("on-failure", { livenessFailures: 1 });
+  await sup.start();
+  runner.last.checkAnswer = { ok: false, error: "connect EMFILE /tmp/fake.sock", daemonFault: true };
+  await clock.advance(10 * HEALTH_MS);
+  assert.equal(sup.state, PluginState.RUNNING);
+  assert.equal(sup.failedHealthChecks, 0);
+  runner.last.checkAnswer = { ok: false, error: "connect ECONNREFUSED /tmp/fake.sock" };
+  await clock.advance(HEALTH_MS);
+  assert.equal(sup.state, PluginState.BACKOFF, "the plugin's own failure counts");
+  assert.match(sup.lastError, /\(last: connect ECONNREFUSED/);
+});
+
 test("livenessFailures 0 (the spec's, over the daemon's) never replaces a failing process; the spec's n overrides the daemon's", async () => {
   const off = setup("on-failure", { livenessFailures: 3, spec: { livenessFailures: 0 } });
   await off.sup.start();
