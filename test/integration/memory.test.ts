@@ -215,3 +215,20 @@ test("cgroup v1: a slow leak is restarted by the sampled limit before the kernel
   assert.equal(Number(readFileSync(join(memoryDir, "memory.limit_in_bytes"), "utf8")), 125 * MiB);
   assert.equal(await d.stop(), 0);
 });
+
+test("an instance that sets no limit follows the daemon's --max-memory, also after a restart with another; instances.json holds none", async (t) => {
+  const next = daemonFleet(t);
+  const first = await next(["--max-memory", "512MiB", "--max-pids", "100"]);
+  assert.equal((await first.cli(["start", "follower"])).code, 0);
+  assert.equal((await getPlugin(first, "follower")).memoryLimitBytes, 512 * MiB);
+  const saved = JSON.parse(readFileSync(join(first.stateDir, "instances.json"), "utf8")) as { instances: Array<{ spec: Record<string, unknown> }> };
+  assert.equal("maxMemoryBytes" in saved.instances[0].spec, false);
+  assert.equal("maxPids" in saved.instances[0].spec, false);
+  assert.equal(await first.stop(), 0);
+  const second = await next(["--max-memory", "256MiB"]);
+  let now = await getPlugin(second, "follower");
+  await waitFor("the restored instance", async () => (now = await getPlugin(second, "follower")).state === "RUNNING");
+  assert.equal(now.memoryLimitBytes, 256 * MiB);
+  assert.equal(now.maxPids, null, "the new daemon has no --max-pids");
+  assert.equal(await second.stop(), 0);
+});
