@@ -8,6 +8,8 @@ import { parseAddress } from "../shared/address.js";
 import { parseDuration } from "../shared/duration.js";
 import { errorMessage } from "../shared/errors.js";
 import { parseKeyValues } from "../shared/names.js";
+import { MIN_MEMORY_LIMIT_BYTES } from "../shared/plugin-entry.js";
+import { formatSize, parseSize } from "../shared/size.js";
 import { usageError } from "./errors.js";
 
 /** Commander's accumulator for a repeatable flag (`--label a=1 --label b=2`). */
@@ -81,14 +83,21 @@ export function nonNegativeInt(flag: string, text: string, max: number): number 
   return n;
 }
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
-
-/** "64MiB", "512KiB", "1000000" (bytes); at least 1 KiB. */
-export function byteSize(flag: string, text: string): number {
-  const m = /^(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
-  const n = m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? "b").toLowerCase()] : NaN;
-  if (!(n >= 1024)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a size of at least 1KiB, e.g. 64MiB`);
+/** "64MiB", "512KiB", "1000000" (bytes); at least `min` bytes (1 KiB unless told). */
+export function byteSize(flag: string, text: string, min = 1024): number {
+  let n = NaN;
+  try {
+    n = parseSize(text);
+  } catch {
+    // the message below says what a size looks like
+  }
+  if (!(n >= min)) throw usageError(`${flag} ${JSON.stringify(text)}: expected a size of at least ${formatSize(min).replace(" ", "")}, e.g. 64MiB`);
   return n;
+}
+
+/** A per-instance limit: a size of at least 1 MiB, or "0" for none (not even the daemon's default). */
+export function memoryLimit(flag: string, text: string): number {
+  return text.trim() === "0" ? 0 : byteSize(flag, text, MIN_MEMORY_LIMIT_BYTES);
 }
 
 /** "host:port", "[v6]:port", ":port" or "unix:/abs/path", checked and returned as written. */

@@ -4,6 +4,7 @@ import { Chalk, type ChalkInstance } from "chalk";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { PluginState, type PluginInfo, type StatusResponse } from "../shared/gen/plugprom/v1/control_pb.js";
 import { formatDuration } from "../shared/duration.js";
+import { formatSize } from "../shared/size.js";
 import { OutputClosedError } from "./errors.js";
 
 /** Where a command writes; tests pass a capturing fake. */
@@ -112,6 +113,14 @@ export interface PluginJson {
   failedHealthChecks: number;
   /** Times its process was replaced for failing livenessFailures checks in a row. */
   livenessRestarts: number;
+  /** The effective memory limit in bytes (its --max-memory, else the daemon's), or null for none. */
+  memoryLimitBytes: number | null;
+  /** "sampled", "cgroup v1 + sampled" or "cgroup v2 + sampled"; null without a memory limit. */
+  memoryEnforcement: string | null;
+  /** The effective pids limit of its cgroup, or null for none. */
+  maxPids: number | null;
+  /** Resident memory of its whole process group at the last sample (while limited), or null. */
+  groupRssBytes: number | null;
 }
 
 export function stateName(state: PluginState): string {
@@ -147,6 +156,10 @@ export function pluginJson(p: PluginInfo): PluginJson {
     healthInterval: p.healthInterval,
     failedHealthChecks: p.failedHealthChecks,
     livenessRestarts: p.livenessRestarts,
+    memoryLimitBytes: Number(p.memoryLimitBytes) || null,
+    memoryEnforcement: p.memoryEnforcement || null,
+    maxPids: p.maxPids || null,
+    groupRssBytes: Number(p.groupRssBytes) || null,
   };
 }
 
@@ -247,7 +260,9 @@ export function renderPluginDetails(p: PluginInfo, io: IO): string {
     ["metrics endpoint", j.metricsEndpoint || "-"],
     ["rpc", j.rpcAddress ? `${j.rpcProtocol} ${j.rpcAddress} (protocol version ${j.protocolVersion})` : "-"],
     ["started at", j.startedAt ?? "-"],
+    ["memory limit", memoryLine(j)],
   ];
+  if (j.maxPids !== null) lines.push(["pids limit", String(j.maxPids)]);
   if (j.lastExitCode !== null || j.lastExitSignal) lines.push(["last exit", j.lastExitSignal ? `signal ${j.lastExitSignal}` : `code ${j.lastExitCode}`]);
   if (j.lastError) lines.push(["last error", j.lastError]);
   return keyValues(lines);
@@ -259,6 +274,13 @@ function liveness(j: PluginJson): string {
   if (j.livenessFailures === 0) return `off, ${every}`;
   const replaced = j.livenessRestarts > 0 ? `; replaced ${j.livenessRestarts} time${j.livenessRestarts === 1 ? "" : "s"}` : "";
   return `replaced after ${j.livenessFailures} failed checks in a row, ${every}${replaced}`;
+}
+
+/** "96 MiB (cgroup v1 + sampled), group resident 41 MiB", or "none". */
+function memoryLine(j: PluginJson): string {
+  if (j.memoryLimitBytes === null) return "none";
+  const resident = j.groupRssBytes !== null ? `, group resident ${formatSize(j.groupRssBytes)}` : "";
+  return `${formatSize(j.memoryLimitBytes)} (${j.memoryEnforcement ?? "sampled"})${resident}`;
 }
 
 export function renderStatus(s: StatusResponse): string {

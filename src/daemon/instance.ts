@@ -3,6 +3,7 @@
 // touches a supervisor or a process, only this view.
 import type { Address } from "../shared/address.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
+import type { ResourceLimits } from "./spec.js";
 
 export interface InstanceView {
   readonly name: string;
@@ -28,6 +29,8 @@ export interface InstanceView {
   /** Per-target scrape settings for SD, in milliseconds; undefined = the job's. */
   readonly scrapeIntervalMs?: number;
   readonly scrapeTimeoutMs?: number;
+  /** Its effective memory and pids limits (0 = none). */
+  readonly limits: ResourceLimits;
 }
 
 export interface InstanceDirectory {

@@ -25,6 +25,7 @@ import { writeDaemonFile, type DaemonStateFile } from "./state/daemon-file.js";
 import { DesiredStateWriter } from "./state/instances-file.js";
 import { openStateDir } from "./state/state-dir.js";
 import { loadCatalog, type Catalog } from "./supervision/catalog.js";
+import { Cgroups } from "./supervision/cgroups.js";
 import { stopOrphans } from "./supervision/orphans.js";
 import { ProcessRunner } from "./supervision/process-runner.js";
 import { Registry } from "./supervision/registry.js";
@@ -106,6 +107,7 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
   );
   let persisting = true;
   let metrics: DaemonMetrics | undefined;
+  const cgroups = await Cgroups.open({ root: process.env.PLUGPROM_CGROUP_ROOT || "/sys/fs/cgroup", stateDir: opts.stateDir, log });
   const registry = new Registry({
     log,
     catalog,
@@ -117,9 +119,11 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
         daemonEnv: process.env,
         portRange: opts.pluginPortRange,
         onOutputSkipped: (name, stream, bytes) => metrics?.outputSkipped(name, stream, bytes),
+        cgroups,
       }),
       supervision: { healthIntervalMs: opts.healthIntervalMs, livenessFailures: opts.livenessFailures },
       backoff: opts.backoff,
+      limits: opts.limits,
     },
     defaults: { stopGraceMs: opts.stopGraceMs, startTimeoutMs: opts.startTimeoutMs },
     events: {
@@ -127,6 +131,7 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
       pluginStopped: (name) => metrics?.pluginStopped(name),
       pluginRestarted: (name) => metrics?.pluginRestarted(name),
       pluginLivenessRestarted: (name) => metrics?.pluginLivenessRestarted(name),
+      pluginMemoryRestarted: (name) => metrics?.pluginMemoryRestarted(name),
     },
     persist: (snapshot) => {
       if (persisting) writer.save(snapshot);
@@ -136,6 +141,7 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
     stopOrphans: async (adoptable) => {
       const stopped = await stopOrphans(opts.stateDir, adoptable, log);
       if (stopped.length > 0) log.warn("stopped plugin processes no instance owned", { count: stopped.length });
+      await cgroups.removeEmpty(); // theirs, now that they are gone
     },
   });
   // Before the control API listens: a start that comes in early waits for the orphan sweep.
@@ -286,6 +292,7 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
         await flush();
         persisting = false;
         await registry.stopAll(opts.stopGraceMs, { forget: false });
+        await cgroups.close();
       }
       stopFdWatch();
       await closeServers(httpServer, control);

@@ -31,6 +31,7 @@ export class DaemonMetrics {
   private readonly stops: Counter<"plugin">;
   private readonly restarts: Counter<"plugin">;
   private readonly livenessRestarts: Counter<"plugin">;
+  private readonly memoryRestarts: Counter<"plugin">;
   private readonly truncated: Counter<"plugin">;
   private readonly federateDropped: Counter<"plugin">;
   private readonly outputDropped: Counter<"plugin" | "stream">;
@@ -58,6 +59,22 @@ export class DaemonMetrics {
       help: "Plugin processes replaced (SIGKILL, then the restart policy) after failing --liveness-failures health checks in a row.",
       labelNames: ["plugin"],
       registers,
+    });
+    this.memoryRestarts = new Counter({
+      name: "plugprom_plugin_memory_restarts_total",
+      help: "Plugin instance restarts for resident memory above its memory limit (--max-memory) on two samples in a row.",
+      labelNames: ["plugin"],
+      registers,
+    });
+    new Gauge({
+      name: "plugprom_plugin_memory_limit_bytes",
+      help: "The plugin instance's effective memory limit (--max-memory); absent without one.",
+      labelNames: ["plugin"],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of directory.list()) if (i.limits.memoryBytes > 0) this.set({ plugin: i.name }, i.limits.memoryBytes);
+      },
     });
     new Gauge({
       name: "plugprom_plugin_up",
@@ -222,7 +239,7 @@ export class DaemonMetrics {
   pluginStarted(name: string): void {
     this.starts.inc({ plugin: name });
     // Present at 0 from the start, so that increase() and rate() see the first event too.
-    for (const c of [this.restarts, this.livenessRestarts, this.truncated, this.federateDropped]) c.inc({ plugin: name }, 0);
+    for (const c of [this.restarts, this.livenessRestarts, this.memoryRestarts, this.truncated, this.federateDropped]) c.inc({ plugin: name }, 0);
   }
 
   pluginStopped(name: string): void {
@@ -244,6 +261,11 @@ export class DaemonMetrics {
 
   outputSkipped(name: string, stream: string, bytes: number): void {
     this.outputDropped.inc({ plugin: name, stream }, bytes);
+  }
+
+  /** Restarted for its memory (the restart itself is counted by pluginRestarted). */
+  pluginMemoryRestarted(name: string): void {
+    this.memoryRestarts.inc({ plugin: name });
   }
 
   pluginRestarted(name: string): void {

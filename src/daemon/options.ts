@@ -1,5 +1,6 @@
 // Everything `plugprom daemon` can be told, already parsed from flags and environment by
 // the CLI. main.ts wires the daemon from exactly this.
+import type { ResourceLimits } from "./spec.js";
 
 /** When the proxy compresses: see gzipPays in http/response.ts. */
 export type GzipPolicy = "auto" | "always" | "never";
@@ -56,4 +57,6 @@ export interface DaemonOptions {
   healthIntervalMs: number;
   /** Failed health checks in a row that replace a plugin's process (0 = never), unless its spec says. */
   livenessFailures: number;
+  /** Memory and pids limits of instances that set none (0 = none). */
+  limits: ResourceLimits;
 }

@@ -106,3 +106,24 @@ export function isSameProcess(pid: number, startTicks: string): boolean {
   const st = readProcStatSync(pid);
   return st !== undefined && st.startTicks === startTicks && st.state !== "Z";
 }
+
+/** Stat files read at once by residentBytesByGroup: bounded, so a big /proc does not flood the thread pool. */
+const SCAN_CONCURRENCY = 32;
+
+/**
+ * Resident memory of every process group, summed over its live members, in one pass over
+ * /proc with asynchronous reads (off the event loop's critical path).
+ */
+export async function residentBytesByGroup(): Promise<Map<number, number>> {
+  const pids = (await readdir("/proc")).filter((e) => /^\d+$/.test(e)).map(Number);
+  const groups = new Map<number, number>();
+  let next = 0;
+  const worker = async () => {
+    while (next < pids.length) {
+      const st = await readProcStat(pids[next++]);
+      if (st && st.state !== "Z") groups.set(st.pgrp, (groups.get(st.pgrp) ?? 0) + residentBytes(st));
+    }
+  };
+  await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, worker));
+  return groups;
+}

@@ -39,4 +39,14 @@ export interface InstanceSpec {
   livenessFailures?: number;
   /** How often it is health-checked (ms); undefined = the daemon's --health-interval. */
   healthIntervalMs?: number;
+  /** Resident memory of its process group above which it is restarted; undefined = the daemon's --max-memory, 0 = none. */
+  maxMemoryBytes?: number;
+  /** Processes its cgroup may hold; undefined = the daemon's --max-pids, 0 = none. */
+  maxPids?: number;
+}
+
+/** An instance's memory and pids limits, effective (0 = none). */
+export interface ResourceLimits {
+  memoryBytes: number;
+  pids: number;
 }

@@ -3,6 +3,7 @@
 // every problem with its path instead of stopping at the first.
 import { isAbsolute, resolve } from "node:path";
 import { parseDuration } from "./duration.js";
+import { parseSize } from "./size.js";
 import { checkArgs, checkEnv, checkLabels, INSTANCE_NAME_PATTERN } from "./names.js";
 
 export type RestartPolicyName = "always" | "on-failure" | "never";
@@ -30,6 +31,9 @@ export interface PluginEntry {
   /** Failed health checks in a row that replace the process; 0 = never. */
   livenessFailures?: number;
   healthIntervalMs?: number;
+  /** 0 = none, even if the daemon has a default. */
+  maxMemoryBytes?: number;
+  maxPids?: number;
   /** Absolute directory the plugin runs in. */
   workingDir?: string;
 }
@@ -69,6 +73,8 @@ export const ENTRY_FIELDS = [
   "startTimeout",
   "livenessFailures",
   "healthInterval",
+  "maxMemory",
+  "maxPids",
 ] as const;
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
@@ -168,6 +174,7 @@ export function readEntry(raw: unknown, at: string, baseDir: string, problems: P
     else fail(`${at}.livenessFailures`, `must be an integer from 0 (never) to ${MAX_LIVENESS_FAILURES}`);
   }
   for (const [field, problem] of checkSupervisionSettings(entry.livenessFailures, entry.healthIntervalMs)) fail(`${at}.${field}`, problem);
+  readLimits(raw, at, entry, fail);
   const workingDir = str("workingDir");
   if (workingDir !== undefined) entry.workingDir = resolve(baseDir, workingDir);
   return entry;
@@ -200,6 +207,48 @@ export function checkSupervisionSettings(livenessFailures: number | undefined, h
     problems.push(["healthInterval", "must be between 100ms and 1h"]);
   }
   return problems;
+}
+
+/** Smallest memory limit: below it a process cannot even start (0, no limit, is allowed too). */
+export const MIN_MEMORY_LIMIT_BYTES = 1024 ** 2;
+/** Linux's own ceiling on processes (PID_MAX_LIMIT). */
+export const MAX_PIDS_LIMIT = 4_194_304;
+
+/** maxMemory (a size, or an integer of bytes) and maxPids (an integer); 0 for "none". */
+function readLimits(raw: Record<string, unknown>, at: string, entry: PluginEntry, fail: (path: string, message: string) => void): void {
+  const memory = raw.maxMemory;
+  if (memory !== undefined) {
+    let bytes: number | undefined;
+    try {
+      if (typeof memory === "number") bytes = memory;
+      else if (typeof memory === "string") bytes = parseSize(memory);
+    } catch (err) {
+      fail(`${at}.maxMemory`, (err as Error).message);
+    }
+    if (typeof memory !== "number" && typeof memory !== "string") fail(`${at}.maxMemory`, 'must be a size such as "96MiB", or a number of bytes');
+    else if (bytes !== undefined) {
+      const problem = checkResourceLimits(bytes, undefined);
+      if (problem) fail(`${at}.maxMemory`, problem);
+      else entry.maxMemoryBytes = bytes;
+    }
+  }
+  const pids = raw.maxPids;
+  if (pids !== undefined) {
+    const problem = typeof pids === "number" ? checkResourceLimits(undefined, pids) : "must be an integer (0 for none)";
+    if (problem) fail(`${at}.maxPids`, problem);
+    else entry.maxPids = pids as number;
+  }
+}
+
+/** A memory limit is 0 or at least 1 MiB; a pids limit an integer up to Linux's maximum. */
+export function checkResourceLimits(memoryBytes: number | undefined, pids: number | undefined): string | undefined {
+  if (memoryBytes !== undefined && !(Number.isSafeInteger(memoryBytes) && (memoryBytes === 0 || memoryBytes >= MIN_MEMORY_LIMIT_BYTES))) {
+    return "memory limit must be 0 (none) or at least 1MiB";
+  }
+  if (pids !== undefined && !(Number.isInteger(pids) && pids >= 0 && pids <= MAX_PIDS_LIMIT)) {
+    return `pids limit must be an integer from 0 (none) to ${MAX_PIDS_LIMIT}`;
+  }
+  return undefined;
 }
 
 /** A catalog entry: an entry whose command is required, with the file's directory as its default working directory. */

@@ -153,6 +153,8 @@ export function instanceRequests(
         noMetrics: e.noMetrics ?? false,
         livenessFailures: e.livenessFailures,
         healthInterval: e.healthIntervalMs !== undefined ? durationFromMs(e.healthIntervalMs) : undefined,
+        maxMemoryBytes: e.maxMemoryBytes !== undefined ? BigInt(e.maxMemoryBytes) : undefined,
+        maxPids: e.maxPids,
       }),
     });
   }

@@ -41,6 +41,9 @@ export class FakeRun implements PluginRun {
   finishStart!: () => void;
   detached = false;
   afterExitCalls = 0;
+  /** As the real run reports them: its kernel memory limit, and an OOM kill in its cgroup. */
+  memoryCgroup: 1 | 2 | undefined = undefined;
+  oomKills = 0;
   private resolveExit!: (s: ExitStatus) => void;
   private done = false;
 
@@ -57,6 +60,10 @@ export class FakeRun implements PluginRun {
 
   alive(): boolean {
     return !this.done;
+  }
+
+  oomKilled(): boolean {
+    return this.oomKills > 0;
   }
 
   /** The process exits on its own (or of a signal, when given). */

@@ -166,3 +166,43 @@ instances:
   const b = reqs.get("b")!.request;
   assert.deepEqual([b.livenessFailures, durationMs(b.healthInterval!)], [0, 60_000]);
 });
+
+test("maxMemory is a size or an integer of bytes and maxPids an integer, 0 for none; both reach the Start request", () => {
+  const file = parsePluginsFile(`instances:
+  a: { command: /opt/a, maxMemory: 96MiB, maxPids: 64 }
+  b: { command: /opt/b, maxMemory: 100663296 }
+  c: { command: /opt/c, maxMemory: 0, maxPids: 0 }
+  d: { command: /opt/d }
+`, "/etc/pp", "plugins.yaml");
+  const problems: Problem[] = [];
+  const reqs = instanceRequests(file, "/etc/pp", new Map(), problems);
+  assert.deepEqual(problems, []);
+  assert.equal(reqs.get("a")!.request.maxMemoryBytes, 96n * 1024n * 1024n);
+  assert.equal(reqs.get("a")!.request.maxPids, 64);
+  assert.equal(reqs.get("b")!.request.maxMemoryBytes, 100663296n);
+  assert.equal(reqs.get("c")!.request.maxMemoryBytes, 0n, "0 says none, overriding the daemon's default");
+  assert.equal(reqs.get("c")!.request.maxPids, 0);
+  assert.equal(reqs.get("d")!.request.maxMemoryBytes, undefined, "left out: the daemon's default");
+  assert.equal(reqs.get("d")!.request.maxPids, undefined);
+});
+
+test("a bad maxMemory or maxPids is reported with its path", () => {
+  const lines = problemsOf(`instances:
+  a: { command: /opt/a, maxMemory: lots }
+  b: { command: /opt/b, maxMemory: 1KiB }
+  c: { command: /opt/c, maxMemory: true }
+  d: { command: /opt/d, maxPids: "64" }
+  e: { command: /opt/e, maxPids: 1.5 }
+  f: { command: /opt/f, maxPids: -1 }
+`);
+  const expected = [
+    /^plugins\.yaml: instances\.a\.maxMemory: invalid size "lots": use a number with a unit/,
+    /^plugins\.yaml: instances\.b\.maxMemory: memory limit must be 0 \(none\) or at least 1MiB$/,
+    /^plugins\.yaml: instances\.c\.maxMemory: must be a size such as "96MiB", or a number of bytes$/,
+    /^plugins\.yaml: instances\.d\.maxPids: must be an integer \(0 for none\)$/,
+    /^plugins\.yaml: instances\.e\.maxPids: pids limit must be an integer from 0 \(none\) to 4194304$/,
+    /^plugins\.yaml: instances\.f\.maxPids: pids limit must be an integer from 0 \(none\) to 4194304$/,
+  ];
+  for (const re of expected) assert.ok(lines.some((l) => re.test(l)), `no line matches ${re}:\n${lines.join("\n")}`);
+  assert.equal(lines.length, expected.length, lines.join("\n"));
+});

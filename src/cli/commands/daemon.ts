@@ -6,8 +6,8 @@ import { Command, Option } from "@commander-js/extra-typings";
 import type { DaemonOptions } from "../../daemon/options.js";
 import { usageError } from "../errors.js";
 import type { Factory } from "../factory.js";
-import { MAX_LIVENESS_FAILURES } from "../../shared/plugin-entry.js";
-import { address, byteSize, duration, nonNegativeInt, oneOf, positiveDuration, positiveInt } from "../flags.js";
+import { MAX_LIVENESS_FAILURES, MAX_PIDS_LIMIT } from "../../shared/plugin-entry.js";
+import { address, byteSize, duration, memoryLimit, nonNegativeInt, oneOf, positiveDuration, positiveInt } from "../flags.js";
 
 /** The command and its flags, without an action; their types are inferred from here. */
 function declareDaemon() {
@@ -40,7 +40,9 @@ function declareDaemon() {
     .option("--max-scrape-bytes <size>", "cut scrapes larger than this", "64MiB")
     .option("--max-concurrent-scrapes <n>", "scrapes of one plugin in flight at once; more get 429", "8")
     .option("--max-federate-bytes <size>", "all plugins' expositions held for one /federate answer", "64MiB")
-    .option("--file-sd <path>", "also write the SD target groups to this file_sd JSON file on every change");
+    .option("--file-sd <path>", "also write the SD target groups to this file_sd JSON file on every change")
+    .option("--max-memory <size>", "default memory limit of instances: restart one whose process group's resident memory stays above it; 0: none", "0")
+    .option("--max-pids <n>", "default pids limit of instances' cgroups; 0: none", "0");
 }
 
 type DaemonFlags = ReturnType<ReturnType<typeof declareDaemon>["opts"]>;
@@ -90,6 +92,7 @@ export function daemonOptions(f: DaemonFlags, cwd: string): DaemonOptions {
     maxConcurrentScrapes: positiveInt("--max-concurrent-scrapes", f.maxConcurrentScrapes, 999_999),
     maxFederateBytes: byteSize("--max-federate-bytes", f.maxFederateBytes),
     fileSd: path(f.fileSd),
+    limits: { memoryBytes: memoryLimit("--max-memory", f.maxMemory), pids: nonNegativeInt("--max-pids", f.maxPids, MAX_PIDS_LIMIT) },
   };
 }
 

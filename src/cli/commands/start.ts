@@ -7,8 +7,8 @@ import { MetricsTransport, StartRequestSchema, type StartRequest } from "../../s
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { usageError } from "../errors.js";
 import type { Factory, Run, Seams } from "../factory.js";
-import { collect, keyValues, nonNegativeInt, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
-import { checkSupervisionSettings, MAX_LIVENESS_FAILURES } from "../../shared/plugin-entry.js";
+import { collect, keyValues, memoryLimit, nonNegativeInt, oneOf, optionalDuration, positiveInt, requestDuration } from "../flags.js";
+import { checkSupervisionSettings, MAX_LIVENESS_FAILURES, MAX_PIDS_LIMIT } from "../../shared/plugin-entry.js";
 import { renderPlugin } from "../output.js";
 
 export interface StartOptions {
@@ -38,7 +38,9 @@ function declareStart() {
     .option("--scrape-interval <duration>", "this target's Prometheus scrape interval (__scrape_interval__)")
     .option("--scrape-timeout <duration>", "this target's Prometheus scrape timeout (__scrape_timeout__)")
     .option("--liveness-failures <n>", "failed health checks in a row that get it SIGKILLed and restarted; 0: never (default: the daemon's)")
-    .option("--health-interval <duration>", "how often it is health-checked, 100ms to 1h (default: the daemon's)");
+    .option("--health-interval <duration>", "how often it is health-checked, 100ms to 1h (default: the daemon's)")
+    .option("--max-memory <size>", "restart it when its process group's resident memory stays above this, e.g. 256MiB; 0 for none (default: the daemon's)")
+    .option("--max-pids <n>", "processes its cgroup may hold; 0 for none (default: the daemon's)");
 }
 
 type StartFlags = ReturnType<ReturnType<typeof declareStart>["opts"]>;
@@ -73,6 +75,8 @@ export function startRequest(name: string, args: readonly string[], flags: Start
   const healthIntervalMs = optionalDuration("--health-interval", flags.healthInterval);
   const [badInterval] = checkSupervisionSettings(undefined, healthIntervalMs);
   if (badInterval) throw usageError(`--health-interval ${flags.healthInterval}: ${badInterval[1]}`);
+  const maxMemoryBytes = flags.maxMemory === undefined ? undefined : BigInt(memoryLimit("--max-memory", flags.maxMemory));
+  const maxPids = flags.maxPids === undefined ? undefined : nonNegativeInt("--max-pids", flags.maxPids, MAX_PIDS_LIMIT);
 
   return create(StartRequestSchema, {
     name,
@@ -96,6 +100,8 @@ export function startRequest(name: string, args: readonly string[], flags: Start
     scrapeTimeout,
     livenessFailures,
     healthInterval: requestDuration(healthIntervalMs),
+    maxMemoryBytes,
+    maxPids,
   });
 }
 

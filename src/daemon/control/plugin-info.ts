@@ -43,5 +43,9 @@ export function pluginInfo(sup: Supervisor, lastScrapeSeconds?: number): PluginI
     healthInterval: formatPromDuration(healthIntervalMs),
     failedHealthChecks: sup.failedHealthChecks,
     livenessRestarts: sup.livenessRestarts,
+    memoryLimitBytes: BigInt(sup.limits.memoryBytes),
+    memoryEnforcement: sup.memoryEnforcement,
+    maxPids: sup.limits.pids,
+    groupRssBytes: BigInt(sup.groupRssBytes ?? 0),
   });
 }

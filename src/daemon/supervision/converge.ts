@@ -5,6 +5,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { dirname } from "node:path";
 import { errorMessage } from "../../shared/errors.js";
 import { invalid } from "../errors.js";
+import { formatSize } from "../../shared/size.js";
 import { formatPromDuration } from "../../shared/duration.js";
 import { instanceRequests, parsePluginsFile, PluginsFileError } from "../../shared/plugins-file.js";
 import type { Problem } from "../../shared/plugin-entry.js";
@@ -159,6 +160,9 @@ function fileView(spec: InstanceSpec): Record<string, unknown> {
       for (const [k, v] of Object.entries(value as Record<string, string>)) view[`${key}.${k}`] = v;
     } else if (key in durations) {
       if (value !== undefined) view[durations[key]] = formatPromDuration(value as number);
+    } else if (key === "maxMemoryBytes") {
+      // 0 ("none") is said as much as a size: it overrides the daemon's default.
+      if (value !== undefined) view.maxMemory = value === 0 ? "0" : formatSize(value as number);
     } else {
       view[renamed[key] ?? key] = value;
     }

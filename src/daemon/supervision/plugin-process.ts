@@ -30,6 +30,11 @@ export interface SpawnOptions {
   env: Record<string, string>;
   stdoutPath: string;
   stderrPath: string;
+  /**
+   * Called synchronously as soon as the process exists, before the daemon does anything
+   * else (the plugin has just exec'd): the moment to move it into its cgroup.
+   */
+  onSpawned?: (pid: number) => void;
 }
 
 /** Spawns in a new session and process group; resolves once the process exists. */
@@ -47,6 +52,7 @@ export async function spawnPlugin(command: string, args: string[], o: SpawnOptio
   const [out, err] = opened.map((r) => (r as PromiseFulfilledResult<FileHandle>).value);
   try {
     const child = spawn(command, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ["ignore", out.fd, err.fd] });
+    if (child.pid !== undefined) o.onSpawned?.(child.pid);
     await new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);
       child.once("error", reject);

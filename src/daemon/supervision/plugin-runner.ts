@@ -5,7 +5,8 @@
 import type { Address } from "../../shared/address.js";
 import type { Handshake } from "../../goplugin/handshake.js";
 import type { Logger } from "../log.js";
-import type { InstanceSpec } from "../spec.js";
+import type { InstanceSpec, ResourceLimits } from "../spec.js";
+import type { CgroupVersion } from "./cgroups.js";
 import type { ReattachInfo } from "../state/instances-file.js";
 import type { OutputRing } from "./plugin-output.js";
 import type { ExitStatus } from "./plugin-process.js";
@@ -22,6 +23,8 @@ export type HealthResult = { ok: true } | { ok: false; error: string; daemonFaul
 export interface RunContext {
   output: OutputRing;
   log: Logger;
+  /** Its effective limits: a fresh process gets a cgroup with them where cgroups are writable. */
+  limits?: ResourceLimits;
 }
 
 export interface PluginRunner {
@@ -54,6 +57,10 @@ export interface PluginRun {
   /** Resolves once, when the process has exited (never rejects). */
   readonly exited: Promise<ExitStatus>;
   alive(): boolean;
+  /** The cgroup version whose kernel limit holds its memory; undefined: sampled only. */
+  readonly memoryCgroup: CgroupVersion | undefined;
+  /** After its exit: whether the kernel's OOM killer acted in its cgroup. */
+  oomKilled(): boolean;
   /**
    * A fresh process: reads its handshake and waits until it serves (gRPC health, or a
    * connect for net/rpc), within the spec's start timeout. onHandshake is called as soon as

@@ -17,6 +17,7 @@ import { exitedBeforeHandshake, noHandshakeInTime, notServingInTime, readHandsha
 import { checkServing, HEALTH_CALL_TIMEOUT_MS, probeConnect, waitServing } from "./health.js";
 import { OutputCapture } from "./output-capture.js";
 import { stderrTail, type OutputStream } from "./plugin-output.js";
+import type { CgroupVersion, InstanceCgroup } from "./cgroups.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
 import type { HealthResult, PluginRun, PluginRunner, RunContext } from "./plugin-runner.js";
 import { hostTls, reattachInfo, savedProcess, type LiveProcess } from "./reattach.js";
@@ -31,13 +32,26 @@ export class ProcessRunner implements PluginRunner {
     }
     const prepared = await prepareSpawn(spec, this.where);
     const files = this.files(spec);
+    const cgroups = this.where.cgroups;
+    let cgroup = ctx.limits && cgroups ? await cgroups.create(spec.name, ctx.limits) : undefined;
+    const onSpawned = (pid: number) => {
+      try {
+        cgroup?.join(pid);
+      } catch (err) {
+        cgroups?.warnOnce(`cannot move "${spec.name}" into its cgroup (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); its memory limit is sampled only`);
+        void cgroup?.remove();
+        cgroup = undefined;
+      }
+    };
     let proc: PluginProcess;
     try {
-      proc = await spawnPlugin(prepared.command, prepared.args, { cwd: prepared.cwd, env: prepared.env, stdoutPath: files.stdout, stderrPath: files.stderr });
+      proc = await spawnPlugin(prepared.command, prepared.args, { cwd: prepared.cwd, env: prepared.env, stdoutPath: files.stdout, stderrPath: files.stderr, onSpawned });
     } catch (err) {
+      await cgroup?.remove();
       throw startFailed(`cannot run ${prepared.command}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, err);
     }
     return new ProcessRun(spec, ctx, proc, this.where, {
+      cgroup,
       startedAt: new Date(),
       args: prepared.args,
       metricsEndpoint: prepared.metricsEndpoint,
@@ -52,7 +66,8 @@ export class ProcessRunner implements PluginRunner {
       proc.detach();
       throw new Error(`process ${saved.pid} is gone`);
     }
-    const run = new ProcessRun(spec, ctx, proc, this.where, savedProcess(saved, this.files(spec)));
+    const cgroup = this.where.cgroups?.adopt(spec.name, saved.pid);
+    const run = new ProcessRun(spec, ctx, proc, this.where, { ...savedProcess(saved, this.files(spec)), cgroup });
     try {
       await run.adopted();
     } catch (err) {
@@ -73,7 +88,7 @@ export class ProcessRunner implements PluginRunner {
   }
 }
 
-type RunFacts = Omit<LiveProcess, "pid" | "startTicks" | "handshake"> & { handshake?: Handshake };
+type RunFacts = Omit<LiveProcess, "pid" | "startTicks" | "handshake"> & { handshake?: Handshake; cgroup?: InstanceCgroup };
 
 class ProcessRun implements PluginRun {
   readonly startedAt: Date;
@@ -82,6 +97,7 @@ class ProcessRun implements PluginRun {
   private hs: Handshake | undefined;
   private client: PluginClient | undefined;
   private readonly capture: OutputCapture;
+  private oomKills = 0;
 
   constructor(
     private readonly spec: InstanceSpec,
@@ -115,6 +131,14 @@ class ProcessRun implements PluginRun {
 
   alive(): boolean {
     return this.proc.alive();
+  }
+
+  get memoryCgroup(): CgroupVersion | undefined {
+    return this.facts.cgroup?.limitsMemory ? this.facts.cgroup.version : undefined;
+  }
+
+  oomKilled(): boolean {
+    return this.oomKills > 0;
   }
 
   async ready({ signal, onHandshake }: { signal: AbortSignal; onHandshake(): void }): Promise<void> {
@@ -192,6 +216,11 @@ class ProcessRun implements PluginRun {
   afterExit(): void {
     // Whatever the plugin left in its process group goes with it.
     this.proc.signalGroup("SIGKILL");
+    const cgroup = this.facts.cgroup;
+    if (cgroup) {
+      this.oomKills = cgroup.oomKills();
+      void cgroup.remove();
+    }
     if (this.metricsEndpoint?.kind === "unix") void unlink(this.metricsEndpoint.path).catch(() => undefined);
   }
 

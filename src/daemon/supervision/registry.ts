@@ -17,7 +17,7 @@ import { resolveSpec } from "./spec-resolution.js";
 export interface RegistryDeps {
   log: Logger;
   catalog: Catalog;
-  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "onLivenessRestart" | "log" | "durable" | "stopGraceMs">;
+  supervisor: Omit<SupervisorDeps, "onStateChange" | "onStarted" | "onRestart" | "onLivenessRestart" | "onMemoryRestart" | "log" | "durable" | "stopGraceMs">;
   defaults: { stopGraceMs: number; startTimeoutMs: number };
   /** Counts starts, stops and restarts in the daemon's metrics. */
   events: {
@@ -26,6 +26,8 @@ export interface RegistryDeps {
     pluginRestarted(name: string): void;
     /** Replaced for failing its health checks (the restart that follows is counted too). */
     pluginLivenessRestarted(name: string): void;
+    /** Replaced for resident memory over its limit (the restart that follows is counted too). */
+    pluginMemoryRestarted(name: string): void;
   };
   /** Called after every change with the instances to persist (instances.json). */
   persist?: (snapshot: () => PersistedInstance[]) => void;
@@ -233,6 +235,7 @@ export class Registry implements InstanceDirectory {
         onStarted: (s) => this.deps.events.pluginStarted(s.name),
         onRestart: (s) => this.deps.events.pluginRestarted(s.name),
         onLivenessRestart: (s) => this.deps.events.pluginLivenessRestarted(s.name),
+        onMemoryRestart: (s) => this.deps.events.pluginMemoryRestarted(s.name),
         durable: () => this.durable(`plugin "${spec.name}" was stopped`),
       },
       restarts,

@@ -13,6 +13,7 @@ import { errorMessage } from "../../shared/errors.js";
 import { invalid, startFailed } from "../errors.js";
 import { generateCertificate, type Certificate } from "../../goplugin/mtls.js";
 import type { InstanceSpec } from "../spec.js";
+import type { Cgroups } from "./cgroups.js";
 import { pluginEnvironment } from "./plugin-env.js";
 import type { OutputStream } from "./plugin-output.js";
 import { placeholdersIn, substituteArgs } from "./template.js";
@@ -32,6 +33,8 @@ export interface SpawnEnvironment {
   portRange: { min: number; max: number };
   /** Output bytes the daemon did not read (a plugin writing faster than it is followed). */
   onOutputSkipped?: (name: string, stream: OutputStream, bytes: number) => void;
+  /** Writable cgroup hierarchies, when there are any (cgroups.ts). */
+  cgroups?: Cgroups;
 }
 
 export interface PreparedSpawn {

@@ -8,10 +8,10 @@ import { invalid, notFound } from "../errors.js";
 import { checkArgs, checkEnv, checkInstanceName, checkLabels } from "../../shared/names.js";
 import { bundledGreeterScript } from "../../shared/paths.js";
 import { DEFAULT_MAGIC_COOKIE_KEY, DEFAULT_MAGIC_COOKIE_VALUE, DEFAULT_PROTOCOL_VERSIONS } from "../../goplugin/handshake.js";
-import { RESTART_POLICIES, type InstanceSpec, type RestartPolicy } from "../spec.js";
+import { RESTART_POLICIES, type InstanceSpec, type ResourceLimits, type RestartPolicy } from "../spec.js";
 import type { Catalog, CatalogEntry } from "./catalog.js";
 import { placeholdersIn } from "./template.js";
-import { checkScrapeSettings, checkSupervisionSettings } from "../../shared/plugin-entry.js";
+import { checkResourceLimits, checkScrapeSettings, checkSupervisionSettings } from "../../shared/plugin-entry.js";
 
 /** What a spec is before its name and start timeout are settled. */
 type BaseSpec = Omit<InstanceSpec, "name" | "startTimeoutMs">;
@@ -111,6 +111,11 @@ export function resolveSpec(req: StartRequest, o: { catalog: Catalog; startTimeo
   const [supervisionProblem] = checkSupervisionSettings(base.livenessFailures, base.healthIntervalMs);
   if (supervisionProblem) throw invalid(`${supervisionProblem[0]} ${supervisionProblem[1]}`);
 
+  if (req.maxMemoryBytes !== undefined) base.maxMemoryBytes = Number(req.maxMemoryBytes);
+  if (req.maxPids !== undefined) base.maxPids = req.maxPids;
+  const limitProblem = checkResourceLimits(base.maxMemoryBytes, base.maxPids);
+  if (limitProblem) throw invalid(limitProblem);
+
   const startTimeoutMs = req.startTimeout ? durationMs(req.startTimeout) : (entryStartTimeoutMs ?? o.startTimeoutMs);
   if (!(startTimeoutMs > 0 && startTimeoutMs <= 10 * 60_000)) throw invalid("start timeout must be between 0 and 10m");
   return { ...base, name: req.name, startTimeoutMs };
@@ -155,4 +160,13 @@ export function effectiveSupervision(spec: Pick<InstanceSpec, "healthIntervalMs"
     healthIntervalMs: spec.healthIntervalMs ?? defaults.healthIntervalMs,
     livenessFailures: spec.livenessFailures ?? defaults.livenessFailures,
   };
+}
+
+/**
+ * The limits an instance runs with: its own, else the daemon's, decided here as the
+ * supervision settings are (an instance that sets none follows a daemon restarted with
+ * another default).
+ */
+export function effectiveLimits(spec: Pick<InstanceSpec, "maxMemoryBytes" | "maxPids">, daemon: ResourceLimits): ResourceLimits {
+  return { memoryBytes: spec.maxMemoryBytes ?? daemon.memoryBytes, pids: spec.maxPids ?? daemon.pids };
 }

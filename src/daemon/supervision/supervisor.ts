@@ -6,11 +6,12 @@
 // States, each owning what must end with it (released in one place, `release`):
 //   STOPPED, FAILED, CRASHED, STOPPING: nothing
 //   STARTING: the abort signal of the start in flight (a stop aborts it)
-//   RUNNING: the periodic health check
+//   RUNNING: the periodic health check, and the memory watch while a memory limit is set
 //   BACKOFF, CRASHLOOP: the timer of the next automatic start
 // STARTING → RUNNING → (STOPPING → STOPPED | CRASHED → BACKOFF/CRASHLOOP → STARTING … | FAILED).
-// A RUNNING process the supervisor judges broken (too many failed health checks in a row) is
-// ended by failRunning and then goes the way of a crash, with the judgement as its lastError.
+// A RUNNING process the supervisor judges broken (too many failed health checks in a row, or
+// its memory over the limit on two samples in a row) is ended by failRunning and then goes
+// the way of a crash, with the judgement as its lastError.
 import type { Address } from "../../shared/address.js";
 import { errorMessage } from "../../shared/errors.js";
 import { conflict, DaemonError, startFailed } from "../errors.js";
@@ -19,14 +20,16 @@ import type { Handshake } from "../../goplugin/handshake.js";
 import type { PersistedInstance, ReattachInfo } from "../state/instances-file.js";
 import { isAdvertised, type InstanceView } from "../instance.js";
 import type { Logger } from "../log.js";
-import type { InstanceSpec } from "../spec.js";
+import type { InstanceSpec, ResourceLimits } from "../spec.js";
+import { describeHardLimit } from "./cgroups.js";
+import { groupResidentBytes, MemoryWatch, overLimitReason } from "./memory-watch.js";
 import { systemClock, type Clock, type TimerHandle } from "./clock.js";
 import { describeExit } from "./handshake-diagnosis.js";
 import { HEALTH_CALL_TIMEOUT_MS, HealthMonitor } from "./health.js";
 import { OutputRing, stderrTail } from "./plugin-output.js";
 import type { ExitStatus, HealthResult, PluginRun, PluginRunner } from "./plugin-runner.js";
 import { afterRun, CRASH_LOOP_WINDOW_MS, exitOutcome, MAX_CONSECUTIVE_FAILURES, nextAttempt, NO_FAILURES, type Backoff, type FailureHistory } from "./restart-policy.js";
-import { effectiveSupervision, type SupervisionDefaults, type SupervisionSettings } from "./spec-resolution.js";
+import { effectiveLimits, effectiveSupervision, type SupervisionDefaults, type SupervisionSettings } from "./spec-resolution.js";
 
 export interface SupervisorDeps {
   log: Logger;
@@ -53,7 +56,15 @@ export interface SupervisorDeps {
    * reason when it could not be: a process whose identity is not saved is not kept running.
    */
   durable?: () => Promise<void>;
+  /** The daemon's --max-memory and --max-pids, for an instance that sets none. */
+  limits?: ResourceLimits;
+  /** Resident bytes of a process group (defaults to /proc); tests pass a fake. */
+  groupResidentBytes?: (pgrp: number) => Promise<number | undefined>;
+  /** Every restart for going over the memory limit. */
+  onMemoryRestart?: (s: Supervisor) => void;
 }
+
+const NO_LIMITS: ResourceLimits = { memoryBytes: 0, pids: 0 };
 
 /** "Health check not counted" is logged at most this often per instance. */
 const NOT_COUNTED_LOG_EVERY_MS = 60_000;
@@ -64,7 +75,7 @@ const FINAL_KILL_WAIT_MS = 5_000;
 type Phase =
   | { readonly state: PluginState.STOPPED | PluginState.FAILED | PluginState.CRASHED | PluginState.STOPPING }
   | { readonly state: PluginState.STARTING; readonly abort: AbortController }
-  | { readonly state: PluginState.RUNNING; readonly health: HealthMonitor }
+  | { readonly state: PluginState.RUNNING; readonly health: HealthMonitor; readonly memory: MemoryWatch | undefined }
   | { readonly state: PluginState.BACKOFF | PluginState.CRASHLOOP; readonly timer: TimerHandle; readonly at: Date };
 
 /** Ends what a phase owns. Idempotent. */
@@ -75,6 +86,7 @@ function release(phase: Phase, clock: Clock): void {
       break;
     case PluginState.RUNNING:
       phase.health.stop();
+      phase.memory?.stop();
       break;
     case PluginState.BACKOFF:
     case PluginState.CRASHLOOP:
@@ -104,6 +116,8 @@ export class Supervisor implements InstanceView {
   /** Was RUNNING at least once: its target stays advertised while it restarts. */
   private everRan = false;
   private failures: FailureHistory = NO_FAILURES;
+  /** Resident memory of the process group at the last memory sample. */
+  private lastGroupRss: number | undefined;
   /** Health checks failed in a row by the current process. */
   private failedChecks = 0;
   /** When the current process last answered a health check (or reached RUNNING), ms since the epoch. */
@@ -212,6 +226,24 @@ export class Supervisor implements InstanceView {
 
   get pid(): number | undefined {
     return this.run?.alive() ? this.run.pid : undefined;
+  }
+
+  /** Its effective memory and pids limits (its own, else the daemon's). */
+  get limits(): ResourceLimits {
+    return effectiveLimits(this.spec, this.deps.limits ?? NO_LIMITS);
+  }
+
+  /** How its memory limit is enforced: "sampled", "cgroup v1 + sampled"…; "" without one. */
+  get memoryEnforcement(): string {
+    if (this.limits.memoryBytes === 0) return "";
+    // The current process's, or the last one's (how the limit held it when it died).
+    const version = this.run?.memoryCgroup;
+    return version ? `cgroup v${version} + sampled` : "sampled";
+  }
+
+  /** Resident memory of its process group at the last sample, while it runs with a memory limit. */
+  get groupRssBytes(): number | undefined {
+    return this.pid !== undefined ? this.lastGroupRss : undefined;
   }
 
   /**
@@ -327,11 +359,12 @@ export class Supervisor implements InstanceView {
     // showing while its successor runs); the user's start or restart clears it.
     this.isHealthy = false;
     this.run = undefined;
+    this.lastGroupRss = undefined;
     const abort = new AbortController();
     this.enter({ state: PluginState.STARTING, abort });
     let run: PluginRun | undefined;
     try {
-      run = await this.deps.runner.spawn(this.spec, { output: this.output, log: this.log });
+      run = await this.deps.runner.spawn(this.spec, { output: this.output, log: this.log, limits: this.limits });
       this.adopt(run);
       if (abort.signal.aborted) throw new Error("stopped"); // a stop or kill came while it was spawned
       this.stopped = undefined;
@@ -402,8 +435,30 @@ export class Supervisor implements InstanceView {
       onResult: (result) => this.healthChecked(result),
       onNotCounted: (why) => this.notCounted(why),
     });
-    this.enter({ state: PluginState.RUNNING, health });
+    const memory = this.memoryWatch(run);
+    this.enter({ state: PluginState.RUNNING, health, memory });
     health.start();
+    memory?.start();
+  }
+
+  /** Samples the process group while a memory limit is set; over it twice in a row, a graceful restart. */
+  private memoryWatch(run: PluginRun): MemoryWatch | undefined {
+    const limitBytes = this.limits.memoryBytes;
+    if (limitBytes === 0) return undefined;
+    const sample = this.deps.groupResidentBytes ?? groupResidentBytes;
+    return new MemoryWatch({
+      limitBytes,
+      clock: this.clock,
+      sample: async () => {
+        const bytes = run.alive() ? await sample(run.pid) : undefined;
+        if (bytes !== undefined && run === this.run) this.lastGroupRss = bytes;
+        return bytes;
+      },
+      onOver: (bytes) => {
+        this.deps.onMemoryRestart?.(this);
+        this.failRunning(overLimitReason(bytes, limitBytes), "graceful");
+      },
+    });
   }
 
   /** A failed check that was the daemon's fault; logged at most once a minute per instance. */
@@ -461,7 +516,10 @@ export class Supervisor implements InstanceView {
     const reattachedExit = status.code === null && status.signal === null;
     const failed = reattachedExit || status.code !== 0;
     const how = reattachedExit ? "exit status unknown: it was started by an earlier daemon" : describeExit(this.exit.code, this.exit.signal);
-    this.error = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
+    if (run.oomKilled()) {
+      const limit = this.limits.memoryBytes;
+      this.error = `killed by the kernel's OOM killer at its cgroup's memory limit${limit ? ` of ${describeHardLimit(limit)}` : ""} (${how}). Last stderr: ${stderrTail(this.output)}`;
+    } else this.error = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
     this.log.warn("plugin exited", { exitCode: status.code, signal: status.signal, policy: this.spec.restartPolicy });
     this.applyPolicy(failed, this.clock.now() - run.startedAt.getTime());
   }

@@ -164,7 +164,8 @@ export const crashed: PluginInfo = create(PluginInfoSchema, {
 
 /** The documented keys of a plugin's JSON object (README "JSON output"), sorted. */
 export const PLUGIN_KEYS = [
-  "args", "command", "failedHealthChecks", "healthInterval", "healthy", "labels", "lastError", "lastExitCode", "lastExitSignal",
-  "livenessFailures", "livenessRestarts", "metricsEndpoint", "name", "nextRestartAt", "pid", "plugin", "protocolVersion",
-  "restartPolicy", "restarts", "rpcAddress", "rpcProtocol", "scrapeInterval", "scrapeTimeout", "startedAt", "state", "stoppedAt", "workingDir",
+  "args", "command", "failedHealthChecks", "groupRssBytes", "healthInterval", "healthy", "labels", "lastError", "lastExitCode",
+  "lastExitSignal", "livenessFailures", "livenessRestarts", "maxPids", "memoryEnforcement", "memoryLimitBytes", "metricsEndpoint",
+  "name", "nextRestartAt", "pid", "plugin", "protocolVersion", "restartPolicy", "restarts", "rpcAddress", "rpcProtocol",
+  "scrapeInterval", "scrapeTimeout", "startedAt", "state", "stoppedAt", "workingDir",
 ];

@@ -126,3 +126,15 @@ test("promtool check metrics finds nothing to complain about", async (t) => {
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   assert.equal(`${r.stdout}${r.stderr}`.trim(), "");
 });
+
+test("memory: the effective limit of each limited instance, and restarts for memory present at 0 from the first start", async () => {
+  const dir = new FakeDirectory();
+  const m = new DaemonMetrics(dir);
+  dir.add("capped", PluginState.RUNNING, { limits: { memoryBytes: 96 * 2 ** 20, pids: 0 } });
+  dir.add("free", PluginState.RUNNING);
+  m.pluginStarted("capped");
+  assert.deepEqual(await samples(m, "plugprom_plugin_memory_limit_bytes"), [`plugprom_plugin_memory_limit_bytes{plugin="capped"} ${96 * 2 ** 20}`], "none for an instance without a limit");
+  assert.deepEqual(await samples(m, "plugprom_plugin_memory_restarts_total"), ['plugprom_plugin_memory_restarts_total{plugin="capped"} 0']);
+  m.pluginMemoryRestarted("capped");
+  assert.deepEqual(await samples(m, "plugprom_plugin_memory_restarts_total"), ['plugprom_plugin_memory_restarts_total{plugin="capped"} 1']);
+});

@@ -39,6 +39,7 @@ const DEFAULTS: DaemonOptions = {
   startTimeoutMs: 30_000,
   healthIntervalMs: 10_000,
   livenessFailures: 3,
+  limits: { memoryBytes: 0, pids: 0 },
   pluginPortRange: { min: 10_000, max: 25_000 },
   gzip: "auto",
   keepPlugins: false,
@@ -91,7 +92,7 @@ test("the rest of the daemon's flags, parsed", async () => {
     "--control-token-file", "c.token", "--scrape-token-file", "/abs/s.token",
     "--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem", "--http-header-timeout", "2s",
     "--max-scrape-bytes", "512KiB", "--max-concurrent-scrapes", "3", "--max-federate-bytes", "1GiB",
-    "--file-sd", "sd/plugprom.json", "--liveness-failures", "0",
+    "--file-sd", "sd/plugprom.json", "--liveness-failures", "0", "--max-memory", "1GiB", "--max-pids", "512",
   ], { PLUGPROM_STATE_DIR: "/var/lib/plugprom", PLUGPROM_HTTP_ADDR: "127.0.0.1:0" });
   assert.equal(code, 0, stderr);
   assert.deepEqual(opts, {
@@ -114,6 +115,7 @@ test("the rest of the daemon's flags, parsed", async () => {
     maxConcurrentScrapes: 3,
     maxFederateBytes: 1024 ** 3,
     fileSd: "/here/sd/plugprom.json",
+    limits: { memoryBytes: 1024 ** 3, pids: 512 },
   });
 });
 
@@ -134,6 +136,8 @@ const badDaemon: Array<[string, string[], RegExp]> = [
   ["a scrape limit under 1KiB", ["--max-scrape-bytes", "1"], /--max-scrape-bytes "1": expected a size of at least 1KiB/],
   ["no concurrent scrapes", ["--max-concurrent-scrapes", "0"], /--max-concurrent-scrapes "0": expected a positive integer$/],
   ["liveness failures that are not a count", ["--liveness-failures", "three"], /--liveness-failures "three": expected an integer from 0 to 1000$/],
+  ["a default memory limit under 1MiB", ["--max-memory", "1000"], /--max-memory "1000": expected a size of at least 1MiB/],
+  ["a pids limit that is no integer", ["--max-pids", "many"], /--max-pids "many": expected an integer from 0 to 4194304$/],
   ["an unknown flag", ["--bogus"], /^plugprom: unknown option '--bogus' \(see "plugprom daemon --help"\)$/],
 ];
 for (const [what, args, message] of badDaemon) {

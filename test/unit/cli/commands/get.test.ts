@@ -38,6 +38,23 @@ test("get shows the liveness rule in effect; 0 is off", async () => {
   assert.deepEqual([j.livenessFailures, j.healthInterval, j.failedHealthChecks, j.livenessRestarts], [2, "200ms", 2, 1]);
 });
 
+test("get shows the memory limit, how it is enforced and the group's resident memory; the pids limit when there is one", async () => {
+  const MiB = 1024n * 1024n;
+  const limited = { ...abc, memoryLimitBytes: 96n * MiB, memoryEnforcement: "cgroup v1 + sampled", maxPids: 64, groupRssBytes: 41n * MiB };
+  const { seams, rec } = testSeams({ get: () => ({ plugin: limited }) });
+  await runGet({ name: "abc", json: false }, seams);
+  assert.match(rec.stdout, /^memory limit: +96 MiB \(cgroup v1 \+ sampled\), group resident 41 MiB$/m);
+  assert.match(rec.stdout, /^pids limit: +64$/m);
+  const json = testSeams({ get: () => ({ plugin: limited }) });
+  await runGet({ name: "abc", json: true }, json.seams);
+  const j = JSON.parse(json.rec.stdout) as Record<string, unknown>;
+  assert.deepEqual([j.memoryLimitBytes, j.memoryEnforcement, j.maxPids, j.groupRssBytes], [96 * 2 ** 20, "cgroup v1 + sampled", 64, 41 * 2 ** 20]);
+  const plain = testSeams({ get: () => ({ plugin: abc }) });
+  await runGet({ name: "abc", json: false }, plain.seams);
+  assert.match(plain.rec.stdout, /^memory limit: +none$/m);
+  assert.doesNotMatch(plain.rec.stdout, /pids limit/);
+});
+
 test("get --json prints one plugin object", async () => {
   const { seams, rec } = testSeams({ get: () => ({ plugin: abc }) });
   await runGet({ name: "abc", json: true }, seams);

@@ -67,6 +67,10 @@ test("list --json prints an array of plugin objects with exactly the documented 
     healthInterval: "10s",
     failedHealthChecks: 0,
     livenessRestarts: 0,
+    memoryLimitBytes: null,
+    memoryEnforcement: null,
+    maxPids: null,
+    groupRssBytes: null,
   });
   // Absent values are null, but a real exit code 0 is kept.
   assert.equal(dead.pid, null);

@@ -76,12 +76,23 @@ test("start with only a name leaves everything to the daemon's defaults", async 
   assert.equal(req.scrapeTimeout, undefined);
   assert.equal(req.livenessFailures, undefined, "unset: the daemon's --liveness-failures, now and after its restart");
   assert.equal(req.healthInterval, undefined);
+  assert.equal(req.maxMemoryBytes, undefined, "the daemon's --max-memory");
+  assert.equal(req.maxPids, undefined, "the daemon's --max-pids");
   assert.equal(req.workingDir, "/home/me/project");
 });
 
 test("start --liveness-failures 0 is sent as 0 (off), not left to the daemon's default", async () => {
   const req = await request(["start", "abc", "--liveness-failures", "0"]);
   assert.equal(req.livenessFailures, 0);
+});
+
+test("start --max-memory takes a size (0: none, whatever the daemon's default) and --max-pids a count", async () => {
+  const req = await request(["start", "abc", "--max-memory", "96MiB", "--max-pids", "64"]);
+  assert.equal(req.maxMemoryBytes, 96n * 1024n * 1024n);
+  assert.equal(req.maxPids, 64);
+  const none = await request(["start", "abc", "--max-memory", "0", "--max-pids", "0"]);
+  assert.equal(none.maxMemoryBytes, 0n);
+  assert.equal(none.maxPids, 0);
 });
 
 test("start with a relative command after -- makes it absolute; a bare name is left for PATH; --no-auto-mtls is sent", async () => {
@@ -126,6 +137,9 @@ const badStarts: Array<[string, string[], RegExp]> = [
   ["negative liveness failures", ["start", "a", "--liveness-failures", "-1"], /--liveness-failures "-1": expected an integer from 0 to 1000$/],
   ["liveness failures over 1000", ["start", "a", "--liveness-failures", "1001"], /--liveness-failures "1001": expected an integer from 0 to 1000$/],
   ["a health interval under 100ms", ["start", "a", "--health-interval", "50ms"], /--health-interval 50ms: must be between 100ms and 1h$/],
+  ["a memory limit under 1MiB", ["start", "a", "--max-memory", "512KiB"], /--max-memory "512KiB": expected a size of at least 1MiB, e.g. 64MiB$/],
+  ["a memory limit that is no size", ["start", "a", "--max-memory", "lots"], /--max-memory "lots": expected a size of at least 1MiB/],
+  ["a negative pids limit", ["start", "a", "--max-pids", "-1"], /--max-pids "-1": expected an integer from 0 to 4194304$/],
 ];
 for (const [what, argv, message] of badStarts) {
   test(`start with ${what} exits 2 with one line, before any call`, async () => {

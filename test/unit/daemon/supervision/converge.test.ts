@@ -84,7 +84,7 @@ test("converge creates, updates, leaves alone and prunes its own file's instance
     catalog: new Map(),
     supervisor: { runner: new FakeRunner(clock), supervision: { healthIntervalMs: 5_000, livenessFailures: 3 }, backoff: { initialMs: 1_000, maxMs: 8_000 }, clock, random: () => 0.5 },
     defaults: { stopGraceMs: 1_000, startTimeoutMs: 10_000 },
-    events: { pluginStarted: () => undefined, pluginStopped: () => undefined, pluginRestarted: () => undefined, pluginLivenessRestarted: () => undefined },
+    events: { pluginStarted: () => undefined, pluginStopped: () => undefined, pluginRestarted: () => undefined, pluginLivenessRestarted: () => undefined, pluginMemoryRestarted: () => undefined },
     persist: (snapshot) => (persisted = snapshot()),
   });
   const spec = (name: string, env: Record<string, string> = {}) => registry.resolve(create(StartRequestSchema, { name, command: ["/opt/p"], env, workingDir: "/etc" }));
@@ -106,4 +106,10 @@ test("converge creates, updates, leaves alone and prunes its own file's instance
   assert.equal(registry.get("a")!.restarts, 1);
   assert.equal(registry.get("a")!.spec.env.MODE, "slow");
   assert.equal(persisted.find((p) => p.spec.name === "a")!.origin, origin);
+});
+
+test("memory and pids limits compare as the file says them: left out is unchanged, 0 (none) differs from left out", () => {
+  assert.deepEqual(specChanges(base, { ...base, maxMemoryBytes: undefined, maxPids: undefined }), []);
+  assert.deepEqual(specChanges(base, { ...base, maxMemoryBytes: 96 * 2 ** 20, maxPids: 64 }), ["maxMemory (none) -> 96 MiB", "maxPids (none) -> 64"]);
+  assert.deepEqual(specChanges({ ...base, maxMemoryBytes: 96 * 2 ** 20 }, { ...base, maxMemoryBytes: 0 }), ["maxMemory 96 MiB -> 0"]);
 });

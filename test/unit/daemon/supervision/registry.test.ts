@@ -26,6 +26,7 @@ function setup(extra: Partial<ConstructorParameters<typeof Registry>[0]> = {}) {
       pluginStopped: (n) => events.push(`stopped ${n}`),
       pluginRestarted: (n) => events.push(`restarted ${n}`),
       pluginLivenessRestarted: (n) => events.push(`liveness-restarted ${n}`),
+      pluginMemoryRestarted: (n) => events.push(`memory-restarted ${n}`),
     },
     persist: (snapshot) => (persisted = snapshot()),
     ...extra,

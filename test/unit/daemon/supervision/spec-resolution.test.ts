@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { StartRequestSchema } from "../../../../src/shared/gen/plugprom/v1/control_pb.js";
 import { parseCatalog } from "../../../../src/daemon/supervision/catalog.js";
-import { effectiveSupervision, instanceDefaults, resolveSpec } from "../../../../src/daemon/supervision/spec-resolution.js";
+import { effectiveLimits, effectiveSupervision, instanceDefaults, resolveSpec } from "../../../../src/daemon/supervision/spec-resolution.js";
 
 const catalog = parseCatalog(
   {
@@ -12,6 +12,7 @@ const catalog = parseCatalog(
       tuned: { command: "/opt/tuned", args: ["-v"], restart: "always", metricsTransport: "tcp", autoMtls: false, handshake: { magicCookieKey: "K", magicCookieValue: "V" } },
       quiet: { command: "/opt/quiet", noMetrics: true, startTimeout: "2m" },
       tight: { command: "/opt/tight", livenessFailures: 1, healthInterval: "1s" },
+      capped: { command: "/opt/capped", maxMemory: "96MiB", maxPids: 32 },
     },
   },
   "/etc/plugprom",
@@ -47,7 +48,7 @@ test("the bundled greeter runs with this Node.js and is greeted once it runs", (
 });
 
 test("an unknown catalog entry is not found, naming the known ones", () => {
-  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned, quiet, tight\)/);
+  assert.throws(() => resolve({ name: "x", plugin: "nope" }), /no plugin "nope" in the catalog \(known: bare, tuned, quiet, tight, capped\)/);
 });
 
 test("a catalog entry's noMetrics and startTimeout (as a plugins file has them) apply; a request's start timeout still wins", () => {
@@ -73,4 +74,20 @@ test("the liveness settings: left out they stay unset (the daemon's default, res
 test("a request's liveness settings out of range are invalid", () => {
   assert.throws(() => resolve({ name: "x", livenessFailures: 1001 }), /livenessFailures must be an integer from 0 \(never\) to 1000/);
   assert.throws(() => resolve({ name: "x", healthInterval: { seconds: 0n, nanos: 50_000_000 } }), /healthInterval must be between 100ms and 1h/);
+});
+
+test("memory and pids limits: the request's over the catalog entry's; unset is left unset (the daemon's default, resolved when asked)", () => {
+  const MiB = 1024 ** 2;
+  const daemon = { memoryBytes: 64 * MiB, pids: 100 };
+  const entry = resolve({ name: "a", plugin: "capped" });
+  assert.equal(entry.maxMemoryBytes, 96 * MiB);
+  assert.equal(entry.maxPids, 32);
+  assert.deepEqual(effectiveLimits(entry, daemon), { memoryBytes: 96 * MiB, pids: 32 });
+  const overridden = resolve({ name: "b", plugin: "capped", maxMemoryBytes: 0n, maxPids: 0 });
+  assert.deepEqual(effectiveLimits(overridden, daemon), { memoryBytes: 0, pids: 0 }, "0 is none, not the daemon's");
+  const plain = resolve({ name: "c", command: ["/opt/x"] });
+  assert.equal("maxMemoryBytes" in plain, false, "an instances.json of instances without limits stays as it was");
+  assert.deepEqual(effectiveLimits(plain, daemon), daemon);
+  assert.throws(() => resolve({ name: "d", command: ["/opt/x"], maxMemoryBytes: 1000n }), /memory limit must be 0 \(none\) or at least 1MiB/);
+  assert.throws(() => resolve({ name: "d", command: ["/opt/x"], maxPids: 5_000_000 }), /pids limit must be an integer from 0/);
 });
