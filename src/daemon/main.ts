@@ -251,6 +251,7 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
       stateDir: opts.stateDir,
       restoring: stateDir.saved.length,
     });
+  cgroups.logMode();
   const stopFdWatch = watchFdUsage(log, fdLimit);
   if (opts.fileSd) writeFileSd(opts.fileSd, registry, () => advertiseAddr, tls !== undefined, log);
   const saved = stateDir.saved;

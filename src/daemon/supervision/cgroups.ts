@@ -77,6 +77,8 @@ export class Cgroups {
   private constructor(
     private readonly hierarchies: Hierarchy[],
     private readonly log: Logger,
+    /** Why no memory cgroup can be used, for logMode. */
+    private readonly unusable: string,
   ) {}
 
   /** "cgroup v1", "cgroup v2", or undefined (sampling only). */
@@ -117,12 +119,18 @@ export class Cgroups {
         }
       }
     }
-    const cgroups = new Cgroups(found, o.log);
+    const cgroups = new Cgroups(found, o.log, problems.length ? problems.join("; ") : `none under ${o.root}`);
     await cgroups.removeEmpty();
-    const memory = found.some((h) => h.controllers.includes("memory"));
-    if (memory) o.log.info("memory limits: cgroups and sampling", { cgroups: found.map((h) => h.base) });
-    else o.log.info("memory limits: sampling only, no writable memory cgroup", problems.length ? { why: problems.join("; ") } : { why: `none under ${o.root}` });
     return cgroups;
+  }
+
+  /**
+   * Logs how memory limits are enforced. Called by the daemon once it is past every reason to
+   * refuse to start, so that a refusal stays the one line it prints.
+   */
+  logMode(): void {
+    if (this.hierarchies.some((h) => h.controllers.includes("memory"))) this.log.info("memory limits: cgroups and sampling", { cgroups: this.hierarchies.map((h) => h.base) });
+    else this.log.info("memory limits: sampling only, no writable memory cgroup", { why: this.unusable });
   }
 
   /**

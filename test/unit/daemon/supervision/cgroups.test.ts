@@ -66,6 +66,8 @@ test("cgroup v1: nested under the daemon's own cgroup of each controller; limits
   const { log, lines } = capture();
   const cgroups = await Cgroups.open({ root, stateDir: "/var/lib/pp", log, selfCgroup: "8:pids:/\n4:memory:/process_api/abc\n0::/\n" });
   assert.equal(cgroups.description, "cgroup v1");
+  assert.deepEqual(lines, [], "said once the daemon is past its reasons to refuse, not on open");
+  cgroups.logMode();
   assert.match(lines.join(""), /memory limits: cgroups and sampling/);
   assert.deepEqual(await readdir(join(root, "memory", "process_api", "abc")), ["cgroup.procs"], "nothing is left until an instance needs it");
   const cg = await cgroups.create("leaky", { memoryBytes: 96 * MiB, pids: 32 });
@@ -132,6 +134,7 @@ test("cgroup v2: another process in the daemon's cgroup means sampling only, sai
   const { log, lines } = capture();
   const cgroups = await Cgroups.open({ root, stateDir: "/s", log, selfCgroup: "0::/session\n" });
   assert.equal(cgroups.description, undefined);
+  cgroups.logMode();
   assert.equal(lines.length, 1);
   assert.match(lines[0], /sampling only.*holds other processes than the daemon.*Delegate=yes/);
   assert.equal(await cgroups.create("x", { memoryBytes: 96 * MiB, pids: 10 }), undefined);
@@ -143,6 +146,7 @@ test("no writable hierarchy (a file where the memory hierarchy should be): sampl
   const { log, lines } = capture();
   const cgroups = await Cgroups.open({ root, stateDir: "/s", log, selfCgroup: "4:memory:/a\n" });
   assert.equal(cgroups.description, undefined);
+  cgroups.logMode();
   assert.match(lines.join(""), /sampling only.*cgroup v1 memory: cannot use .* \(ENOTDIR\)/);
 });
 
@@ -152,6 +156,7 @@ test("a plain directory where the daemon's cgroup should be is not taken for one
   const { log, lines } = capture();
   const cgroups = await Cgroups.open({ root, stateDir: "/s", log, selfCgroup: "4:memory:/a\n" });
   assert.equal(cgroups.description, undefined);
+  cgroups.logMode();
   assert.match(lines.join(""), /sampling only.*cannot use .* \(ENOENT\)/);
   assert.deepEqual(await readdir(join(root, "memory", "a")), []);
 });
