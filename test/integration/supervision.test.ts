@@ -65,8 +65,9 @@ test("restart policies: never leaves a crash CRASHED, on-failure leaves a clean 
 
 test("a plugin that exits right after its handshake, forever, is a crash loop: CRASHLOOP, bounded restarts, then FAILED; restart clears it", async (t) => {
   const d = await daemon(t, ["--backoff-initial", "50ms", "--backoff-max", "300ms"]);
-  // It exits 400 ms after serving: Start reaches RUNNING first even on a busy machine.
-  const r = await d.cli(["start", "loop", "--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=400ms", "--", goGreeter]);
+  // It exits 1 s after serving: Start reaches RUNNING first even on a heavily loaded machine
+  // (400 ms was not always enough at a load of 10 on 2 cores).
+  const r = await d.cli(["start", "loop", "--env", "GREETER_MODE=exit-after-handshake", "--env", "GREETER_EXIT_AFTER=1s", "--", goGreeter]);
   assert.equal(r.code, 0, r.stderr);
   // CRASHLOOP lasts only as long as each backoff: the daemon's own word is the reliable witness.
   const cpu = () => {
