@@ -1,29 +1,20 @@
 // The daemon's own metrics (/metrics): process and Node.js defaults plus what it knows
 // about plugins and the proxy. Per-plugin series are labelled only with names of known
 // instances, never with request data, so a scanner cannot grow the series count.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { EventLoopDelay } from "./event-loop.js";
+import { ProxyStats, type LastScrape } from "./proxy-stats.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
 import { bootTimeSeconds, countOpenFds, cpuSeconds, readProcStat, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
-
-/** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
-const MAX_LAST_SCRAPES = 1024;
 
 /** The families of one /metrics render share one /proc sample started within this. */
 const SAMPLE_REUSE_MS = 250;
 
 const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
 
-
-/** The last scrape of one plugin through the proxy, for the status page and `plugprom top`. */
-export interface LastScrape {
-  at: Date;
-  seconds: number;
-  bytes: number;
-  code: number;
-}
+export type { LastScrape };
 
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -34,9 +25,7 @@ export class DaemonMetrics {
   private readonly federateDropped: Counter<"plugin">;
   private readonly outputDropped: Counter<"plugin" | "stream">;
   private readonly upstreamErrors: Counter<"plugin" | "reason">;
-  private readonly proxyRequests: Counter<"plugin" | "code">;
-  private readonly proxyDuration: Histogram<"plugin">;
-  private readonly proxyBytes: Counter<"plugin">;
+  private readonly proxy = new ProxyStats();
   private readonly sdRequests: Counter;
   private readonly sdRefreshInterval: Gauge;
 
@@ -127,25 +116,7 @@ export class DaemonMetrics {
       labelNames: ["plugin", "reason"],
       registers,
     });
-    this.proxyRequests = new Counter({
-      name: "plugprom_proxy_requests_total",
-      help: "Scrape requests for plugins, by HTTP status code returned; plugin is empty when the name matched no instance.",
-      labelNames: ["plugin", "code"],
-      registers,
-    });
-    this.proxyDuration = new Histogram({
-      name: "plugprom_proxy_request_duration_seconds",
-      help: "Time to proxy a scrape, until the last byte was sent.",
-      labelNames: ["plugin"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
-    this.proxyBytes = new Counter({
-      name: "plugprom_proxy_response_bytes_total",
-      help: "Bytes of plugin expositions proxied, as the plugin sent them (before any gzip by the proxy).",
-      labelNames: ["plugin"],
-      registers,
-    });
+    this.proxy.register(this.registry);
   }
 
   /**
@@ -248,19 +219,11 @@ export class DaemonMetrics {
    * or "" for a request naming no instance.
    */
   proxyRequest(plugin: string, code: number, seconds: number, bytes = 0): void {
-    this.proxyRequests.inc({ plugin, code: String(code) });
-    this.proxyDuration.observe({ plugin }, seconds);
-    if (plugin === "") return;
-    this.proxyBytes.inc({ plugin }, bytes);
-    this.lastScrapes.delete(plugin); // re-inserted last: the Map's order is the age order
-    this.lastScrapes.set(plugin, { at: new Date(), seconds, bytes, code });
-    if (this.lastScrapes.size > MAX_LAST_SCRAPES) this.lastScrapes.delete(this.lastScrapes.keys().next().value!);
+    this.proxy.record(plugin, code, seconds, bytes);
   }
 
   /** The plugin's last scrape through the proxy (status page, `plugprom top`). */
   lastScrape(plugin: string): LastScrape | undefined {
-    return this.lastScrapes.get(plugin);
+    return this.proxy.lastScrape(plugin);
   }
-
-  private readonly lastScrapes = new Map<string, LastScrape>();
 }
