@@ -1,13 +1,14 @@
 // The daemon's own metrics (/metrics): process and Node.js defaults plus what it knows
 // about plugins and the proxy. Per-plugin series are labelled only with names of known
 // instances, never with request data, so a scanner cannot grow the series count.
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { EventLoopDelay } from "./event-loop.js";
 import { ProxyStats, type LastScrape } from "./proxy-stats.js";
+import { TextRegistry } from "./text-registry.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
-import { bootTimeSeconds, countOpenFds, cpuSeconds, readProcStat, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
+import { bootTimeSeconds, cpuSeconds, mapInSlices, openFds, readProcStatSync, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
 
 /** The families of one /metrics render share one /proc sample started within this. */
 const SAMPLE_REUSE_MS = 250;
@@ -17,7 +18,7 @@ const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k
 export type { LastScrape };
 
 export class DaemonMetrics {
-  readonly registry = new Registry();
+  readonly registry = new TextRegistry();
   private readonly starts: Counter<"plugin">;
   private readonly stops: Counter<"plugin">;
   private readonly restarts: Counter<"plugin">;
@@ -127,20 +128,17 @@ export class DaemonMetrics {
     const registers = [this.registry];
     const bootTime = bootTimeSeconds();
     // One /proc pass per scrape of /metrics, shared by the six families below (each used to
-    // take its own), and off the event loop: with hundreds of plugins, synchronous reads of
-    // each one's stat and fd directory stalled every scrape in flight for tens of ms.
+    // take its own), read in slices: with hundreds of plugins, one synchronous pass stalled
+    // every scrape in flight for tens of ms.
     type Row = { plugin: string; stat: ProcStat; fds: number | undefined };
     let last: { at: number; rows: Promise<Row[]> } | undefined;
     const sample = (): Promise<Row[]> => {
       const now = performance.now();
       if (last && now - last.at < SAMPLE_REUSE_MS) return last.rows;
-      const rows = Promise.all(
-        directory.list().map(async (i): Promise<Row | undefined> => {
-          if (!i.pid) return undefined;
-          const [stat, fds] = await Promise.all([readProcStat(i.pid), countOpenFds(i.pid)]);
-          return stat && { plugin: i.name, stat, fds };
-        }),
-      ).then((all) => all.filter((r): r is Row => r !== undefined));
+      const rows = mapInSlices(directory.list(), (i): Row | undefined => {
+        const stat = i.pid ? readProcStatSync(i.pid) : undefined;
+        return stat && { plugin: i.name, stat, fds: openFds(i.pid!) };
+      }).then((all) => all.filter((r): r is Row => r !== undefined));
       last = { at: now, rows };
       return rows;
     };
