@@ -12,10 +12,11 @@ export interface FdLimit {
 }
 
 /**
- * About what one scraped plugin costs the daemon: its gRPC connection, a pooled connection each
- * for the proxy and /federate, and its output file while it is read (measured: ~3).
+ * About what one scraped plugin costs the daemon: its gRPC connection, its health check's
+ * HTTP/2 session, a pooled connection each for the proxy and /federate, and its output file
+ * while it is read (measured: ~4).
  */
-export const FDS_PER_PLUGIN = 4;
+export const FDS_PER_PLUGIN = 5;
 /** Kept free for clients, Prometheus' connections, state files and the unexpected. */
 export const FD_RESERVE = 32;
 /** At this share of the limit the daemon warns. */

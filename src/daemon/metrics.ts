@@ -1,32 +1,24 @@
 // The daemon's own metrics (/metrics): process and Node.js defaults plus what it knows
 // about plugins and the proxy. Per-plugin series are labelled only with names of known
 // instances, never with request data, so a scanner cannot grow the series count.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { collectCleanDefaultMetrics } from "../shared/default-metrics.js";
 import { EventLoopDelay } from "./event-loop.js";
+import { ProxyStats, type LastScrape } from "./proxy-stats.js";
+import { TextRegistry } from "./text-registry.js";
 import { PluginState } from "../shared/gen/plugprom/v1/control_pb.js";
 import type { InstanceDirectory } from "./instance.js";
-import { bootTimeSeconds, countOpenFds, cpuSeconds, readProcStat, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
-
-/** Entries kept for plugins that are gone are bounded by this; the oldest go first. */
-const MAX_LAST_SCRAPES = 1024;
+import { bootTimeSeconds, cpuSeconds, mapInSlices, openFds, readProcStatSync, residentBytes, startTimeSeconds, type ProcStat } from "./proc.js";
 
 /** The families of one /metrics render share one /proc sample started within this. */
 const SAMPLE_REUSE_MS = 250;
 
 const STATE_NAMES = Object.keys(PluginState).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
 
-
-/** The last scrape of one plugin through the proxy, for the status page and `plugprom top`. */
-export interface LastScrape {
-  at: Date;
-  seconds: number;
-  bytes: number;
-  code: number;
-}
+export type { LastScrape };
 
 export class DaemonMetrics {
-  readonly registry = new Registry();
+  readonly registry = new TextRegistry();
   private readonly starts: Counter<"plugin">;
   private readonly stops: Counter<"plugin">;
   private readonly restarts: Counter<"plugin">;
@@ -36,9 +28,7 @@ export class DaemonMetrics {
   private readonly federateDropped: Counter<"plugin">;
   private readonly outputDropped: Counter<"plugin" | "stream">;
   private readonly upstreamErrors: Counter<"plugin" | "reason">;
-  private readonly proxyRequests: Counter<"plugin" | "code">;
-  private readonly proxyDuration: Histogram<"plugin">;
-  private readonly proxyBytes: Counter<"plugin">;
+  private readonly proxy = new ProxyStats();
   private readonly sdRequests: Counter;
   private readonly sdRefreshInterval: Gauge;
 
@@ -151,25 +141,7 @@ export class DaemonMetrics {
       labelNames: ["plugin", "reason"],
       registers,
     });
-    this.proxyRequests = new Counter({
-      name: "plugprom_proxy_requests_total",
-      help: "Scrape requests for plugins, by HTTP status code returned; plugin is empty when the name matched no instance.",
-      labelNames: ["plugin", "code"],
-      registers,
-    });
-    this.proxyDuration = new Histogram({
-      name: "plugprom_proxy_request_duration_seconds",
-      help: "Time to proxy a scrape, until the last byte was sent.",
-      labelNames: ["plugin"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
-    this.proxyBytes = new Counter({
-      name: "plugprom_proxy_response_bytes_total",
-      help: "Bytes of plugin expositions proxied, as the plugin sent them (before any gzip by the proxy).",
-      labelNames: ["plugin"],
-      registers,
-    });
+    this.proxy.register(this.registry);
   }
 
   /**
@@ -180,20 +152,17 @@ export class DaemonMetrics {
     const registers = [this.registry];
     const bootTime = bootTimeSeconds();
     // One /proc pass per scrape of /metrics, shared by the six families below (each used to
-    // take its own), and off the event loop: with hundreds of plugins, synchronous reads of
-    // each one's stat and fd directory stalled every scrape in flight for tens of ms.
+    // take its own), read in slices: with hundreds of plugins, one synchronous pass stalled
+    // every scrape in flight for tens of ms.
     type Row = { plugin: string; stat: ProcStat; fds: number | undefined };
     let last: { at: number; rows: Promise<Row[]> } | undefined;
     const sample = (): Promise<Row[]> => {
       const now = performance.now();
       if (last && now - last.at < SAMPLE_REUSE_MS) return last.rows;
-      const rows = Promise.all(
-        directory.list().map(async (i): Promise<Row | undefined> => {
-          if (!i.pid) return undefined;
-          const [stat, fds] = await Promise.all([readProcStat(i.pid), countOpenFds(i.pid)]);
-          return stat && { plugin: i.name, stat, fds };
-        }),
-      ).then((all) => all.filter((r): r is Row => r !== undefined));
+      const rows = mapInSlices(directory.list(), (i): Row | undefined => {
+        const stat = i.pid ? readProcStatSync(i.pid) : undefined;
+        return stat && { plugin: i.name, stat, fds: openFds(i.pid!) };
+      }).then((all) => all.filter((r): r is Row => r !== undefined));
       last = { at: now, rows };
       return rows;
     };
@@ -281,19 +250,11 @@ export class DaemonMetrics {
    * or "" for a request naming no instance.
    */
   proxyRequest(plugin: string, code: number, seconds: number, bytes = 0): void {
-    this.proxyRequests.inc({ plugin, code: String(code) });
-    this.proxyDuration.observe({ plugin }, seconds);
-    if (plugin === "") return;
-    this.proxyBytes.inc({ plugin }, bytes);
-    this.lastScrapes.delete(plugin); // re-inserted last: the Map's order is the age order
-    this.lastScrapes.set(plugin, { at: new Date(), seconds, bytes, code });
-    if (this.lastScrapes.size > MAX_LAST_SCRAPES) this.lastScrapes.delete(this.lastScrapes.keys().next().value!);
+    this.proxy.record(plugin, code, seconds, bytes);
   }
 
   /** The plugin's last scrape through the proxy (status page, `plugprom top`). */
   lastScrape(plugin: string): LastScrape | undefined {
-    return this.lastScrapes.get(plugin);
+    return this.proxy.lastScrape(plugin);
   }
-
-  private readonly lastScrapes = new Map<string, LastScrape>();
 }

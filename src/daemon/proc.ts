@@ -1,6 +1,5 @@
 // Reads /proc/<pid>/stat: a process's start time (to tell a live plugin from a recycled pid
 // after a daemon restart) and its resource usage (for process metrics).
-import { readdir, readFile } from "node:fs/promises";
 import { readdirSync, readFileSync } from "node:fs";
 
 export interface ProcStat {
@@ -38,14 +37,6 @@ export function parseProcStat(text: string): ProcStat {
     vsizeBytes: Number(field(23)),
     rssPages: Number(field(24)),
   };
-}
-
-export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
-  try {
-    return parseProcStat(await readFile(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return undefined;
-  }
 }
 
 export function readProcStatSync(pid: number): ProcStat | undefined {
@@ -92,13 +83,22 @@ export function openFds(pid: number): number | undefined {
   }
 }
 
-/** openFds without blocking the event loop (for many processes at once). */
-export async function countOpenFds(pid: number): Promise<number | undefined> {
-  try {
-    return (await readdir(`/proc/${pid}/fd`)).length;
-  } catch {
-    return undefined;
+/**
+ * Processes read per turn of the event loop by mapInSlices: a stat and an fd directory take
+ * about 35 µs synchronously, so a scrape waiting behind a pass over thousands of plugins waits
+ * about a millisecond, not the whole pass. (Through fs/promises the same pass cost seven times
+ * the CPU: a threadpool round trip and a promise per open, fstat, read and close.)
+ */
+const PROC_SLICE = 25;
+
+/** fn over every item, synchronously in slices, yielding to the event loop between slices. */
+export async function mapInSlices<T, R>(items: readonly T[], fn: (item: T) => R): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % PROC_SLICE === 0) await new Promise(setImmediate);
+    out.push(fn(items[i]));
   }
+  return out;
 }
 
 /** True while `pid` is the same live (non-zombie) process that started at `startTicks`. */

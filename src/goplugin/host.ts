@@ -4,20 +4,14 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, type DescMessage, type DescMethodUnary, type MessageShape } from "@bufbuild/protobuf";
 import { EmptySchema as WktEmptySchema } from "@bufbuild/protobuf/wkt";
-import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from "../shared/gen/grpc/health/v1/health_pb.js";
 import { EmptySchema, GRPCController } from "../shared/gen/plugin/grpc_controller_pb.js";
 import { GRPCStdio, StdioData_Channel } from "../shared/gen/plugin/grpc_stdio_pb.js";
 import type { Handshake } from "./handshake.js";
 import { callServerStream, callUnary } from "./grpc-service.js";
 import { derToPem } from "./mtls.js";
+import { HealthChecker, type HealthStatus, type HostTls } from "./health-check.js";
 
-export interface HostTls {
-  clientCertPem: string;
-  clientKeyPem: string;
-  serverCertDer: Buffer;
-}
-
-export type HealthStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN";
+export type { HealthStatus, HostTls };
 
 export interface StdioChunk {
   channel: "stdout" | "stderr";
@@ -59,10 +53,11 @@ export function connectPlugin(handshake: Handshake, tls?: HostTls): PluginClient
     options["grpc.default_authority"] = "localhost";
   }
   const client = new grpc.Client(grpcTarget(handshake), credentials, options);
+  // The periodic health check on its own HTTP/2 session, not through grpc-js (see health-check.ts).
+  const health = new HealthChecker(handshake, tls);
   return {
-    async checkHealth(timeoutMs) {
-      const res = await callUnary(client, Health.method.check, create(HealthCheckRequestSchema, { service: "plugin" }), timeoutMs);
-      return (HealthCheckResponse_ServingStatus[res.status] ?? "UNKNOWN") as HealthStatus;
+    checkHealth(timeoutMs) {
+      return health.check(timeoutMs);
     },
     async shutdown(timeoutMs) {
       await callUnary(client, GRPCController.method.shutdown, create(EmptySchema), timeoutMs);
@@ -82,6 +77,7 @@ export function connectPlugin(handshake: Handshake, tls?: HostTls): PluginClient
       };
     },
     close() {
+      health.close();
       client.close();
     },
   };

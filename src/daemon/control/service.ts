@@ -14,6 +14,7 @@ import type { Registry } from "../supervision/registry.js";
 import type { Applier, InstanceOutcome } from "../supervision/converge.js";
 import { openScrape } from "../scrape/upstream.js";
 import { pluginInfo } from "./plugin-info.js";
+import { mapInSlices } from "../proc.js";
 
 export interface ControlDeps {
   registry: Registry;
@@ -68,8 +69,10 @@ export function controlService(deps: ControlDeps): ServiceImpl<typeof ControlSer
       const outcomes = await deps.applier.apply(req.content, req.path, { prune: req.prune ? "all" : "none", dryRun: req.dryRun });
       return { results: outcomes.map(applyResult) };
     },
-    list() {
-      return { plugins: registry.list().map((s) => pluginInfo(s, deps.lastScrapeSeconds?.(s.name))) };
+    async list() {
+      // Each plugin's /proc stat is read synchronously: in slices, so that thousands of
+      // plugins do not hold up scrapes for the whole list.
+      return { plugins: await mapInSlices(registry.list(), (s) => pluginInfo(s, deps.lastScrapeSeconds?.(s.name))) };
     },
     get(req) {
       return { plugin: pluginInfo(registry.require(req.name)) };

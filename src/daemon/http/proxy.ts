@@ -24,6 +24,8 @@ import { failureReason, UpstreamFailures } from "./upstream-failures.js";
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-encoding", "user-agent", "x-prometheus-scrape-timeout-seconds"];
 /** What a plugin's answer may tell Prometheus: the format, its encoding and its length. */
 const RETURNED_RESPONSE_HEADERS = new Set(["content-type", "content-encoding", "content-length", "vary", "date"]);
+/** Their lengths: any other header is passed over without being decoded. */
+const RETURNED_NAME_LENGTHS = new Set([...RETURNED_RESPONSE_HEADERS].map((h) => h.length));
 
 /** The `plugin` label of requests for names that match no instance. */
 const UNKNOWN_PLUGIN = "";
@@ -56,13 +58,21 @@ class ProxiedScrape implements Dispatcher.DispatchHandlers {
   /** Where the body goes: the response, or a gzip stream in front of it. */
   private sink: ServerResponse | Gzip | undefined;
 
+  /** The total deadline, as Prometheus' scrape timeout is: connecting, headers and body included. */
+  private readonly timer: NodeJS.Timeout;
+
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly plugin: string,
+    readonly plugin: string,
     private readonly deps: ProxyDeps,
     private readonly failures: UpstreamFailures,
-  ) {}
+    private readonly started: number,
+    private readonly settled: (scrape: ProxiedScrape) => void,
+  ) {
+    this.timer = setTimeout(expire, timeoutFor(req, deps.defaultScrapeTimeoutMs), this);
+    res.once("close", () => this.closed());
+  }
 
   onConnect(abort: (err?: Error) => void): void {
     if (this.done) abort();
@@ -76,6 +86,7 @@ class ProxiedScrape implements Dispatcher.DispatchHandlers {
     let encoded = false;
     let vary: number | undefined;
     for (let i = 0; i < raw.length; i += 2) {
+      if (!RETURNED_NAME_LENGTHS.has(raw[i].length)) continue;
       const name = raw[i].toString("latin1").toLowerCase();
       if (!RETURNED_RESPONSE_HEADERS.has(name)) continue;
       const value = raw[i + 1].toString("latin1");
@@ -159,11 +170,15 @@ class ProxiedScrape implements Dispatcher.DispatchHandlers {
     else this.onError(new Error("scrape timeout")); // not yet on a connection: answer now, drop it when it gets one
   }
 
-  /** The scraper's connection closed: if before the end, stop reading from the plugin. */
-  closed(): void {
-    if (this.res.writableFinished) return;
-    this.done = true;
-    this.abort?.();
+  /** The response closed (sent, cut or the scraper hung up): if before the end, stop reading from the plugin. */
+  private closed(): void {
+    clearTimeout(this.timer);
+    this.settled(this);
+    if (!this.res.writableFinished) {
+      this.done = true;
+      this.abort?.();
+    }
+    this.deps.metrics.proxyRequest(this.plugin, this.res.statusCode, since(this.started), this.bytes);
   }
 
   private cut(why: string): void {
@@ -180,6 +195,15 @@ function uncork(res: ServerResponse): void {
   res.uncork();
 }
 
+/** Seconds since a performance.now() reading. */
+function since(started: number): number {
+  return (performance.now() - started) / 1e3;
+}
+
+function expire(scrape: ProxiedScrape): void {
+  scrape.expire();
+}
+
 /** Whether a flat [name, value, …] list has the name. */
 function has(flat: string[], name: string): boolean {
   for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return true;
@@ -192,49 +216,38 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
   const pools = new UpstreamPools(deps.maxConcurrentScrapes);
   const failures = new UpstreamFailures(deps.log, deps.metrics);
   const inFlight = new Map<string, number>();
+  const settled = (scrape: ProxiedScrape) => {
+    const n = (inFlight.get(scrape.plugin) ?? 1) - 1;
+    if (n === 0) inFlight.delete(scrape.plugin);
+    else inFlight.set(scrape.plugin, n);
+  };
   return (req: IncomingMessage, res: ServerResponse, name: string) => {
-    const started = process.hrtime.bigint();
-    const unknown = (status: number, body: string) => {
-      plain(res, status, body);
-      // Counted, but never under the requested name: scanners must not mint series.
-      deps.metrics.proxyRequest(UNKNOWN_PLUGIN, status, Number(process.hrtime.bigint() - started) / 1e9);
-    };
-    if (checkInstanceName(name) !== undefined) return unknown(400, "invalid plugin name\n");
+    const started = performance.now();
+    if (checkInstanceName(name) !== undefined) return unknown(deps, res, 400, "invalid plugin name\n", since(started));
     const inst = deps.directory.get(name);
-    if (!inst) return unknown(404, `plugin ${JSON.stringify(name)} not found\n`);
+    if (!inst) return unknown(deps, res, 404, `plugin ${JSON.stringify(name)} not found\n`, since(started));
     const busy = inFlight.get(name) ?? 0;
     if (busy >= deps.maxConcurrentScrapes) {
       plain(res, 429, `plugin ${JSON.stringify(name)} already has ${busy} scrapes in flight\n`, { "retry-after": "1" });
       deps.metrics.proxyRequest(name, 429, 0);
       return;
     }
-    const record = (bytes = 0) => deps.metrics.proxyRequest(name, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, bytes);
     if (inst.state === PluginState.RUNNING && inst.noMetrics) {
       // An uninstrumented plugin: its process, as the daemon sees it in /proc.
       const body = processExposition(inst.pid);
       if (body !== undefined) {
         plain(res, 200, body, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-        record(Buffer.byteLength(body));
+        deps.metrics.proxyRequest(name, 200, since(started), Buffer.byteLength(body));
         return;
       }
     }
     if (inst.state !== PluginState.RUNNING || !inst.metricsEndpoint) {
       plain(res, 503, `plugin ${JSON.stringify(name)} is ${PluginState[inst.state]}, not RUNNING\n`);
-      record();
+      deps.metrics.proxyRequest(name, 503, since(started));
       return;
     }
     inFlight.set(name, busy + 1);
-    const scrape = new ProxiedScrape(req, res, name, deps, failures);
-    // A total deadline, as Prometheus' scrape timeout is: connecting, headers and body included.
-    const timer = setTimeout(() => scrape.expire(), timeoutFor(req, deps.defaultScrapeTimeoutMs));
-    res.once("close", () => {
-      clearTimeout(timer);
-      const n = (inFlight.get(name) ?? 1) - 1;
-      if (n === 0) inFlight.delete(name);
-      else inFlight.set(name, n);
-      scrape.closed();
-      record(scrape.bytes);
-    });
+    const scrape = new ProxiedScrape(req, res, name, deps, failures, started, settled);
     const forwarded: string[] = [];
     for (const h of FORWARDED_REQUEST_HEADERS) {
       const v = req.headers[h];
@@ -242,4 +255,10 @@ export function createScrapeProxy(deps: ProxyDeps): (req: IncomingMessage, res: 
     }
     pools.for(inst.metricsEndpoint).dispatch({ path: UPSTREAM_PATH, method: req.method === "HEAD" ? "HEAD" : "GET", headers: forwarded }, scrape);
   };
+}
+
+/** A request for a name that matches no instance: counted, but never under the requested name (scanners must not mint series). */
+function unknown(deps: ProxyDeps, res: ServerResponse, status: number, body: string, seconds: number): void {
+  plain(res, status, body);
+  deps.metrics.proxyRequest(UNKNOWN_PLUGIN, status, seconds);
 }

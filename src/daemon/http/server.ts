@@ -99,9 +99,12 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     send(res, 200, "application/json; charset=utf-8", req.method, sdDocument());
   }
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+  // Not async: a scrape is answered without a promise of its own (two fewer allocations and a
+  // microtask per request); only routes that await return one.
+  const handle = (req: IncomingMessage, res: ServerResponse): void | Promise<void> => {
     const rawUrl = req.url ?? "/";
-    const path = rawUrl.split("?", 1)[0];
+    const query = rawUrl.indexOf("?");
+    const path = query === -1 ? rawUrl : rawUrl.slice(0, query);
     const route = routes.get(path);
     const pluginMatch = route ? undefined : PLUGIN_METRICS_PATH.exec(path);
     if (!route && !pluginMatch) return plain(res, 404, "not found\n");
@@ -113,13 +116,20 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     proxyScrape(req, res, pluginMatch![1]);
   };
 
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+    const answer = errorAnswer(err);
+    if (answer.status >= 500) deps.log.error("HTTP handler failed", { path: req.url, error: errorMessage(err) });
+    if (!res.headersSent) plain(res, answer.status, answer.body);
+    else res.destroy();
+  };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    Promise.resolve(handle(req, res)).catch((err: unknown) => {
-      const answer = errorAnswer(err);
-      if (answer.status >= 500) deps.log.error("HTTP handler failed", { path: req.url, error: errorMessage(err) });
-      if (!res.headersSent) plain(res, answer.status, answer.body);
-      else res.destroy();
-    });
+    let pending: void | Promise<void>;
+    try {
+      pending = handle(req, res);
+    } catch (err) {
+      return failed(req, res, err);
+    }
+    pending?.catch((err: unknown) => failed(req, res, err));
   };
   // Node enforces the header and request timeouts by a check every connectionsCheckingInterval
   // (30 s by default, which would make a 10 s bound act at up to 40 s); checked every second,

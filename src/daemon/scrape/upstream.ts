@@ -36,7 +36,9 @@ export class UpstreamPools {
     const key = endpoint.kind === "unix" ? endpoint.path : `${formatHost(endpoint.host)}:${endpoint.port}`;
     let entry = this.#pools.get(key);
     if (!entry) {
-      const options = { connections: this.connectionsPerPlugin, pipelining: 1, keepAliveTimeout: IDLE_MS, keepAliveMaxTimeout: IDLE_MS };
+      // No headers or body timeout of undici's own: every caller sets a total deadline (the
+      // proxy's timer, openScrape's signal), and undici's would cost a timer per request.
+      const options = { connections: this.connectionsPerPlugin, pipelining: 1, keepAliveTimeout: IDLE_MS, keepAliveMaxTimeout: IDLE_MS, headersTimeout: 0, bodyTimeout: 0 };
       const pool = endpoint.kind === "unix" ? new Pool("http://localhost", { ...options, socketPath: endpoint.path }) : new Pool(`http://${key}`, options);
       entry = { pool, used: true };
       this.#pools.set(key, entry);

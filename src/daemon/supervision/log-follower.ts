@@ -26,6 +26,8 @@ const MIN_CHECK_GAP_MS = 5;
 const FLOOD_POLL_MS = 10;
 /** Checks in a row that find nothing new before a flood is over and inotify is back. */
 const CALM_CHECKS = 20;
+/** The safety poll's interval while inotify works (unless FollowOptions.pollMs says otherwise). */
+const SAFETY_POLL_MS = 2_000;
 /** What stop() still reads: the end of the output (a crash's last lines), not a backlog. */
 const FINAL_READ_BYTES = 64 * 1024;
 /**
@@ -53,6 +55,16 @@ export interface FollowOptions {
   /** Bytes of output the daemon did not read, and why (counted, and told to the user). */
   onSkipped?: (bytes: number, why: SkipReason) => void;
   now?: () => number;
+}
+
+/** Followers on the shared safety poll, and its timer (running while there are any). */
+const safetyPolled = new Set<LogFollower>();
+let safetyTicker: NodeJS.Timeout | undefined;
+
+function leaveSafetyPoll(f: LogFollower): void {
+  if (!safetyPolled.delete(f) || safetyPolled.size > 0) return;
+  clearInterval(safetyTicker);
+  safetyTicker = undefined;
 }
 
 export class LogFollower {
@@ -118,7 +130,8 @@ export class LogFollower {
         this.watcher = undefined;
         this.poll(this.opts.pollMs ?? 250);
       });
-      this.poll(this.opts.pollMs ?? 2_000);
+      if (this.opts.pollMs === undefined) this.safetyPoll();
+      else this.poll(this.opts.pollMs);
     } catch {
       this.poll(this.opts.pollMs ?? 250); // no inotify: the poll alone will do
     }
@@ -147,6 +160,7 @@ export class LogFollower {
     this.stopped = true;
     this.watcher?.close();
     clearInterval(this.timer);
+    leaveSafetyPoll(this);
     clearTimeout(this.checkTimer);
     while (this.reading) await this.reading;
     try {
@@ -164,9 +178,21 @@ export class LogFollower {
 
   private poll(ms: number): void {
     clearInterval(this.timer);
+    leaveSafetyPoll(this);
     if (this.stopped) return;
     this.timer = setInterval(() => this.poke(), ms);
     this.timer.unref();
+  }
+
+  /** The slow poll beside inotify: one timer for every follower (one wake-up, not one per file). */
+  private safetyPoll(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.stopped) return;
+    safetyPolled.add(this);
+    safetyTicker ??= setInterval(() => {
+      for (const f of safetyPolled) f.poke();
+    }, SAFETY_POLL_MS).unref();
   }
 
   private poke(): void {

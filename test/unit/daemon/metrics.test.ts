@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { Counter, Histogram, Registry } from "prom-client";
 import { DaemonMetrics } from "../../../src/daemon/metrics.js";
 import { FakeDirectory } from "../../helpers/fake-directory.js";
 import { PluginState } from "../../../src/shared/gen/plugprom/v1/control_pb.js";
@@ -137,4 +138,57 @@ test("memory: the effective limit of each limited instance, and restarts for mem
   assert.deepEqual(await samples(m, "plugprom_plugin_memory_restarts_total"), ['plugprom_plugin_memory_restarts_total{plugin="capped"} 0']);
   m.pluginMemoryRestarted("capped");
   assert.deepEqual(await samples(m, "plugprom_plugin_memory_restarts_total"), ['plugprom_plugin_memory_restarts_total{plugin="capped"} 1']);
+});
+
+test("the proxy's families read exactly as prom-client's own Counter and Histogram would render them", async () => {
+  // The reference: the classes these families were built with before they kept plain counts.
+  const reference = new Registry();
+  const registers = [reference];
+  const requests = new Counter({
+    name: "plugprom_proxy_requests_total",
+    help: "Scrape requests for plugins, by HTTP status code returned; plugin is empty when the name matched no instance.",
+    labelNames: ["plugin", "code"],
+    registers,
+  });
+  const duration = new Histogram({
+    name: "plugprom_proxy_request_duration_seconds",
+    help: "Time to proxy a scrape, until the last byte was sent.",
+    labelNames: ["plugin"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const bytes = new Counter({
+    name: "plugprom_proxy_response_bytes_total",
+    help: "Bytes of plugin expositions proxied, as the plugin sent them (before any gzip by the proxy).",
+    labelNames: ["plugin"],
+    registers,
+  });
+  const m = new DaemonMetrics(new FakeDirectory());
+  const calls: Array<[string, number, number, number]> = [
+    ["a", 200, 0.0004, 57_000],
+    ["a", 200, 0.001, 57_000], // on a bound: in that bucket, as prom-client counts it
+    ["b", 503, 0.3, 0],
+    ["", 404, 0.00001, 0],
+    ["a", 504, 12, 100],
+    ["a", 200, 0.02, 4_000],
+    ["b", 200, 0.0031, 1],
+  ];
+  for (const [plugin, code, seconds, n] of calls) {
+    m.proxyRequest(plugin, code, seconds, n);
+    requests.inc({ plugin, code: String(code) });
+    duration.observe({ plugin }, seconds);
+    if (plugin !== "") bytes.inc({ plugin }, n);
+  }
+  const families = (text: string) =>
+    text
+      .split("\n\n")
+      .filter((f) => f.includes("# TYPE plugprom_proxy_re"))
+      .map((f) => f.split("\n").sort().join("\n"))
+      .sort();
+  assert.deepEqual(families(await m.registry.metrics()), families(await reference.metrics()));
+  assert.equal(families(await m.registry.metrics()).length, 3);
+  const last = m.lastScrape("b")!;
+  assert.deepEqual([last.code, last.seconds, last.bytes], [200, 0.0031, 1]);
+  assert.ok(Math.abs(last.at.getTime() - Date.now()) < 60_000);
+  assert.equal(m.lastScrape(""), undefined, "requests for unknown names have no last scrape");
 });

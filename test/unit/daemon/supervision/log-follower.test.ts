@@ -153,3 +153,30 @@ test("a follower holds no descriptor while its plugin is quiet, and still reads 
   await waitFor("closed again", () => openHere() === 0);
   assert.deepEqual(lines, ["first", "second"]);
 });
+
+test("followers beside inotify share one safety-poll timer (one wake-up for all), and still read", async (t) => {
+  // Counts the intervals made: with one timer per file, a daemon with 500 plugins woke 500 times a second.
+  const made: number[] = [];
+  const real = globalThis.setInterval;
+  globalThis.setInterval = ((fn: () => void, ms: number) => {
+    made.push(ms);
+    return real(fn, ms);
+  }) as typeof setInterval;
+  t.after(() => void (globalThis.setInterval = real));
+  const followers: LogFollower[] = [];
+  for (let i = 0; i < 40; i++) {
+    const f = new LogFollower(tempFile(t, `p${i}.stdout.log`, ""), () => undefined);
+    followers.push(f);
+    t.after(() => f.stop());
+    await f.start();
+  }
+  assert.ok(made.length <= 1, `${made.length} intervals for 40 followers`);
+  const lines: string[] = [];
+  const file = outputFile(t);
+  const last = new LogFollower(file, (l) => lines.push(l));
+  t.after(() => last.stop());
+  await last.start();
+  appendFileSync(file, "still read\n");
+  await waitFor("the line", () => lines.length === 1);
+  for (const f of [...followers, last]) await f.stop();
+});
