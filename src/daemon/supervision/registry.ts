@@ -50,6 +50,8 @@ export class Registry implements InstanceDirectory {
   private readonly starting = new Map<string, Promise<void>>();
   /** The daemon is shutting down: nothing new is started (an apply in flight must not outlive it). */
   private closing = false;
+  /** Set while lifecycle requests must wait (see holdRequests). */
+  private held: Promise<void> | undefined;
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -82,6 +84,7 @@ export class Registry implements InstanceDirectory {
    * daemon does not have). A start that fails leaves nothing behind.
    */
   async launchNew(spec: InstanceSpec, origin?: string): Promise<Supervisor> {
+    if (this.held) await this.held;
     if (this.closing) throw conflict("the daemon is shutting down");
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
@@ -120,6 +123,7 @@ export class Registry implements InstanceDirectory {
    * `restart` refuse a busy name, this waits its turn, and also for a `start` in flight.
    */
   async serialized<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
+    if (this.held) await this.held;
     return this.exclusive(
       name,
       what,
@@ -172,6 +176,31 @@ export class Registry implements InstanceDirectory {
    * runs, started again otherwise. Failures follow each instance's restart policy.
    */
   async restore(saved: readonly PersistedInstance[]): Promise<void> {
+    const done = this.restoreNow(saved);
+    this.holdRequests(done);
+    return done;
+  }
+
+  /**
+   * Lifecycle requests (start, stop, kill, restart, apply) wait until `until` settles. Until the
+   * saved instances are back, the registry does not know what runs: a start meanwhile would
+   * run a second copy of a saved instance (whose process restore then leaves to nobody), or
+   * have its new process taken for an orphan and killed by the sweep; a stop would answer
+   * "not found" for an instance about to come back. restore() holds them itself; the daemon
+   * also holds them from before it listens until restore is called.
+   */
+  holdRequests(until: Promise<unknown>): void {
+    const held: Promise<void> = Promise.all([this.held, until]).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.held = held;
+    void held.then(() => {
+      if (this.held === held) this.held = undefined;
+    });
+  }
+
+  private async restoreNow(saved: readonly PersistedInstance[]): Promise<void> {
     // Only a process with its handshake saved can be adopted. Anything else of this state dir
     // (a start the previous daemon's death cut off, a copy nobody tracks) is stopped first:
     // it may hold the metrics socket, and it must never run next to a new copy.
@@ -215,6 +244,7 @@ export class Registry implements InstanceDirectory {
    * caller already holds the name (inside serialized()).
    */
   async stop(name: string, graceMs?: number, opts = { locked: false }): Promise<Supervisor> {
+    if (this.held && !opts.locked) await this.held;
     const sup = this.require(name);
     const work = async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
@@ -227,6 +257,7 @@ export class Registry implements InstanceDirectory {
   }
 
   async kill(name: string): Promise<Supervisor> {
+    if (this.held) await this.held;
     const sup = this.require(name);
     return this.exclusive(name, "being killed", async () => {
       await sup.kill();
@@ -238,6 +269,7 @@ export class Registry implements InstanceDirectory {
   }
 
   async restart(name: string, graceMs?: number): Promise<Supervisor> {
+    if (this.held) await this.held;
     const sup = this.require(name);
     return this.exclusive(name, "restarting", async () => {
       await sup.restart(graceMs ?? this.deps.defaults.stopGraceMs);

@@ -7,11 +7,11 @@ import { PluginState, StartRequestSchema } from "../../../../src/shared/gen/plug
 import { DaemonError } from "../../../../src/daemon/errors.js";
 import { silentLogger } from "../../../../src/daemon/log.js";
 import type { PersistedInstance } from "../../../../src/daemon/state/instances-file.js";
-import { Registry } from "../../../../src/daemon/supervision/registry.js";
+import { Registry, type RegistryDeps } from "../../../../src/daemon/supervision/registry.js";
 import { FakeClock, settle } from "../../../helpers/fake-clock.js";
 import { FakeRunner } from "../../../helpers/fake-runner.js";
 
-function setup() {
+function setup(deps: Partial<RegistryDeps> = {}) {
   const clock = new FakeClock();
   const runner = new FakeRunner(clock);
   const events: string[] = [];
@@ -27,6 +27,7 @@ function setup() {
       pluginRestarted: (n) => events.push(`restarted ${n}`),
     },
     persist: (snapshot) => (persisted = snapshot()),
+    ...deps,
   });
   return { clock, runner, registry, events, persisted: () => persisted };
 }
@@ -99,4 +100,26 @@ test("restore brings back what a previous daemon had, adopted when alive, with i
   assert.equal(sup.state, PluginState.RUNNING);
   assert.equal(sup.pid, saved[0]!.reattach!.pid);
   assert.equal(sup.restarts, 3);
+});
+
+test("requests that come while restore sweeps for orphans wait for it: a saved name exists, its process is adopted, a new start spawns after the sweep", async () => {
+  const old = setup();
+  await old.registry.start(start("kept"));
+  const saved = old.persisted();
+  let endSweep!: () => void;
+  const { registry, runner } = setup({ stopOrphans: () => new Promise<void>((resolve) => (endSweep = resolve)) });
+  runner.alivePids.add(saved[0]!.reattach!.pid);
+  const restoring = registry.restore(saved);
+  const again = registry.start(start("kept"));
+  const fresh = registry.start(start("fresh"));
+  const stopped = registry.stop("kept");
+  await settle();
+  assert.equal(runner.runs.length, 0, "nothing is spawned while the sweep may take it for an orphan");
+  endSweep();
+  await restoring;
+  await assert.rejects(again, reason("exists"), "a start of a saved instance is not a second copy");
+  assert.equal((await fresh).state, PluginState.RUNNING);
+  assert.equal((await stopped).pid, undefined, "a stop of a saved instance stops it once it is back, instead of answering not found");
+  assert.equal(runner.runs[0]!.pid, saved[0]!.reattach!.pid, "the saved process was adopted");
+  assert.deepEqual(runner.runs[0]!.received, ["Shutdown"]);
 });
