@@ -71,7 +71,13 @@ export class Registry implements InstanceDirectory {
 
   /** Starts a new instance; resolves with it once RUNNING. */
   async start(req: StartRequest): Promise<Supervisor> {
-    return this.launchNew(this.resolve(req));
+    const spec = this.resolve(req);
+    if (this.held) await this.held;
+    // A stop or kill of this name may have forgotten it already, but not yet removed its files
+    // (after saving): they are this name's files, and would be the new instance's. (apply's
+    // launchNew runs inside serialized(), which waited already.)
+    for (let busy = this.busy.get(spec.name); busy; busy = this.busy.get(spec.name)) await busy.done;
+    return this.launchNew(spec);
   }
 
   /** The spec a Start request asks for, with the daemon's catalog and defaults. */
@@ -84,7 +90,6 @@ export class Registry implements InstanceDirectory {
    * daemon does not have). A start that fails leaves nothing behind.
    */
   async launchNew(spec: InstanceSpec, origin?: string): Promise<Supervisor> {
-    if (this.held) await this.held;
     if (this.closing) throw conflict("the daemon is shutting down");
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
@@ -105,10 +110,11 @@ export class Registry implements InstanceDirectory {
       await started;
       await this.durable(`plugin "${spec.name}" was not started`);
     } catch (err) {
-      // A start that failed leaves nothing behind: the process is reaped and the name is free.
+      // A start that failed leaves nothing behind: the process is reaped and the name is free
+      // (only once its files are gone: a start of the name from then on makes its own).
       await sup.kill();
-      if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
       await sup.removeFiles();
+      if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
       this.changed();
       await this.deps.flushPersisted?.().catch(() => undefined); // a failure is logged already
       throw err;
@@ -250,7 +256,7 @@ export class Registry implements InstanceDirectory {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       this.forget(sup);
       await this.durable(`plugin "${name}" was stopped, but a daemon started on this state dir would start it again`);
-      void sup.removeFiles();
+      await sup.removeFiles(); // before the name is free for a start (launchNew waits)
       return sup;
     };
     return opts.locked ? work() : this.exclusive(name, "stopping", work);
@@ -263,7 +269,7 @@ export class Registry implements InstanceDirectory {
       await sup.kill();
       this.forget(sup);
       await this.durable(`plugin "${name}" was killed, but a daemon started on this state dir would start it again`);
-      void sup.removeFiles();
+      await sup.removeFiles(); // before the name is free for a start (launchNew waits)
       return sup;
     });
   }

@@ -123,3 +123,27 @@ test("requests that come while restore sweeps for orphans wait for it: a saved n
   assert.equal(runner.runs[0]!.pid, saved[0]!.reattach!.pid, "the saved process was adopted");
   assert.deepEqual(runner.runs[0]!.received, ["Shutdown"]);
 });
+
+test("a start of a name whose stop or kill is still saving waits for it: the old instance's files go before the new one's are made", async () => {
+  let saving: Promise<void> = Promise.resolve();
+  const { registry, runner } = setup({ flushPersisted: () => saving });
+  const order: string[] = [];
+  const spawn = runner.spawn.bind(runner);
+  runner.spawn = (...args) => (order.push("spawned"), spawn(...args));
+  runner.removeFiles = async () => void order.push("files removed");
+  for (const end of ["stop", "kill"] as const) {
+    order.length = 0;
+    await registry.start(start("a"));
+    let saved!: () => void;
+    saving = new Promise((resolve) => (saved = resolve));
+    const ended = end === "stop" ? registry.stop("a") : registry.kill("a");
+    await settle();
+    const again = registry.start(start("a"));
+    await settle();
+    saved();
+    await ended;
+    assert.equal((await again).state, PluginState.RUNNING);
+    assert.deepEqual(order, ["spawned", "files removed", "spawned"], `after ${end}`);
+    await registry.kill("a");
+  }
+});
