@@ -4,7 +4,7 @@
 // exactly what was acknowledged. PLUGPROM_STORM_SEED replays a run, PLUGPROM_STORM_OPS sizes it.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ApplyAction, PluginState } from "../../src/shared/gen/plugprom/v1/control_pb.js";
@@ -13,6 +13,7 @@ import { errorMessage } from "../../src/shared/errors.js";
 import { buildGoProgram } from "../helpers/go-build.js";
 import { daemonFleet, httpGet, type DaemonHandle } from "../helpers/daemon.js";
 import { groupsByInstance } from "../helpers/procs.js";
+import { repoRoot } from "../helpers/paths.js";
 import { tempDir } from "../helpers/temp.js";
 
 const OPS = Number(process.env.PLUGPROM_STORM_OPS ?? 300);
@@ -178,7 +179,13 @@ test("a seeded storm of start, stop, kill, restart and apply with daemon SIGKILL
   const began = Date.now();
   const note = (line: string) => opLog.push(`${String(Date.now() - began).padStart(6)} ms ${line}`);
 
-  let d: DaemonHandle = await next(["--log-level", "info"]);
+  const daemons: DaemonHandle[] = [];
+  const startNext = async () => {
+    const started = await next(["--log-level", "info"]);
+    daemons.push(started);
+    return started;
+  };
+  let d: DaemonHandle = await startNext();
   let client: ControlClient = createControlClient(d.grpcAddr);
   let epoch = 0;
   /** When the current daemon was SIGKILLed: what had not answered by then may go either way. */
@@ -289,7 +296,7 @@ test("a seeded storm of start, stop, kill, restart and apply with daemon SIGKILL
     await settleAll();
     epoch++;
     killedAt = undefined;
-    d = await next(["--log-level", "info"]);
+    d = await startNext();
     client = createControlClient(d.grpcAddr);
     // Some operations race the restore and its orphan sweep.
     for (const op of restoringOps) void issue(op);
@@ -322,9 +329,15 @@ test("a seeded storm of start, stop, kill, restart and apply with daemon SIGKILL
   } catch (err) {
     await settleAll().catch(() => undefined);
     const daemonTail = d.log().split("\n").slice(-40).join("\n");
+    // Everything, for the post-mortem: every operation and every daemon's whole log.
+    const artifacts = join(repoRoot, "test-artifacts", `fault-storm-${SEED}`);
+    mkdirSync(artifacts, { recursive: true });
+    writeFileSync(join(artifacts, "operations.log"), `${opLog.join("\n")}\n`);
+    daemons.forEach((h, i) => writeFileSync(join(artifacts, `daemon-${i}.log`), h.log()));
     throw new Error(
       `fault storm failed with seed ${SEED}: replay with PLUGPROM_STORM_SEED=${SEED} PLUGPROM_STORM_OPS=${OPS}\n${errorMessage(err)}\n` +
-        `last operations:\n${opLog.slice(-40).join("\n")}\nlast lines of daemon ${epoch}'s log:\n${daemonTail}`,
+        `last operations:\n${opLog.slice(-40).join("\n")}\nlast lines of daemon ${epoch}'s log:\n${daemonTail}\n` +
+        `all operations and every daemon's log: ${artifacts}`,
       { cause: err },
     );
   }
