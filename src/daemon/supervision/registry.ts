@@ -256,7 +256,7 @@ export class Registry implements InstanceDirectory {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       this.forget(sup);
       await this.durable(`plugin "${name}" was stopped, but a daemon started on this state dir would start it again`);
-      await sup.removeFiles(); // before the name is free for a start (launchNew waits)
+      await sup.removeFiles(); // before a start of the name may begin (start waits for this)
       return sup;
     };
     return opts.locked ? work() : this.exclusive(name, "stopping", work);
@@ -269,7 +269,7 @@ export class Registry implements InstanceDirectory {
       await sup.kill();
       this.forget(sup);
       await this.durable(`plugin "${name}" was killed, but a daemon started on this state dir would start it again`);
-      await sup.removeFiles(); // before the name is free for a start (launchNew waits)
+      await sup.removeFiles(); // before a start of the name may begin (start waits for this)
       return sup;
     });
   }
