@@ -117,9 +117,10 @@ interface Done {
 
 /**
  * Which names the daemon must list: as of the last check, then what the operations since then
- * did. An operation's effect counts unless another one on the same name answered after it
- * began (their order is unknown then); when the last effects disagree, or one was cut off by
- * the daemon's death, the name may go either way and the check takes the daemon's word.
+ * did. The effects that count are the last ones: those no other effect on the name began after
+ * (operations that overlap may have taken effect in either order). When those disagree, or one
+ * was cut off by the daemon's death, the name may go either way and the check takes the
+ * daemon's word.
  */
 class Expectation {
   private readonly known = new Map<string, Effect>(NAMES.map((n) => [n, "absent"]));
@@ -153,14 +154,13 @@ class Expectation {
 /** Errors that an operation may meet in a storm without anything being wrong, by operation. */
 function expectedFailure(kind: Kind, err: unknown): boolean {
   if (!(err instanceof ConnectError)) return false;
-  const busy = /is (stopping|being killed|restarting|being applied|still starting); try again|is still starting/;
+  const busy = /is (stopping|being killed|restarting|being applied); try again|is still starting/;
   switch (kind) {
     case "start":
     case "start-slow":
       return err.code === Code.AlreadyExists || (err.code === Code.Aborted && /was stopped while starting/.test(err.rawMessage));
     case "stop":
     case "kill":
-      return err.code === Code.NotFound || (err.code === Code.FailedPrecondition && busy.test(err.rawMessage));
     case "restart":
       return err.code === Code.NotFound || (err.code === Code.FailedPrecondition && busy.test(err.rawMessage));
     case "apply":
