@@ -144,8 +144,6 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
       await cgroups.removeEmpty(); // theirs, now that they are gone
     },
   });
-  // Before the control API listens: a start that comes in early waits for the orphan sweep.
-  registry.expectRestore();
   metrics = new DaemonMetrics(registry);
   const applier = new Applier(registry, catalog);
   if (opts.applyFile) {
@@ -214,6 +212,9 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
     controlToken,
   );
 
+  // A request that comes before restore begins (a CLI retrying the default address) waits too.
+  let restoreCalled!: () => void;
+  registry.holdRequests(new Promise<void>((resolve) => (restoreCalled = resolve)));
   try {
     boundHttp = await listen(httpServer, httpAddr, "--http-addr");
     boundGrpc = await listen(control.server, grpcAddr, "--grpc-addr");
@@ -256,11 +257,12 @@ async function serve(opts: DaemonOptions, held: HeldSignals): Promise<void> {
   if (opts.fileSd) writeFileSd(opts.fileSd, registry, () => advertiseAddr, tls !== undefined, log);
   const saved = stateDir.saved;
   const restoring = registry.restore(saved).then(
-    () => {
-      if (saved.length > 0) log.info("instances restored", { count: saved.length });
-    },
+    // Logged also when there was nothing to restore: the orphan sweep ran all the same, and
+    // this line is what says that both are over.
+    () => log.info("instances restored", { count: saved.length }),
     (err: unknown) => log.error("restoring instances failed", { error: errorMessage(err) }),
   );
+  restoreCalled(); // restore holds requests itself from here on
   // Every apply (this file's, and the CLI's) works on what was restored and reattached.
   applier.holdUntil(restoring);
   applyFile("start-up");

@@ -1,5 +1,6 @@
 // Reads /proc/<pid>/stat: a process's start time (to tell a live plugin from a recycled pid
 // after a daemon restart) and its resource usage (for process metrics).
+import { readdir, readFile } from "node:fs/promises";
 import { readdirSync, readFileSync } from "node:fs";
 
 export interface ProcStat {
@@ -37,6 +38,15 @@ export function parseProcStat(text: string): ProcStat {
     vsizeBytes: Number(field(23)),
     rssPages: Number(field(24)),
   };
+}
+
+/** Off the event loop (the thread pool), for scans that may read many processes. */
+export async function readProcStat(pid: number): Promise<ProcStat | undefined> {
+  try {
+    return parseProcStat(await readFile(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
 }
 
 export function readProcStatSync(pid: number): ProcStat | undefined {

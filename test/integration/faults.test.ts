@@ -376,3 +376,22 @@ test("a start racing a kill of the same name ends with one line that says so, ne
   await waitFor("nothing left running", () => pluginProcesses(d.stateDir).length === 0, 10_000);
   assert.doesNotMatch(d.log(), /Closing file descriptor \d+ on garbage collection/);
 });
+
+test("a saved plugin that cannot be reattached (its output files are gone) is stopped before it is started again: one copy, the one the daemon knows", async (t) => {
+  const next = daemonFleet(t);
+  const first = await next(["--log-level", "info"]);
+  assert.equal((await first.cli(["start", "lost", "--", goGreeter])).code, 0);
+  const before = await getPlugin(first, "lost");
+  first.proc.kill("SIGKILL");
+  // logrotate, or an operator cleaning up: the daemon can no longer follow what it writes.
+  for (const stream of ["stdout", "stderr"]) await rm(join(first.stateDir, "logs", `lost.${stream}.log`));
+
+  const second = await next(["--log-level", "info"]);
+  await second.waitForLog("instances restored", 30_000);
+  assert.match(second.log(), /could not reattach; starting it again plugin=lost/);
+  const now = await getPlugin(second, "lost");
+  assert.equal(now.state, "RUNNING");
+  assert.notEqual(now.pid, before.pid);
+  assert.deepEqual([...(groupsByInstance(second.stateDir).get("lost") ?? [])], [now.pid], "the process it could not adopt is gone");
+  assert.equal((await httpGet(`${second.httpBase}/plugins/lost/metrics`)).status, 200);
+});

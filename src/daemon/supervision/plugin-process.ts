@@ -85,17 +85,26 @@ export function attachPlugin(pid: number, startTicks: string, pollMs = 250): Plu
   let resolveExit!: (s: ExitStatus) => void;
   const exited = new Promise<ExitStatus>((r) => (resolveExit = r));
   let done = false;
-  const timer = setInterval(() => {
-    if (isSameProcess(pid, startTicks)) return;
+  /**
+   * Whoever sees it gone first (the poll, or alive()) reports the exit: were alive() false
+   * while `exited` waits for the next poll, a stop or kill would be over before the exit's
+   * clean-up ran, and that clean-up (unlinking the metrics socket) would hit the next
+   * instance of the name.
+   */
+  const stillAlive = (): boolean => {
+    if (done) return false;
+    if (isSameProcess(pid, startTicks)) return true;
     clearInterval(timer);
     done = true;
     resolveExit({ code: null, signal: null });
-  }, pollMs);
+    return false;
+  };
+  const timer = setInterval(stillAlive, pollMs);
   timer.unref();
   return {
     pid,
     startTicks,
-    alive: () => !done && isSameProcess(pid, startTicks),
+    alive: stillAlive,
     exited,
     signalGroup: (signal) => {
       if (isSameProcess(pid, startTicks)) signalGroup(pid, signal);

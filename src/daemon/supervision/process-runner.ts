@@ -2,6 +2,7 @@
 // their handshake and connects (handshake-diagnosis.ts, health.ts), follows their output
 // (output-capture.ts), and adopts processes an earlier daemon left running (reattach.ts).
 import { unlink } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import type { Address } from "../../shared/address.js";
 import { errorMessage } from "../../shared/errors.js";
@@ -22,6 +23,9 @@ import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "
 import type { HealthResult, PluginRun, PluginRunner, RunContext } from "./plugin-runner.js";
 import { hostTls, reattachInfo, savedProcess, type LiveProcess } from "./reattach.js";
 import { metricsSocketPath, outputPath, prepareSpawn, type SpawnEnvironment } from "./spawn-preparation.js";
+
+/** How long a process that could not be adopted is given to die of SIGKILL before a new copy starts. */
+const ADOPT_KILL_WAIT_MS = 5_000;
 
 export class ProcessRunner implements PluginRunner {
   constructor(private readonly where: SpawnEnvironment) {}
@@ -72,6 +76,11 @@ export class ProcessRunner implements PluginRunner {
       await run.adopted();
     } catch (err) {
       run.disconnect();
+      // The supervisor starts a new copy instead: this one would run next to it, tracked by
+      // nobody (and past the orphan sweep, which spared it as adoptable).
+      ctx.log.warn("stopping a plugin process that could not be adopted", { pid: saved.pid, error: errorMessage(err) });
+      proc.signalGroup("SIGKILL");
+      await Promise.race([proc.exited, delay(ADOPT_KILL_WAIT_MS)]);
       proc.detach();
       throw err;
     }

@@ -58,12 +58,8 @@ export class Registry implements InstanceDirectory {
   private readonly starting = new Map<string, Promise<void>>();
   /** The daemon is shutting down: nothing new is started (an apply in flight must not outlive it). */
   private closing = false;
-  /**
-   * Settles once restore() has stopped the orphans: a new instance waits for it, or the sweep
-   * would take its process, spawned while /proc was being read, for an orphan and kill it.
-   */
-  private swept: Promise<void> = Promise.resolve();
-  private sweepDone: (() => void) | undefined;
+  /** Set while lifecycle requests must wait (see holdRequests). */
+  private held: Promise<void> | undefined;
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -83,7 +79,13 @@ export class Registry implements InstanceDirectory {
 
   /** Starts a new instance; resolves with it once RUNNING. */
   async start(req: StartRequest): Promise<Supervisor> {
-    return this.launchNew(this.resolve(req));
+    const spec = this.resolve(req);
+    await this.released();
+    // A stop or kill of this name may have forgotten it already, but not yet removed its files
+    // (after saving): they are this name's files, and would be the new instance's. (apply's
+    // launchNew runs inside serialized(), which waited already.)
+    for (let busy = this.busy.get(spec.name); busy; busy = this.busy.get(spec.name)) await busy.done;
+    return this.launchNew(spec);
   }
 
   /** The spec a Start request asks for, with the daemon's catalog and defaults. */
@@ -96,7 +98,6 @@ export class Registry implements InstanceDirectory {
    * daemon does not have). A start that fails leaves nothing behind.
    */
   async launchNew(spec: InstanceSpec, origin?: string): Promise<Supervisor> {
-    await this.swept;
     if (this.closing) throw conflict("the daemon is shutting down");
     if (this.instances.has(spec.name)) {
       const existing = this.instances.get(spec.name)!;
@@ -117,10 +118,11 @@ export class Registry implements InstanceDirectory {
       await started;
       await this.durable(`plugin "${spec.name}" was not started`);
     } catch (err) {
-      // A start that failed leaves nothing behind: the process is reaped and the name is free.
+      // A start that failed leaves nothing behind: the process is reaped and the name is free
+      // (only once its files are gone: a start of the name from then on makes its own).
       await sup.kill();
-      if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
       await sup.removeFiles();
+      if (this.instances.get(spec.name) === sup) this.instances.delete(spec.name);
       this.changed();
       await this.deps.flushPersisted?.().catch(() => undefined); // a failure is logged already
       throw err;
@@ -135,6 +137,7 @@ export class Registry implements InstanceDirectory {
    * `restart` refuse a busy name, this waits its turn, and also for a `start` in flight.
    */
   async serialized<T>(name: string, what: string, work: () => Promise<T>): Promise<T> {
+    await this.released();
     return this.exclusive(
       name,
       what,
@@ -183,29 +186,48 @@ export class Registry implements InstanceDirectory {
   }
 
   /**
-   * From now on new instances wait for restore() to have swept the orphans. The daemon calls
-   * it before its control API listens, so that no start can come in before restore() begins.
+   * Brings back the instances a previous daemon had: reattached when their process still
+   * runs, started again otherwise. Failures follow each instance's restart policy.
    */
-  expectRestore(): void {
-    this.swept = new Promise((resolve) => (this.sweepDone = resolve));
+  async restore(saved: readonly PersistedInstance[]): Promise<void> {
+    const done = this.restoreNow(saved);
+    this.holdRequests(done);
+    return done;
   }
 
   /**
-   * Brings back the instances a previous daemon had: reattached when their process still
-   * runs, started again otherwise. Failures follow each instance's restart policy. New
-   * instances wait until the orphans are stopped (see `swept`).
+   * Resolves once no hold is left. A loop, not one await: a request that waited out one hold
+   * (the daemon's, until restore is called) must also wait out the one restore adds meanwhile.
    */
-  async restore(saved: readonly PersistedInstance[]): Promise<void> {
-    if (!this.sweepDone) this.expectRestore();
-    try {
-      // Only a process with its handshake saved can be adopted. Anything else of this state dir
-      // (a start the previous daemon's death cut off, a copy nobody tracks) is stopped first:
-      // it may hold the metrics socket, and it must never run next to a new copy.
-      const adoptable = new Set(saved.flatMap((p) => (p.reattach && isSameProcess(p.reattach.pid, p.reattach.startTicks) ? [p.reattach.pid] : [])));
-      await this.deps.stopOrphans?.(adoptable);
-    } finally {
-      this.sweepDone!();
-    }
+  private async released(): Promise<void> {
+    while (this.held) await this.held;
+  }
+
+  /**
+   * Lifecycle requests (start, stop, kill, restart, apply) wait until `until` settles. Until the
+   * saved instances are back, the registry does not know what runs: a start meanwhile would
+   * run a second copy of a saved instance (whose process restore then leaves to nobody), or
+   * have its new process taken for an orphan and killed by the sweep; a stop would answer
+   * "not found" for an instance about to come back. restore() holds them itself; the daemon
+   * also holds them from before it listens until restore is called.
+   */
+  holdRequests(until: Promise<unknown>): void {
+    const held: Promise<void> = Promise.all([this.held, until]).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.held = held;
+    void held.then(() => {
+      if (this.held === held) this.held = undefined;
+    });
+  }
+
+  private async restoreNow(saved: readonly PersistedInstance[]): Promise<void> {
+    // Only a process with its handshake saved can be adopted. Anything else of this state dir
+    // (a start the previous daemon's death cut off, a copy nobody tracks) is stopped first:
+    // it may hold the metrics socket, and it must never run next to a new copy.
+    const adoptable = new Set(saved.flatMap((p) => (p.reattach && isSameProcess(p.reattach.pid, p.reattach.startTicks) ? [p.reattach.pid] : [])));
+    await this.deps.stopOrphans?.(adoptable);
     await Promise.all(
       saved.map(async (p) => {
         if (this.instances.has(p.spec.name)) return;
@@ -247,29 +269,32 @@ export class Registry implements InstanceDirectory {
    * caller already holds the name (inside serialized()).
    */
   async stop(name: string, graceMs?: number, opts = { locked: false }): Promise<Supervisor> {
+    if (!opts.locked) await this.released();
     const sup = this.require(name);
     const work = async () => {
       await sup.stop(graceMs ?? this.deps.defaults.stopGraceMs);
       this.forget(sup);
       await this.durable(`plugin "${name}" was stopped, but a daemon started on this state dir would start it again`);
-      void sup.removeFiles();
+      await sup.removeFiles(); // before a start of the name may begin (start waits for this)
       return sup;
     };
     return opts.locked ? work() : this.exclusive(name, "stopping", work);
   }
 
   async kill(name: string): Promise<Supervisor> {
+    await this.released();
     const sup = this.require(name);
     return this.exclusive(name, "being killed", async () => {
       await sup.kill();
       this.forget(sup);
       await this.durable(`plugin "${name}" was killed, but a daemon started on this state dir would start it again`);
-      void sup.removeFiles();
+      await sup.removeFiles(); // before a start of the name may begin (start waits for this)
       return sup;
     });
   }
 
   async restart(name: string, graceMs?: number): Promise<Supervisor> {
+    await this.released();
     const sup = this.require(name);
     return this.exclusive(name, "restarting", async () => {
       await sup.restart(graceMs ?? this.deps.defaults.stopGraceMs);

@@ -7,11 +7,11 @@ import { PluginState, StartRequestSchema } from "../../../../src/shared/gen/plug
 import { DaemonError } from "../../../../src/daemon/errors.js";
 import { silentLogger } from "../../../../src/daemon/log.js";
 import type { PersistedInstance } from "../../../../src/daemon/state/instances-file.js";
-import { Registry } from "../../../../src/daemon/supervision/registry.js";
+import { Registry, type RegistryDeps } from "../../../../src/daemon/supervision/registry.js";
 import { FakeClock, settle } from "../../../helpers/fake-clock.js";
 import { FakeRunner } from "../../../helpers/fake-runner.js";
 
-function setup(extra: Partial<ConstructorParameters<typeof Registry>[0]> = {}) {
+function setup(deps: Partial<RegistryDeps> = {}) {
   const clock = new FakeClock();
   const runner = new FakeRunner(clock);
   const events: string[] = [];
@@ -29,7 +29,7 @@ function setup(extra: Partial<ConstructorParameters<typeof Registry>[0]> = {}) {
       pluginMemoryRestarted: (n) => events.push(`memory-restarted ${n}`),
     },
     persist: (snapshot) => (persisted = snapshot()),
-    ...extra,
+    ...deps,
   });
   return { clock, runner, registry, events, persisted: () => persisted };
 }
@@ -128,10 +128,12 @@ test("a start that comes in while restore sweeps the orphans waits for the sweep
       return new Promise<void>((resolve) => (sweepDone = resolve));
     },
   });
-  registry.expectRestore(); // as the daemon does, before its control API listens
+  let restoreCalled!: () => void; // as the daemon holds requests, from before its control API listens
+  registry.holdRequests(new Promise<void>((resolve) => (restoreCalled = resolve)));
   const early = registry.start(start("early"));
   await settle();
   assert.equal(runner.runs.length, 0, "nothing spawned before restore began");
+  restoreCalled();
   const restoring = registry.restore([]);
   await settle();
   assert.ok(sweeping);
@@ -140,4 +142,50 @@ test("a start that comes in while restore sweeps the orphans waits for the sweep
   await restoring;
   assert.equal((await early).state, PluginState.RUNNING);
   assert.equal(runner.runs.length, 1);
+});
+
+test("requests that come while restore sweeps for orphans wait for it: a saved name exists, its process is adopted, a new start spawns after the sweep", async () => {
+  const old = setup();
+  await old.registry.start(start("kept"));
+  const saved = old.persisted();
+  let endSweep!: () => void;
+  const { registry, runner } = setup({ stopOrphans: () => new Promise<void>((resolve) => (endSweep = resolve)) });
+  runner.alivePids.add(saved[0]!.reattach!.pid);
+  const restoring = registry.restore(saved);
+  const again = registry.start(start("kept"));
+  const fresh = registry.start(start("fresh"));
+  const stopped = registry.stop("kept");
+  await settle();
+  assert.equal(runner.runs.length, 0, "nothing is spawned while the sweep may take it for an orphan");
+  endSweep();
+  await restoring;
+  await assert.rejects(again, reason("exists"), "a start of a saved instance is not a second copy");
+  assert.equal((await fresh).state, PluginState.RUNNING);
+  assert.equal((await stopped).pid, undefined, "a stop of a saved instance stops it once it is back, instead of answering not found");
+  assert.equal(runner.runs[0]!.pid, saved[0]!.reattach!.pid, "the saved process was adopted");
+  assert.deepEqual(runner.runs[0]!.received, ["Shutdown"]);
+});
+
+test("a start of a name whose stop or kill is still saving waits for it: the old instance's files go before the new one's are made", async () => {
+  let saving: Promise<void> = Promise.resolve();
+  const { registry, runner } = setup({ flushPersisted: () => saving });
+  const order: string[] = [];
+  const spawn = runner.spawn.bind(runner);
+  runner.spawn = (...args) => (order.push("spawned"), spawn(...args));
+  runner.removeFiles = async () => void order.push("files removed");
+  for (const end of ["stop", "kill"] as const) {
+    order.length = 0;
+    await registry.start(start("a"));
+    let saved!: () => void;
+    saving = new Promise((resolve) => (saved = resolve));
+    const ended = end === "stop" ? registry.stop("a") : registry.kill("a");
+    await settle();
+    const again = registry.start(start("a"));
+    await settle();
+    saved();
+    await ended;
+    assert.equal((await again).state, PluginState.RUNNING);
+    assert.deepEqual(order, ["spawned", "files removed", "spawned"], `after ${end}`);
+    await registry.kill("a");
+  }
 });
