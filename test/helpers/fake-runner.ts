@@ -114,7 +114,12 @@ export class FakeRun implements PluginRun {
 
   disconnect(): void {}
 
-  async drainOutput(): Promise<void> {}
+  /** While set, drainOutput waits for it (its last output is still being read). */
+  outputPending: Promise<void> | undefined;
+
+  async drainOutput(): Promise<void> {
+    await this.outputPending;
+  }
 
   afterExit(): void {
     this.afterExitCalls++;

@@ -167,7 +167,8 @@ test("cgroup v1: a plugin that outgrows the hard limit faster than it is sampled
   const p = await startLeak(d, "balloon", 400, ["--max-memory", "100MiB", "--restart", "never"]);
   assert.equal(p.memoryEnforcement, "cgroup v1 + sampled");
   let now = p;
-  await waitFor("the OOM kill", async () => (now = await getPlugin(d, "balloon")).state === "CRASHED", 30_000);
+  // CRASHED comes at the exit; lastError once its last output is read, a moment later.
+  await waitFor("the OOM kill", async () => (now = await getPlugin(d, "balloon")).state === "CRASHED" && (now.lastError ?? "") !== "", 30_000);
   assert.equal(now.lastExitSignal, "SIGKILL");
   assert.match(now.lastError ?? "", /^killed by the kernel's OOM killer at its cgroup's memory limit of 125 MiB \(--max-memory × 1.25\) \(signal SIGKILL\)/);
   assert.equal(await d.stop(), 0);

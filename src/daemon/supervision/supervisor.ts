@@ -506,20 +506,29 @@ export class Supervisor implements InstanceView {
     this.clearRuntime();
     if (this.stopRequested || this.state !== PluginState.RUNNING) return; // stop() or launch() handles it
     // Down at once for the proxy and SD; what happens next is decided once its last output
-    // has been read (it goes into lastError).
+    // has been read (it completes lastError). Until then lastError says what is known already,
+    // so that nobody sees a CRASHED instance without a reason.
+    this.error = this.crashReason(run, status);
     this.enter({ state: PluginState.CRASHED });
     void run.drainOutput().then(() => this.afterCrash(run, status));
+  }
+
+  /** Why the process went, with the stderr read so far. */
+  private crashReason(run: PluginRun, status: ExitStatus): string {
+    const reattachedExit = status.code === null && status.signal === null;
+    const how = reattachedExit ? "exit status unknown: it was started by an earlier daemon" : describeExit(this.exit.code, this.exit.signal);
+    if (run.oomKilled()) {
+      const limit = this.limits.memoryBytes;
+      return `killed by the kernel's OOM killer at its cgroup's memory limit${limit ? ` of ${describeHardLimit(limit)}` : ""} (${how}). Last stderr: ${stderrTail(this.output)}`;
+    }
+    return `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
   }
 
   private afterCrash(run: PluginRun, status: ExitStatus): void {
     if (this.stopRequested || this.state !== PluginState.CRASHED) return;
     const reattachedExit = status.code === null && status.signal === null;
     const failed = reattachedExit || status.code !== 0;
-    const how = reattachedExit ? "exit status unknown: it was started by an earlier daemon" : describeExit(this.exit.code, this.exit.signal);
-    if (run.oomKilled()) {
-      const limit = this.limits.memoryBytes;
-      this.error = `killed by the kernel's OOM killer at its cgroup's memory limit${limit ? ` of ${describeHardLimit(limit)}` : ""} (${how}). Last stderr: ${stderrTail(this.output)}`;
-    } else this.error = `exited unexpectedly (${how}). Last stderr: ${stderrTail(this.output)}`;
+    this.error = this.crashReason(run, status);
     this.log.warn("plugin exited", { exitCode: status.code, signal: status.signal, policy: this.spec.restartPolicy });
     this.applyPolicy(failed, this.clock.now() - run.startedAt.getTime());
   }

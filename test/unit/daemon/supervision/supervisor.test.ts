@@ -117,6 +117,22 @@ test("crash → CRASHED → BACKOFF (still advertised, restart time shown) → r
   assert.equal(sup.lastExitCode, undefined, "a new process has no exit yet");
 });
 
+test("a crashed instance says why at once, before its last output is read, and completes it after", async () => {
+  const { sup, runner } = setup();
+  await sup.start();
+  const first = runner.last;
+  let outputRead!: () => void;
+  first.outputPending = new Promise((resolve) => (outputRead = resolve));
+  first.exit(null, "SIGKILL");
+  await settle();
+  assert.equal(sup.state, PluginState.CRASHED);
+  assert.match(sup.lastError, /^exited unexpectedly \(signal SIGKILL\)\. Last stderr: /, "no CRASHED instance without a reason");
+  outputRead();
+  await settle();
+  assert.equal(sup.state, PluginState.BACKOFF);
+  assert.match(sup.lastError, /^exited unexpectedly \(signal SIGKILL\)/);
+});
+
 test(`a plugin that keeps crashing backs off doubling, is CRASHLOOP from the ${CRASH_LOOP_COUNT}th failure, and FAILED after ${MAX_CONSECUTIVE_FAILURES} restarts`, async () => {
   const { sup, runner, clock, states } = setup("always");
   await sup.start();
