@@ -5,6 +5,7 @@ import { test, before, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { once } from "node:events";
 import { join } from "node:path";
 import { createControlClient } from "../../src/cli/client.js";
 import { errorMessage } from "../../src/shared/errors.js";
@@ -394,4 +395,26 @@ test("a saved plugin that cannot be reattached (its output files are gone) is st
   assert.notEqual(now.pid, before.pid);
   assert.deepEqual([...(groupsByInstance(second.stateDir).get("lost") ?? [])], [now.pid], "the process it could not adopt is gone");
   assert.equal((await httpGet(`${second.httpBase}/plugins/lost/metrics`)).status, 200);
+});
+
+test("an adopted plugin that exits leaves nothing of its process group behind: what it started goes with it", async (t) => {
+  const next = daemonFleet(t);
+  const first = await next();
+  // A command that does not exec its last step: the sleep stays in the plugin's group.
+  assert.equal((await first.cli(["start", "kids", "--", "sh", "-c", `sleep 600 & exec '${goGreeter}'`])).code, 0);
+  const leader = (await getPlugin(first, "kids")).pid!;
+  first.proc.kill("SIGKILL"); // the daemon dies; its plugin runs on, to be adopted
+  await once(first.proc, "exit");
+  const second = await next(["--log-level", "info"]);
+  await second.waitForLog("instances restored", 30_000);
+  assert.equal((await getPlugin(second, "kids")).pid, leader, "adopted, not started again");
+  const child = pluginProcesses(second.stateDir).find((p) => p.pgid === leader && p.pid !== leader);
+  assert.ok(child, "the plugin's child runs in its group");
+
+  process.kill(leader, "SIGKILL"); // the adopted plugin crashes
+  await waitFor("restarted after the crash", async () => {
+    const p = await getPlugin(second, "kids");
+    return p.state === "RUNNING" && p.pid !== leader;
+  }, 30_000);
+  await waitFor("its child gone with it", () => !pluginProcesses(second.stateDir).some((p) => p.pgid === leader), 10_000);
 });

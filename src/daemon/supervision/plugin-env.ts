@@ -46,3 +46,8 @@ export function pluginEnvironment(o: PluginEnvOptions): Record<string, string> {
   else delete env.PLUGIN_CLIENT_CERT;
   return env;
 }
+
+/** The environment entries every process of instance `name` carries (see orphans.ts). */
+export function pluginMarks(stateDir: string, name: string): string[] {
+  return [`PLUGPROM_INSTANCE=${name}`, `PLUGPROM_DAEMON_STATE_DIR=${stateDir}`];
+}

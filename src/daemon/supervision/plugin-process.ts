@@ -3,7 +3,7 @@
 // files, not pipes, so that a plugin outlives the daemon (a pipe whose reader died would
 // kill it with SIGPIPE on its next log line).
 import { spawn } from "node:child_process";
-import { constants as fsConstants } from "node:fs";
+import { constants as fsConstants, readdirSync, readFileSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { isSameProcess, readProcStatSync } from "../proc.js";
 
@@ -81,7 +81,7 @@ export async function spawnPlugin(command: string, args: string[], o: SpawnOptio
  * Adopts a plugin a previous daemon started. It is not our child, so its exit is noticed by
  * polling /proc (pid + start time, so a recycled pid is never mistaken for it).
  */
-export function attachPlugin(pid: number, startTicks: string, pollMs = 250): PluginProcess {
+export function attachPlugin(pid: number, startTicks: string, pollMs = 250, marks: readonly string[] = []): PluginProcess {
   let resolveExit!: (s: ExitStatus) => void;
   const exited = new Promise<ExitStatus>((r) => (resolveExit = r));
   let done = false;
@@ -108,9 +108,38 @@ export function attachPlugin(pid: number, startTicks: string, pollMs = 250): Plu
     exited,
     signalGroup: (signal) => {
       if (isSameProcess(pid, startTicks)) signalGroup(pid, signal);
+      // Its leader gone, the group may still hold what it started (a command that does not
+      // exec). It is not our child, so no exit told us when its pid was freed: rather than
+      // signal the group number blindly, signal the members whose environment names them ours.
+      else if (marks.length > 0) for (const member of markedGroupMembers(pid, marks)) signalProcess(member, signal);
     },
     detach: () => clearInterval(timer),
   };
+}
+
+/** Live processes of process group `pgid` whose environment holds every one of `marks` (KEY=VALUE). */
+function markedGroupMembers(pgid: number, marks: readonly string[]): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const st = readProcStatSync(Number(entry));
+    if (!st || st.pgrp !== pgid || st.state === "Z") continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, "latin1").split("\0");
+      if (marks.every((m) => environ.includes(m))) members.push(st.pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return members;
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // ESRCH: gone already
+  }
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

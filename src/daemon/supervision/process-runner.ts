@@ -19,6 +19,7 @@ import { checkServing, HEALTH_CALL_TIMEOUT_MS, probeConnect, waitServing } from 
 import { OutputCapture } from "./output-capture.js";
 import { stderrTail, type OutputStream } from "./plugin-output.js";
 import type { CgroupVersion, InstanceCgroup } from "./cgroups.js";
+import { pluginMarks } from "./plugin-env.js";
 import { attachPlugin, spawnPlugin, type ExitStatus, type PluginProcess } from "./plugin-process.js";
 import type { HealthResult, PluginRun, PluginRunner, RunContext } from "./plugin-runner.js";
 import { hostTls, reattachInfo, savedProcess, type LiveProcess } from "./reattach.js";
@@ -65,7 +66,7 @@ export class ProcessRunner implements PluginRunner {
   }
 
   async attach(spec: InstanceSpec, saved: ReattachInfo, ctx: RunContext): Promise<PluginRun> {
-    const proc = attachPlugin(saved.pid, saved.startTicks);
+    const proc = attachPlugin(saved.pid, saved.startTicks, undefined, pluginMarks(this.where.stateDir, spec.name));
     if (!proc.alive()) {
       proc.detach();
       throw new Error(`process ${saved.pid} is gone`);
